@@ -1,0 +1,143 @@
+"""The ``opsconsole`` command: the TUI, the demo, and ``check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from opsconsole import __version__
+from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
+from opsconsole.problems import ProblemsFound, display_path
+from opsconsole.runbooks import Library, find_runbooks, load_runbooks
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    files = argparse.ArgumentParser(add_help=False)
+    files.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="configuration file (default: $OPSCONSOLE_CONFIG, ./opsconsole.toml, "
+        "$XDG_CONFIG_HOME/opsconsole/opsconsole.toml)",
+    )
+    files.add_argument(
+        "--runbooks",
+        type=Path,
+        metavar="FILE",
+        help="runbook library (default: $OPSCONSOLE_RUNBOOKS, [console] runbooks, "
+        "./runbooks.toml, the shipped library)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="opsconsole",
+        description="Terminal operations console for on-call engineers. "
+        "With no command, opens the dashboard on the configuration it finds.",
+        parents=[files],
+    )
+    parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "demo",
+        help="open the dashboard on the embedded demo fleet (no servers, no config)",
+        description="Start a demo fleet of real HTTP services on loopback inside this "
+        "process and open the dashboard on it. Needs no configuration file.",
+    )
+    commands.add_parser(
+        "check",
+        parents=[files],
+        help="validate the configuration and the runbook library",
+        description="Validate the configuration and the runbook library. Prints every "
+        "problem as FILE:LINE:COL: message and exits 2, or exits 0 when all is well.",
+        # The subcommand's --config must not reset the one given before it.
+        argument_default=argparse.SUPPRESS,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return check(args.config, args.runbooks)
+    if args.command == "demo":
+        return run_demo(args.runbooks)
+    return run_dashboard(args.config, args.runbooks)
+
+
+def check(config_path: Path | None, runbooks_path: Path | None) -> int:
+    problems: list[str] = []
+    summary: list[str] = []
+    loaded: LoadedConfig | None = None
+    try:
+        loaded = load_config(find_config(config_path))
+        summary.append(f"{display_path(loaded.path)}: {len(loaded.config.services)} services")
+    except ConfigNotFound as error:
+        if config_path is not None:
+            problems.append(f"{config_path}:1:1: no such file")
+        else:
+            print(f"note: {error}; checking the runbooks only", file=sys.stderr)
+    except ProblemsFound as error:
+        problems.extend(str(p) for p in error.problems)
+
+    library_path = find_runbooks(runbooks_path, loaded.runbooks_path() if loaded else None)
+    try:
+        library = load_runbooks(library_path)
+        summary.append(f"{display_path(library_path)}: {len(library.runbooks)} runbooks")
+    except ProblemsFound as error:
+        problems.extend(str(p) for p in error.problems)
+
+    if problems:
+        print("\n".join(problems))
+        return EXIT_PROBLEMS
+    print("ok: " + "; ".join(summary))
+    return EXIT_OK
+
+
+def _load_or_report(
+    config_path: Path | None, runbooks_path: Path | None
+) -> tuple[LoadedConfig, Library] | None:
+    """Both files valid, or every problem printed on stderr: nothing starts on a bad config."""
+    try:
+        loaded = load_config(find_config(config_path))
+        library = load_runbooks(find_runbooks(runbooks_path, loaded.runbooks_path()))
+    except ConfigNotFound as error:
+        print(
+            f"opsconsole: {error}\n"
+            "Copy examples/opsconsole.toml to ./opsconsole.toml and edit it, "
+            "or try `opsconsole demo`.",
+            file=sys.stderr,
+        )
+        return None
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+        print("opsconsole: not started; `opsconsole check` lists these too.", file=sys.stderr)
+        return None
+    return loaded, library
+
+
+def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
+    from opsconsole.app import make_app  # Textual loads only for the commands that need it
+
+    found = _load_or_report(config_path, runbooks_path)
+    if found is None:
+        return EXIT_PROBLEMS
+    loaded, _library = found
+    make_app(loaded.config).run()
+    return EXIT_OK
+
+
+def run_demo(runbooks_path: Path | None) -> int:
+    from opsconsole.app import make_app
+    from opsconsole.demo.fleet import DemoFleet
+
+    try:
+        load_runbooks(find_runbooks(runbooks_path, None))
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+        return EXIT_PROBLEMS
+    with DemoFleet() as fleet:
+        make_app(fleet.config()).run()
+    return EXIT_OK

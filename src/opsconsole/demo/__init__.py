@@ -1,0 +1,1 @@
+"""The embedded demo fleet: real HTTP services on loopback with fault knobs."""

@@ -1,0 +1,183 @@
+"""One demo service: a real HTTP server with health endpoints, metrics and fault knobs."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+HEALTH_PATHS = frozenset({"/health", "/api/health", "/fhir/metadata"})
+PROBE_PATHS = HEALTH_PATHS | {"/ready", "/live"}
+WORK_PATH = "/api/work"
+
+
+class Fault(StrEnum):
+    NONE = "none"
+    DOWN = "down"
+    """The listener is closed: connections are refused."""
+    SLOW = "slow"
+    """Every answer, health included, takes `slow_seconds` longer."""
+    ERRORING = "erroring"
+    """A share of requests fails with HTTP 500; health still answers 200, as real apps do."""
+    FLAPPING = "flapping"
+    """Alternates between answering and 503 every `flap_seconds`."""
+    DEGRADED = "degraded"
+    """Health answers 200 but reports a dependency unavailable (graceful degradation)."""
+
+
+@dataclass
+class FaultSettings:
+    fault: Fault = Fault.NONE
+    slow_seconds: float = 3.0
+    error_ratio: float = 0.25
+    flap_seconds: float = 3.0
+    started: float = 0.0
+
+    def flapped_down(self) -> bool:
+        phase = int((time.monotonic() - self.started) / self.flap_seconds)
+        return self.fault is Fault.FLAPPING and phase % 2 == 0
+
+
+class DemoService:
+    """A service of the demo fleet. Thread-safe: faults may be set from any thread."""
+
+    def __init__(self, name: str, *, health_path: str = "/health", latency: float = 0.04) -> None:
+        if health_path not in HEALTH_PATHS:
+            raise ValueError(f"health_path must be one of {sorted(HEALTH_PATHS)}")
+        self.name = name
+        self.health_path = health_path
+        self.latency = latency
+        """Median seconds of a request to the work endpoint when healthy."""
+        self.port = 0
+        self.settings = FaultSettings()
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "Requests answered.",
+            ["service", "status"],
+            registry=self.registry,
+        )
+        self.durations = Histogram(
+            "http_request_duration_seconds",
+            "Request durations.",
+            ["service"],
+            registry=self.registry,
+        )
+        self._server: ThreadingHTTPServer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return self.base_url + self.health_path
+
+    def start(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                return
+            handler = type("Handler", (_Handler,), {"service": self})
+            # Port 0 the first time; the same port again after a DOWN fault clears,
+            # so the console sees the same service come back.
+            server = _QuietServer(("127.0.0.1", self.port), handler)
+            self.port = server.server_address[1]
+            self._server = server
+            threading.Thread(
+                target=server.serve_forever, name=f"demo-{self.name}", daemon=True
+            ).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def set_fault(self, fault: Fault | str, **settings: float) -> None:
+        fault = Fault(fault)
+        self.settings = FaultSettings(fault=fault, started=time.monotonic(), **settings)
+        if fault is Fault.DOWN:
+            self.stop()
+        else:
+            self.start()
+
+    def clear_fault(self) -> None:
+        self.set_fault(Fault.NONE)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Silent: a client that hangs up early (a health check timing out) is normal here,
+        and a traceback on stderr would scribble over the TUI."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    service: ClassVar[DemoService]
+    # HTTP/1.0 closes every connection after its answer, so a DOWN fault refuses the
+    # very next request instead of living on in a kept-alive connection.
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(self.service.registry), CONTENT_TYPE_LATEST)
+        elif path in PROBE_PATHS:
+            self._probe(path)
+        elif path == WORK_PATH:
+            self._work()
+        else:
+            self._json(404, {"error": "not found"})
+
+    def _probe(self, path: str) -> None:
+        settings = self.service.settings
+        if settings.fault is Fault.SLOW:
+            time.sleep(settings.slow_seconds)
+        if settings.flapped_down():
+            self._json(503, {"status": "down"})
+        elif settings.fault is Fault.DEGRADED and path != "/live":
+            self._json(200, {"status": "degraded", "checks": {"dependency": "unavailable"}})
+        else:
+            self._json(200, {"status": "ok", "service": self.service.name})
+
+    def _work(self) -> None:
+        service, settings = self.service, self.service.settings
+        started = time.monotonic()
+        # A log-normal around the median looks like real request latency: most fast, a tail.
+        delay = random.lognormvariate(0, 0.5) * service.latency
+        if settings.fault is Fault.SLOW:
+            delay += settings.slow_seconds
+        time.sleep(delay)
+        if settings.flapped_down():
+            status = 503
+        elif settings.fault is Fault.ERRORING and random.random() < settings.error_ratio:  # noqa: S311
+            status = 500
+        else:
+            status = 200
+        service.durations.labels(service.name).observe(time.monotonic() - started)
+        service.requests.labels(service.name, str(status)).inc()
+        self._json(status, {"status": "ok" if status == 200 else "error"})
+
+    def _json(self, status: int, document: dict[str, object]) -> None:
+        self._send(status, json.dumps(document).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: request logs would scribble over the TUI."""

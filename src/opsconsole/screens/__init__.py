@@ -1,0 +1,1 @@
+"""Screens wire sources to widgets: they own the polls and hand results to widgets."""

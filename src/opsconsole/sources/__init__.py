@@ -1,0 +1,1 @@
+"""I/O adapters. Nothing in this package imports Textual: a test proves it."""

@@ -1,0 +1,1 @@
+"""Widgets render what they are given; they never do I/O."""

@@ -1,0 +1,120 @@
+"""The installed ``opsconsole`` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
+ROOT = Path(__file__).parent.parent
+
+GOOD = """\
+[[services]]
+name = "api"
+health_url = "http://127.0.0.1:8001/health"
+"""
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OPSCONSOLE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "XDG_CONFIG_HOME": str(cwd / "xdg"),
+            **(env or {}),
+        },
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    from opsconsole import __version__
+
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"opsconsole {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["check"]])
+def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
+    result = run(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: opsconsole")
+
+
+def test_check_passes_on_the_shipped_files(tmp_path: Path) -> None:
+    result = run(
+        "check",
+        "--config",
+        str(ROOT / "examples" / "opsconsole.toml"),
+        "--runbooks",
+        str(ROOT / "runbooks.toml"),
+        cwd=tmp_path,
+        env={"PGPASSWORD": "x"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 services" in result.stdout
+    assert "runbooks" in result.stdout
+
+
+def test_check_without_any_config_checks_the_shipped_runbooks(tmp_path: Path) -> None:
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no configuration found" in result.stderr
+    assert "1 runbooks" in result.stdout
+
+
+def test_check_lists_problems_of_both_files_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "opsconsole.toml").write_text(GOOD + "colour = 'red'\n")
+    (tmp_path / "runbooks.toml").write_text("[[runbooks]\n")
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert (
+        lines[0] == "opsconsole.toml:4:1: unknown key 'services[0].colour' "
+        "(expected one of: container, health_timeout_seconds, health_url, name, prometheus_label)"
+    )
+    assert lines[1].startswith("runbooks.toml:1:11: TOML syntax error")
+
+
+def test_check_names_a_missing_config_file(tmp_path: Path) -> None:
+    result = run("check", "--config", "nowhere.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.strip() == "nowhere.toml:1:1: no such file"
+
+
+def test_config_from_the_environment_variable(tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(GOOD.replace("api", "from-env"))
+    result = run("check", cwd=tmp_path, env={"OPSCONSOLE_CONFIG": str(config)})
+    assert result.returncode == 0
+    assert "elsewhere.toml: 1 services" in result.stdout
+
+
+def test_nothing_starts_on_an_invalid_config(tmp_path: Path) -> None:
+    (tmp_path / "opsconsole.toml").write_text(
+        GOOD + '[postgres]\ndsn = "postgresql://u:${NOPE}@h/db"\n'
+    )
+    result = run(cwd=tmp_path)  # would open the TUI; must refuse instead
+    assert result.returncode == 2
+    assert (
+        "opsconsole.toml:5:7: postgres.dsn: environment variable NOPE is not set" in result.stderr
+    )
+    assert "not started" in result.stderr
+
+
+def test_no_config_found_says_where_it_looked_and_what_to_do(tmp_path: Path) -> None:
+    result = run(cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no configuration found" in result.stderr
+    assert "opsconsole demo" in result.stderr

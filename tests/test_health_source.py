@@ -1,0 +1,192 @@
+"""Health checks against real HTTP servers on loopback: demo services and raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from opsconsole.demo.service import DemoService, Fault
+from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget
+
+
+@pytest.fixture
+def service() -> Iterator[DemoService]:
+    demo = DemoService("api")
+    demo.start()
+    yield demo
+    demo.stop()
+
+
+@pytest.fixture
+async def checker() -> AsyncIterator[HealthChecker]:
+    health = HealthChecker([])
+    yield health
+    await health.aclose()
+
+
+def target(url: str, timeout: float = 2.0, slow_after: float = 1.0) -> HealthTarget:
+    return HealthTarget("api", url, timeout=timeout, slow_after=slow_after)
+
+
+async def test_a_healthy_service_is_up_with_status_and_latency(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    check = await checker.check(target(service.health_url))
+    assert check.state is HealthState.UP
+    assert check.status_code == 200
+    assert check.reason == ""
+    assert check.latency is not None
+    assert 0 < check.latency < 2.0
+
+
+async def test_down_service_shows_connection_refused_then_recovers(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    service.set_fault(Fault.DOWN)
+    down = await checker.check(target(service.health_url))
+    assert (down.state, down.reason, down.status_code) == (
+        HealthState.DOWN,
+        "connection refused",
+        None,
+    )
+    service.clear_fault()
+    assert (await checker.check(target(service.health_url))).state is HealthState.UP
+
+
+async def test_a_service_that_does_not_answer_in_time_is_down_with_the_timeout(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    service.set_fault(Fault.SLOW, slow_seconds=2.0)
+    check = await checker.check(target(service.health_url, timeout=0.3))
+    assert (check.state, check.reason) == (HealthState.DOWN, "timeout after 0.3 s")
+
+
+async def test_a_slow_answer_is_degraded_and_says_how_slow(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    service.set_fault(Fault.SLOW, slow_seconds=0.3)
+    check = await checker.check(target(service.health_url, timeout=5, slow_after=0.1))
+    assert check.state is HealthState.DEGRADED
+    assert check.reason.startswith("slow: ")
+    assert check.reason.endswith(" > 0.1 s")
+
+
+async def test_http_503_is_down_with_the_status(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    service.set_fault(Fault.FLAPPING, flap_seconds=60)  # the first minute is the down half
+    check = await checker.check(target(service.health_url))
+    assert (check.state, check.status_code) == (HealthState.DOWN, 503)
+    assert check.reason == "HTTP 503 Service Unavailable"
+
+
+async def test_a_body_that_reports_degraded_is_degraded(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    service.set_fault(Fault.DEGRADED)
+    check = await checker.check(target(service.health_url))
+    assert (check.state, check.reason, check.status_code) == (
+        HealthState.DEGRADED,
+        "reports degraded",
+        200,
+    )
+
+
+async def test_an_unknown_host_is_down_and_says_so(checker: HealthChecker) -> None:
+    check = await checker.check(target("http://no-such-host.invalid/health"))
+    assert (check.state, check.reason) == (HealthState.DOWN, "host name not found")
+
+
+@pytest.fixture
+def garbage_server() -> Iterator[str]:
+    """Answers every connection with bytes that are not HTTP: what no real server shows
+    on purpose, but a port taken by some other program does."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(1024)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\x00\xff garbage\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/health"
+    listener.close()
+
+
+async def test_garbage_on_the_port_is_down_not_a_crash(
+    garbage_server: str, checker: HealthChecker
+) -> None:
+    check = await checker.check(target(garbage_server))
+    assert check.state is HealthState.DOWN
+    assert check.reason.startswith("bad HTTP answer")
+
+
+@pytest.fixture
+def rendezvous_servers() -> Iterator[list[str]]:
+    """Servers whose health answers only once all of them are being asked at the same time."""
+    count = 4
+    barrier = threading.Barrier(count, timeout=3)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                barrier.wait()
+                self.send_response(200)
+            except threading.BrokenBarrierError:
+                self.send_response(504)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(count)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [f"http://127.0.0.1:{s.server_address[1]}/health" for s in servers]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_all_services_are_checked_concurrently(rendezvous_servers: list[str]) -> None:
+    targets = [HealthTarget(f"s{n}", url, 5, 5) for n, url in enumerate(rendezvous_servers)]
+    checker = HealthChecker(targets)
+    try:
+        checks = await checker.check_all()
+    finally:
+        await checker.aclose()
+    # Asked one after another, the first would wait at the barrier alone and get 504.
+    assert [c.status_code for c in checks] == [200, 200, 200, 200]
+    assert [c.name for c in checks] == ["s0", "s1", "s2", "s3"]
+
+
+async def test_one_hanging_service_does_not_hold_up_the_others(service: DemoService) -> None:
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen()  # accepts, never answers
+    checker = HealthChecker(
+        [
+            HealthTarget("hangs", f"http://127.0.0.1:{hanging.getsockname()[1]}/", 0.5, 0.5),
+            HealthTarget("fine", service.health_url, 5.0, 5.0),
+        ]
+    )
+    try:
+        hangs, fine = await asyncio.wait_for(checker.check_all(), timeout=10)
+    finally:
+        await checker.aclose()
+        hanging.close()
+    assert (hangs.state, hangs.reason) == (HealthState.DOWN, "timeout after 0.5 s")
+    assert fine.state is HealthState.UP

@@ -1,0 +1,137 @@
+"""The dashboard, driven with Textual's Pilot against the real demo fleet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from textual.pilot import Pilot
+
+from opsconsole.app import OpsConsoleApp, make_app
+from opsconsole.config import Config, ConsoleSection
+from opsconsole.demo.fleet import DemoFleet
+from opsconsole.demo.service import Fault
+from opsconsole.screens.help import HelpScreen
+from opsconsole.sources.health import HealthCheck
+from opsconsole.widgets.services_table import ServicesTable
+
+
+@pytest.fixture
+def fleet() -> Iterator[DemoFleet]:
+    with DemoFleet(traffic_rate=2) as demo:
+        yield demo
+
+
+def with_refresh(config: Config, seconds: float) -> Config:
+    console = ConsoleSection(environment=config.console.environment, refresh_seconds=seconds)
+    return config.model_copy(update={"console": console})
+
+
+def row(app: OpsConsoleApp, name: str) -> list[str]:
+    table = app.screen.query_one(ServicesTable)
+    return [str(cell) for cell in table.get_row(name)]
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never showed it")
+
+
+def health(app: OpsConsoleApp, name: str) -> str:
+    try:
+        return row(app, name)[1]
+    except Exception:
+        return ""
+
+
+async def test_a_service_goes_down_and_comes_back_up_by_itself(fleet: DemoFleet) -> None:
+    app = make_app(with_refresh(fleet.config(), 0.3))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: health(app, "nl-fhir") == "✔ UP")
+        assert all(health(app, name) == "✔ UP" for name in fleet.services)
+
+        fleet.set_fault("nl-fhir", Fault.DOWN)
+        await wait_for(pilot, lambda: health(app, "nl-fhir") == "✖ DOWN")
+        _, _, _, detail, latency, last_good = row(app, "nl-fhir")
+        assert detail == "connection refused"
+        assert latency == "—"
+        assert last_good.endswith(" ago")
+        assert health(app, "backend") == "✔ UP"  # the rest of the fleet is unaffected
+
+        fleet.services["nl-fhir"].clear_fault()
+        await wait_for(pilot, lambda: health(app, "nl-fhir") == "✔ UP")
+        assert row(app, "nl-fhir")[3] == "HTTP 200"
+
+
+async def test_degraded_and_http_errors_say_why(fleet: DemoFleet) -> None:
+    fleet.set_fault("hapi-fhir", Fault.DEGRADED)
+    fleet.set_fault("backend", Fault.FLAPPING, flap_seconds=60)
+    app = make_app(with_refresh(fleet.config(), 0.3))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: health(app, "backend") == "✖ DOWN")
+        assert row(app, "backend")[3] == "HTTP 503 Service Unavailable"
+        assert health(app, "hapi-fhir") == "▲ DEGRADED"
+        assert row(app, "hapi-fhir")[3] == "reports degraded"
+
+
+async def test_r_checks_now_instead_of_waiting_for_the_interval(fleet: DemoFleet) -> None:
+    app = make_app(with_refresh(fleet.config(), 3600))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: health(app, "nginx") == "✔ UP")
+        fleet.set_fault("nginx", Fault.DOWN)
+        await pilot.pause(0.5)
+        assert health(app, "nginx") == "✔ UP"  # the next poll is an hour away
+        await pilot.press("r")
+        await wait_for(pilot, lambda: health(app, "nginx") == "✖ DOWN")
+
+
+async def test_everything_fits_at_80x24(fleet: DemoFleet) -> None:
+    fleet.set_fault("frontend", Fault.SLOW, slow_seconds=3)
+    app = make_app(with_refresh(fleet.config(), 0.5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: health(app, "frontend") == "✖ DOWN")
+        table = app.screen.query_one(ServicesTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert row(app, "frontend")[3] == "timeout after 2.0 s"
+        assert table.row_count == len(fleet.services)
+        assert "demo @ " in app.sub_title  # the environment is in the header
+
+
+async def test_help_opens_and_closes_and_q_quits(fleet: DemoFleet) -> None:
+    app = make_app(fleet.config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = {key for key, _ in app.screen.keys}
+        assert {"r", "q", "?"} <= shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_polls_never_overlap(fleet: DemoFleet) -> None:
+    """Hammering r while a slow round is in flight starts no second round."""
+    fleet.set_fault("backend", Fault.SLOW, slow_seconds=1.0)
+    config = with_refresh(fleet.config(), 3600)
+    app = make_app(config)
+    rounds_started = 0
+    async with app.run_test(size=(80, 24)) as pilot:
+        original = app.checker.check_all
+
+        async def counting() -> list[HealthCheck]:
+            nonlocal rounds_started
+            rounds_started += 1
+            return await original()
+
+        app.checker.check_all = counting  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: health(app, "backend") != "")
+        await wait_for(pilot, lambda: health(app, "backend") != "… checking", seconds=5)
+        rounds_started = 0
+        for _ in range(5):
+            await pilot.press("r")
+        await pilot.pause(1.5)
+    assert rounds_started == 1
