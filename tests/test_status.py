@@ -28,12 +28,14 @@ def test_since_moves_only_when_the_state_changes_and_last_good_is_kept() -> None
 
     status = status.observe(check(HealthState.UP, 0)).observe(check(HealthState.UP, 2))
     assert status.since == T0
+    assert status.began_before_since  # it may have been UP long before the console started
     assert status.last_good is not None
     assert status.last_good.checked_at == T0 + timedelta(seconds=2)
 
     status = status.observe(check(HealthState.DOWN, 4, "connection refused"))
     status = status.observe(check(HealthState.DOWN, 6, "connection refused"))
     assert status.since == T0 + timedelta(seconds=4)
+    assert not status.began_before_since  # the console saw it go down
     assert status.latest is not None
     assert status.latest.reason == "connection refused"
     assert status.last_good is not None

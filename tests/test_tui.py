@@ -55,7 +55,8 @@ async def test_a_service_goes_down_and_comes_back_up_by_itself(fleet: DemoFleet)
 
         fleet.set_fault("nl-fhir", Fault.DOWN)
         await wait_for(pilot, lambda: health(app, "nl-fhir") == "✖ DOWN")
-        _, _, _, detail, latency, last_good = row(app, "nl-fhir")
+        _, _, down_for, detail, latency, last_good = row(app, "nl-fhir")
+        assert not down_for.startswith("≥")  # the console saw it go down
         assert detail == "connection refused"
         assert latency == "—"
         assert last_good.endswith(" ago")
@@ -72,7 +73,11 @@ async def test_degraded_and_http_errors_say_why(fleet: DemoFleet) -> None:
     app = make_app(with_refresh(fleet.config(), 0.3))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: health(app, "backend") == "✖ DOWN")
-        assert row(app, "backend")[3] == "HTTP 503 Service Unavailable"
+        _, _, down_for, detail, _, last_good = row(app, "backend")
+        assert detail == "HTTP 503 Service Unavailable"
+        # Down before the console started: how long is unknown, and it was never seen UP.
+        assert down_for.startswith("≥")
+        assert last_good == "not seen"
         assert health(app, "hapi-fhir") == "▲ DEGRADED"
         assert row(app, "hapi-fhir")[3] == "reports degraded"
 

@@ -15,7 +15,8 @@ LEGEND = """\
 - **▲ DEGRADED**: it answered, but slowly or reporting `degraded`.
 - **✖ DOWN**: no answer, a timeout, an HTTP error, or it reports `down`.
 
-**FOR**: how long it has been in that state. **LAST GOOD**: when it was last UP.
+**FOR**: how long it has been in that state (`≥` when it already was at start-up).
+**LAST GOOD**: when it was last UP (`not seen`: not since the console started).
 Checks repeat every refresh interval and never overlap.
 """
 

@@ -19,6 +19,7 @@ STATE_LOOK = {
     HealthState.DOWN: ("✖ DOWN", "bold red"),
 }
 CHECKING = ("… checking", "dim")
+NOT_SEEN = "not seen"  # no good check since the console started
 
 COLUMNS = ("service", "health", "for", "detail", "latency", "last good")
 DETAIL = COLUMNS.index("detail")
@@ -81,14 +82,18 @@ def row_cells(status: ServiceStatus, now: datetime) -> list[Text | str]:
     check = status.latest
     if check is None:
         label, style = CHECKING
-        return [status.name, Text(label, style), "", Text(""), "", "never"]
+        return [status.name, Text(label, style), "", Text(""), "", NOT_SEEN]
     label, style = STATE_LOOK[check.state]
     detail = check.reason or (f"HTTP {check.status_code}" if check.status_code else "")
-    since = duration((now - status.since).total_seconds()) if status.since else ""
+    since = ""
+    if status.since is not None:
+        # Down when the console started: it may have been down for much longer.
+        at_least = "≥" if status.began_before_since and check.state is not HealthState.UP else ""
+        since = at_least + duration((now - status.since).total_seconds())
     last_good = (
         duration((now - status.last_good.checked_at).total_seconds()) + " ago"
         if status.last_good
-        else "never"
+        else NOT_SEEN
     )
     return [
         status.name,
