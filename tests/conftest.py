@@ -26,7 +26,7 @@ def _serve(make: Callable[[], S]) -> Iterator[S]:
     server = make()
     try:
         try:
-            server.start()  # type: ignore[attr-defined]
+            server.start()
         except ServerUnavailable as missing:
             if IN_CI:
                 pytest.fail(f"{server.name} is required under CI=true: {missing}")

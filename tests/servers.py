@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 TEST_LABEL = "opsconsole-test"
 BUSYBOX_IMAGE = "opsconsole-test/busybox:latest"
@@ -78,16 +78,19 @@ class Server:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
+    def start(self) -> Self:
+        raise NotImplementedError
+
     def spawn(self, argv: list[str], **options: object) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            **options,  # type: ignore[call-overload]
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **options,  # type: ignore[call-overload]
+            )
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -93,6 +93,12 @@ def test_check_names_a_missing_config_file(tmp_path: Path) -> None:
     assert result.stdout.strip() == "nowhere.toml:1:1: no such file"
 
 
+def test_check_names_a_missing_file_named_by_the_environment(tmp_path: Path) -> None:
+    result = run("check", cwd=tmp_path, env={"OPSCONSOLE_CONFIG": "gone.toml"})
+    assert result.returncode == 2
+    assert result.stdout.strip() == "gone.toml:1:1: no such file"
+
+
 def test_config_from_the_environment_variable(tmp_path: Path) -> None:
     config = tmp_path / "elsewhere.toml"
     config.write_text(GOOD.replace("api", "from-env"))

@@ -101,3 +101,14 @@ def test_down_closes_the_port_and_clearing_reopens_the_same_one(fleet: DemoFleet
     frontend.clear_fault()
     assert frontend.health_url == url
     assert httpx.get(url, timeout=5).status_code == 200
+
+
+def test_flapping_alternates_between_answering_and_503(fleet: DemoFleet) -> None:
+    fleet.set_fault("nginx", Fault.FLAPPING, flap_seconds=0.3)
+    url = fleet.services["nginx"].health_url
+    seen: set[int] = set()
+    deadline = time.monotonic() + 5
+    while seen != {200, 503} and time.monotonic() < deadline:
+        seen.add(httpx.get(url, timeout=2).status_code)
+        time.sleep(0.05)
+    assert seen == {200, 503}

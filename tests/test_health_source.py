@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from opsconsole.demo.service import DemoService, Fault
-from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget
+from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget, judge
 
 
 @pytest.fixture
@@ -95,6 +95,22 @@ async def test_a_body_that_reports_degraded_is_degraded(
         "reports degraded",
         200,
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "reason"),
+    [
+        (b'{"status": "UP"}', HealthState.UP, ""),  # Spring Boot actuator
+        (b'{"status": "OUT_OF_SERVICE"}', HealthState.DOWN, "reports out_of_service"),
+        (b'{"status": "warn"}', HealthState.DEGRADED, "reports warn"),  # RFC health+json
+        (b'{"health": "unhealthy"}', HealthState.DOWN, "reports unhealthy"),
+        (b"OK", HealthState.UP, ""),
+        (b"{not json", HealthState.UP, ""),  # the 200 is what counts
+    ],
+)
+def test_what_a_body_reports(body: bytes, state: HealthState, reason: str) -> None:
+    content_type = "application/json" if body.startswith(b"{") else "text/plain"
+    assert judge(200, body, content_type) == (state, reason)
 
 
 async def test_an_unknown_host_is_down_and_says_so(checker: HealthChecker) -> None:

@@ -102,6 +102,11 @@ async def test_everything_fits_at_80x24(fleet: DemoFleet) -> None:
         assert table.virtual_size.width <= table.scrollable_content_region.width
         assert row(app, "frontend")[3] == "timeout after 2.0 s"
         assert table.row_count == len(fleet.services)
+        await pilot.resize_terminal(120, 40)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.1)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert row(app, "frontend")[3] == "timeout after 2.0 s"
         assert "demo @ " in app.sub_title  # the environment is in the header
 
 
@@ -140,3 +145,27 @@ async def test_polls_never_overlap(fleet: DemoFleet) -> None:
             await pilot.press("r")
         await pilot.pause(1.5)
     assert rounds_started == 1
+
+
+async def test_a_failed_round_is_shown_and_polling_carries_on(fleet: DemoFleet) -> None:
+    """A bug in a round must not freeze the pane. No server can make check_all raise (it
+    turns every failure of the world into a DOWN), so this wraps the real one to fail once.
+    """
+    app = make_app(with_refresh(fleet.config(), 0.2))
+    failures = 0
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        original = app.checker.check_all
+
+        async def fails_once() -> list[HealthCheck]:
+            nonlocal failures
+            if failures == 0:
+                failures += 1
+                raise RuntimeError("simulated bug")
+            return await original()
+
+        app.checker.check_all = fails_once  # type: ignore[method-assign]
+        fleet.set_fault("nginx", Fault.DOWN)
+        await wait_for(pilot, lambda: health(app, "nginx") == "✖ DOWN")
+        assert failures == 1
+        toasts = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any("Health checks failed" in t and "simulated bug" in t for t in toasts), toasts

@@ -75,8 +75,8 @@ def check(config_path: Path | None, runbooks_path: Path | None) -> int:
         loaded = load_config(find_config(config_path))
         summary.append(f"{display_path(loaded.path)}: {len(loaded.config.services)} services")
     except ConfigNotFound as error:
-        if config_path is not None:
-            problems.append(f"{config_path}:1:1: no such file")
+        if error.named:
+            problems.append(f"{error.looked_in[0]}:1:1: no such file")
         else:
             print(f"note: {error}; checking the runbooks only", file=sys.stderr)
     except ProblemsFound as error:

@@ -154,18 +154,21 @@ def config_candidates(explicit: Path | None, env: Mapping[str, str]) -> list[Pat
 
 
 class ConfigNotFound(Exception):
-    def __init__(self, looked_in: list[Path]) -> None:
+    def __init__(self, looked_in: list[Path], *, named: bool) -> None:
         self.looked_in = looked_in
+        self.named = named
+        """The user named the file (--config or $OPSCONSOLE_CONFIG): its absence is an error."""
         places = ", ".join(str(p) for p in looked_in)
         super().__init__(f"no configuration found (looked in: {places})")
 
 
 def find_config(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:
-    candidates = config_candidates(explicit, os.environ if env is None else env)
+    env = os.environ if env is None else env
+    candidates = config_candidates(explicit, env)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ConfigNotFound(candidates)
+    raise ConfigNotFound(candidates, named=explicit is not None or bool(env.get(CONFIG_ENV)))
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -18,7 +18,9 @@ import httpx
 MAX_BODY_BYTES = 64 * 1024
 
 _DEGRADED_WORDS = frozenset({"degraded", "warn", "warning", "partial"})
-_DOWN_WORDS = frozenset({"down", "fail", "failed", "failing", "unhealthy", "error", "critical"})
+_DOWN_WORDS = frozenset(
+    {"down", "fail", "failed", "failing", "unhealthy", "error", "critical", "out_of_service"}
+)
 
 
 class HealthState(StrEnum):
