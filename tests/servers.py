@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -261,9 +262,12 @@ class PrometheusServer(Server):
         self.port = free_port()
         # Scrapes itself, and whatever tests list in targets.json (re-read every second).
         self.targets_file.write_text("[]")
+        rules = self.workdir / "rules.yml"
+        rules.write_text(ERROR_RATE_RULE)
         config = self.workdir / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files: ['{rules}']\n"
             "scrape_configs:\n"
             "  - job_name: prometheus\n    static_configs:\n"
             f"      - targets: ['127.0.0.1:{self.port}']\n"
@@ -280,6 +284,26 @@ class PrometheusServer(Server):
         )
         self.wait_ready(lambda: http_ok(self.url + "/-/ready"))
         return self
+
+    def scrape(self, *addresses: str) -> None:
+        """Have Prometheus scrape these host:port targets (as well as itself)."""
+        self.targets_file.write_text(json.dumps([{"targets": list(addresses)}]))
+
+
+# The shared runbooks' alert: error rate over 1 % (here over 10 s, to fire within a test).
+ERROR_RATE_RULE = """\
+groups:
+  - name: opsconsole-tests
+    rules:
+      - alert: HighErrorRate
+        expr: >
+          sum by (service) (rate(http_requests_total{status=~"5.."}[10s]))
+          / sum by (service) (rate(http_requests_total[10s])) > 0.01
+        labels:
+          severity: page
+        annotations:
+          summary: "Error rate above 1 %"
+"""
 
 
 # -- Docker -----------------------------------------------------------------------
@@ -312,6 +336,11 @@ class DockerDaemon(Server):
                 str(self.workdir / "exec"),
                 "--pidfile",
                 str(self.workdir / "docker.pid"),
+                # Should a system containerd be running, keep out of its "moby" namespace.
+                "--containerd-namespace",
+                "opsconsole-test",
+                "--containerd-plugins-namespace",
+                "opsconsole-test-plugins",
             ]
         )
         self.wait_ready(self._pings, timeout=60)

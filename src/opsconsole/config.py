@@ -78,6 +78,8 @@ class ThresholdsSection(Section):
 class ServiceSection(Section):
     name: Name
     health_url: HttpUrl
+    metrics_url: HttpUrl | None = None
+    """Its Prometheus exposition, scraped directly where no [prometheus] is configured."""
     container: Name | None = None
     """The Docker container that runs it, if any."""
     prometheus_label: str | None = None
@@ -91,6 +93,11 @@ class PrometheusSection(Section):
     latency_histogram: MetricName = "http_request_duration_seconds"
     requests_total: MetricName = "http_requests_total"
     service_label: LabelName = "service"
+    status_label: LabelName = "status"
+    """The label of requests_total that holds the HTTP status code."""
+    window: Annotated[str, Field(pattern=r"^[1-9][0-9]*[smh]$")] = "5m"
+    """The range of rate() in every query: P95, request rate and error rate over it."""
+    timeout_seconds: Seconds = 5.0
 
 
 class PostgresSection(Section):

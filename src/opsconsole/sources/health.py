@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +11,8 @@ from enum import StrEnum
 from http import HTTPStatus
 
 import httpx
+
+from opsconsole.sources.base import describe_error
 
 # Enough for any health document; a server that streams more is not answering health.
 MAX_BODY_BYTES = 64 * 1024
@@ -138,27 +138,9 @@ def _phrase(status: int) -> str:
 
 def describe_http_error(error: httpx.HTTPError) -> str:
     """The cause in a few words: "connection refused", not "All connection attempts failed"."""
-    cause = _root_os_error(error)
-    if isinstance(cause, socket.gaierror):
-        return "host name not found"
-    if cause is not None and cause.errno:
-        return os.strerror(cause.errno).lower()
-    text = str(error) or type(error).__name__
     if isinstance(error, httpx.RemoteProtocolError):
-        return f"bad HTTP answer: {text}"
-    if isinstance(error, httpx.ConnectError):
-        return f"cannot connect: {text}"
-    return text
-
-
-def _root_os_error(error: BaseException) -> OSError | None:
-    """httpx wraps the socket's error two or three times; the errno is at the bottom."""
-    found: OSError | None = None
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and (current.errno or isinstance(current, socket.gaierror)):
-            found = current
-        current = current.__cause__ or current.__context__
-    return found
+        return f"bad HTTP answer: {error}"
+    described = describe_error(error)
+    if isinstance(error, httpx.ConnectError) and described == str(error):
+        return f"cannot connect: {described}"
+    return described

@@ -1,0 +1,48 @@
+"""Request metrics of a service, and the histogram arithmetic Prometheus uses for them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    p95_seconds: float | None
+    """None when there were no requests in the window: no latency to speak of."""
+    request_rate: float
+    """Requests per second."""
+    error_rate: float | None
+    """Share of requests answered 5xx; None when there were no requests."""
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """The q-quantile of cumulative buckets ``(upper bound, count)``, as PromQL's
+    ``histogram_quantile`` computes it: linear interpolation inside the bucket that
+    holds the rank, the lower bound of the first bucket taken as 0, and the highest
+    finite bound when the rank falls in the +Inf bucket. None when there is no data.
+    """
+    ordered = sorted(buckets)
+    if len(ordered) < 2 or not math.isinf(ordered[-1][0]):
+        return None
+    # Counts from a rate() or a difference of scrapes can dip by rounding: keep monotonic.
+    counts: list[float] = []
+    for _, count in ordered:
+        counts.append(max(count, counts[-1]) if counts else count)
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    for index, (upper, count) in enumerate(zip((le for le, _ in ordered), counts, strict=True)):
+        if count >= rank:
+            if math.isinf(upper):
+                return ordered[-2][0]
+            lower = ordered[index - 1][0] if index > 0 else 0.0
+            below = counts[index - 1] if index > 0 else 0.0
+            if index == 0 and upper <= 0:
+                return upper
+            if count == below:
+                return upper
+            return lower + (upper - lower) * (rank - below) / (count - below)
+    return ordered[-2][0]

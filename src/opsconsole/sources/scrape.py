@@ -1,0 +1,119 @@
+"""Request metrics read straight from services' /metrics, for sites without Prometheus
+and for the demo fleet: the same P95 and error rate, from the difference of scrapes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from opsconsole.metrics import ServiceMetrics, histogram_quantile
+from opsconsole.sources.base import describe_error
+
+# An exposition of many megabytes is not one we want to parse on every refresh.
+MAX_EXPOSITION_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The cumulative counters of one scrape."""
+
+    at: float  # monotonic seconds
+    buckets: dict[float, float]
+    requests: float
+    errors: float
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    name: str
+    url: str
+    latency_histogram: str = "http_request_duration_seconds"
+    requests_total: str = "http_requests_total"
+    status_label: str = "status"
+
+
+class ScrapeSource:
+    """Keeps the scrapes of the last `window` seconds and computes rates over them,
+    as Prometheus' rate() does over its range."""
+
+    def __init__(
+        self,
+        targets: list[ScrapeTarget],
+        window: float = 60.0,
+        timeout: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.targets = targets
+        self.window = window
+        self.timeout = timeout
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._history: dict[str, deque[Snapshot]] = {t.name: deque() for t in targets}
+
+    async def poll(self) -> dict[str, ServiceMetrics | str]:
+        """Metrics by service, or for a service whose scrape failed, the reason.
+        A service scraped for the first time has no rate yet and is left out."""
+        results = await asyncio.gather(
+            *(self._scrape(target) for target in self.targets), return_exceptions=True
+        )
+        by_service: dict[str, ServiceMetrics | str] = {}
+        for target, result in zip(self.targets, results, strict=True):
+            if isinstance(result, BaseException):
+                by_service[target.name] = describe_error(result)
+                continue
+            metrics = self._remember(target.name, result)
+            if metrics is not None:
+                by_service[target.name] = metrics
+        return by_service
+
+    async def _scrape(self, target: ScrapeTarget) -> Snapshot:
+        answer = await self._client.get(target.url, timeout=self.timeout)
+        answer.raise_for_status()
+        if len(answer.content) > MAX_EXPOSITION_BYTES:
+            raise ValueError(f"exposition larger than {MAX_EXPOSITION_BYTES // 2**20} MiB")
+        return parse_snapshot(answer.text, target, time.monotonic())
+
+    def _remember(self, name: str, snapshot: Snapshot) -> ServiceMetrics | None:
+        snapshots = self._history[name]
+        if snapshots and snapshot.requests < snapshots[-1].requests:
+            snapshots.clear()  # the service restarted: its counters began again
+        snapshots.append(snapshot)
+        while len(snapshots) > 2 and snapshot.at - snapshots[1].at >= self.window:
+            snapshots.popleft()
+        if len(snapshots) < 2:
+            return None
+        return difference(snapshots[0], snapshot)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def difference(old: Snapshot, new: Snapshot) -> ServiceMetrics:
+    seconds = max(new.at - old.at, 1e-9)
+    requests = new.requests - old.requests
+    buckets = [(le, count - old.buckets.get(le, 0.0)) for le, count in new.buckets.items()]
+    return ServiceMetrics(
+        p95_seconds=histogram_quantile(0.95, buckets) if requests > 0 else None,
+        request_rate=requests / seconds,
+        error_rate=(new.errors - old.errors) / requests if requests > 0 else None,
+    )
+
+
+def parse_snapshot(exposition: str, target: ScrapeTarget, at: float) -> Snapshot:
+    """Sums over every label but `le`: one histogram and one counter for the service."""
+    buckets: dict[float, float] = {}
+    requests = errors = 0.0
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == f"{target.latency_histogram}_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+            elif sample.name == target.requests_total:
+                requests += sample.value
+                if sample.labels.get(target.status_label, "").startswith("5"):
+                    errors += sample.value
+    return Snapshot(at, buckets, requests, errors)
