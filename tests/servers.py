@@ -195,9 +195,13 @@ class PostgresServer(Server):
         return True
 
     def execute(self, sql: str) -> list[tuple[object, ...]]:
+        return self.execute_in("postgres", sql)
+
+    def execute_in(self, database: str, sql: str) -> list[tuple[object, ...]]:
         import psycopg
 
-        with psycopg.connect(self.dsn, autocommit=True) as connection:
+        dsn = f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        with psycopg.connect(dsn, autocommit=True) as connection:
             cursor = connection.execute(sql.encode())
             return cursor.fetchall() if cursor.description else []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
@@ -18,3 +19,11 @@ def redact_url(url: str) -> str:
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+
+
+_SQL_PASSWORD = re.compile(r"(\bPASSWORD\s+)(E?'(?:[^']|'')*'?)", re.IGNORECASE)
+
+
+def redact_sql(query: str) -> str:
+    """``ALTER ROLE app PASSWORD 's3cret'`` -> ``ALTER ROLE app PASSWORD '***'``."""
+    return _SQL_PASSWORD.sub(lambda match: f"{match[1]}'{MASK}'", query)
