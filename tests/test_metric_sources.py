@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from opsconsole.config import PrometheusSection
-from opsconsole.metrics import ServiceMetrics, histogram_quantile
+from opsconsole.metrics import MetricsReading, histogram_quantile
 from opsconsole.sources.base import read
-from opsconsole.sources.prometheus import PrometheusReading, PrometheusSource
+from opsconsole.sources.prometheus import PrometheusSource
 from opsconsole.sources.scrape import ScrapeSource, ScrapeTarget
 from tests.known_app import (
     REQUESTS_PER_SECOND,
@@ -36,7 +36,7 @@ def prometheus_source(server: PrometheusServer, window: str = "10s") -> Promethe
 
 async def poll_until(
     source: PrometheusSource, ready: object, seconds: float = 40
-) -> PrometheusReading:
+) -> MetricsReading:
     deadline = time.monotonic() + seconds
     while True:
         reading = await source.poll()
@@ -80,11 +80,11 @@ async def test_firing_alerts_come_with_their_labels(
     source = prometheus_source(prometheus)
     try:
         reading = await poll_until(
-            source, lambda r: any(a.state == "firing" for a in r.alerts), seconds=40
+            source, lambda r: any(a.state == "firing" for a in r.alerts or []), seconds=40
         )
     finally:
         source.close()
-    (alert,) = [a for a in reading.alerts if a.name == "HighErrorRate"]
+    (alert,) = [a for a in reading.alerts or [] if a.name == "HighErrorRate"]
     assert alert.state == "firing"
     assert alert.severity == "page"
     assert alert.summary == "Error rate above 1 %"
@@ -106,8 +106,7 @@ async def test_direct_scrape_matches_the_truth_and_prometheus(
     finally:
         await scrape.aclose()
         source.close()
-    mine = direct["known"]
-    assert isinstance(mine, ServiceMetrics)
+    mine = direct.metrics["known"]
     assert close_to(mine.p95_seconds, TRUE_P95, 0.05), mine
     assert close_to(mine.error_rate, TRUE_ERROR_RATE, 0.2), mine
     assert close_to(mine.request_rate, REQUESTS_PER_SECOND, 0.1), mine
@@ -141,8 +140,8 @@ async def test_a_failed_scrape_names_its_reason_and_spares_the_others(
         result = await scrape.poll()
     finally:
         await scrape.aclose()
-    assert result["gone"] == "connection refused"
-    assert isinstance(result["known"], ServiceMetrics)
+    assert result.errors == {"gone": "connection refused"}
+    assert set(result.metrics) == {"known"}
 
 
 @pytest.mark.parametrize(

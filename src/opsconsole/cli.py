@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         # The subcommand's --config must not reset the one given before it.
         argument_default=argparse.SUPPRESS,
     )
+    status = commands.add_parser(
+        "status",
+        parents=[files],
+        help="poll every configured source once and print it (exit 1 on a breach)",
+        description="Poll every configured source once: health, metrics, PostgreSQL, Redis, "
+        "Docker. Exit 0 when nothing breaches a threshold, 1 when something does, 2 on a "
+        "configuration error.",
+        argument_default=argparse.SUPPRESS,
+    )
+    status.add_argument("--json", action="store_true", help="print JSON for scripts and cron")
     return parser
 
 
@@ -62,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check(args.config, args.runbooks)
+    if args.command == "status":
+        return run_status(args.config, getattr(args, "json", False))
     if args.command == "demo":
         return run_demo(args.runbooks)
     return run_dashboard(args.config, args.runbooks)
@@ -141,3 +153,34 @@ def run_demo(runbooks_path: Path | None) -> int:
     with DemoFleet() as fleet:
         make_app(fleet.config()).run()
     return EXIT_OK
+
+
+def run_status(config_path: Path | None, as_json: bool) -> int:
+    import asyncio
+    import json
+
+    from opsconsole.monitor import Monitor, snapshot_json
+    from opsconsole.status_report import EXIT_BREACHED, EXIT_HEALTHY, render_table
+
+    try:
+        loaded = load_config(find_config(config_path))
+    except (ConfigNotFound, ProblemsFound) as error:
+        print(f"opsconsole: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+
+    async def poll_once() -> tuple[str, int]:
+        monitor = Monitor(loaded.config)
+        try:
+            snapshot = await monitor.first_snapshot()
+        finally:
+            await monitor.aclose()
+        output = (
+            json.dumps(snapshot_json(loaded.config, snapshot), indent=2)
+            if as_json
+            else render_table(loaded.config, snapshot)
+        )
+        return output, EXIT_BREACHED if snapshot.breaches else EXIT_HEALTHY
+
+    output, code = asyncio.run(poll_once())
+    print(output)
+    return code

@@ -73,6 +73,12 @@ class ThresholdsSection(Section):
     """A health check that has not answered by then counts as DOWN."""
     health_slow_seconds: Seconds = 1.0
     """A health check that answers, but slower than this, counts as DEGRADED."""
+    connections_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """PostgreSQL sessions over this share of max_connections is a breach."""
+    memory_ratio: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """Redis used memory over this share of maxmemory is a breach."""
+    queue_length: Annotated[int, Field(ge=0)] = 1000
+    """A watched Redis queue longer than this is a breach."""
 
 
 class ServiceSection(Section):
@@ -86,6 +92,10 @@ class ServiceSection(Section):
     """The value of the service label in PromQL; the name by default."""
     health_timeout_seconds: Seconds | None = None
     """Overrides [thresholds] health_timeout_seconds for this service."""
+    p95_seconds: Seconds | None = None
+    """Overrides [thresholds] p95_seconds for this service."""
+    error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Overrides [thresholds] error_rate for this service."""
 
 
 class PrometheusSection(Section):
@@ -112,6 +122,8 @@ class RedisSection(Section):
 
 class DockerSection(Section):
     base_url: Annotated[str, _url("unix", "tcp", "http", "https")] = "unix:///var/run/docker.sock"
+    label: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+(=\S*)?$")] | None = None
+    """Also watch every container with this label (`key` or `key=value`)."""
 
 
 class Config(Section):
@@ -126,8 +138,21 @@ class Config(Section):
     def health_timeout(self, service: ServiceSection) -> float:
         return service.health_timeout_seconds or self.thresholds.health_timeout_seconds
 
+    def p95_threshold(self, service: ServiceSection) -> float:
+        return service.p95_seconds or self.thresholds.p95_seconds
+
+    def error_rate_threshold(self, service: ServiceSection) -> float:
+        if service.error_rate is not None:
+            return service.error_rate
+        return self.thresholds.error_rate
+
 
 def config_checks(config: Config) -> Iterator[Finding]:
+    if config.docker and not config.docker.label and not any(s.container for s in config.services):
+        yield Finding(
+            ("docker",),
+            "[docker] watches nothing: give a service a container, or set [docker] label",
+        )
     first: dict[str, int] = {}
     for number, service in enumerate(config.services):
         if service.name in first:

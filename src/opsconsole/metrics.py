@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,28 @@ class ServiceMetrics:
     """Requests per second."""
     error_rate: float | None
     """Share of requests answered 5xx; None when there were no requests."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    state: str
+    """"firing" or "pending"."""
+    severity: str | None
+    summary: str
+    labels: dict[str, str]
+    active_since: str | None
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    """What a metrics source knows of each service, keyed by its metrics name."""
+
+    metrics: dict[str, ServiceMetrics]
+    errors: dict[str, str] = field(default_factory=dict)
+    """Services whose own metrics could not be read (direct scrape), with the reason."""
+    alerts: list[Alert] | None = None
+    """Firing and pending alerts; None where the source has no alerting (direct scrape)."""
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:

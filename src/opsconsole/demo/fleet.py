@@ -65,7 +65,12 @@ class DemoFleet:
         return Config(
             console=ConsoleSection(environment="demo"),
             services=[
-                ServiceSection(name=s.name, health_url=s.health_url, prometheus_label=s.name)
+                ServiceSection(
+                    name=s.name,
+                    health_url=s.health_url,
+                    metrics_url=s.base_url + "/metrics",
+                    prometheus_label=s.name,
+                )
                 for s in self.services.values()
             ],
         )

@@ -5,32 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
 
 import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from opsconsole.config import PrometheusSection
-from opsconsole.metrics import ServiceMetrics
-
-
-@dataclass(frozen=True)
-class Alert:
-    name: str
-    state: str
-    """"firing" or "pending"."""
-    severity: str | None
-    summary: str
-    labels: dict[str, str]
-    active_since: str | None
-
-
-@dataclass(frozen=True)
-class PrometheusReading:
-    metrics: dict[str, ServiceMetrics]
-    """By the value of the service label; a service with no series is absent."""
-    alerts: list[Alert]
+from opsconsole.metrics import Alert, MetricsReading, ServiceMetrics
 
 
 class PrometheusSource:
@@ -61,10 +42,10 @@ class PrometheusSource:
             f'(rate({c.requests_total}{{{c.status_label}=~"5.."}}[{window}]))',
         }
 
-    async def poll(self) -> PrometheusReading:
+    async def poll(self) -> MetricsReading:
         return await asyncio.to_thread(self._poll)
 
-    def _poll(self) -> PrometheusReading:
+    def _poll(self) -> MetricsReading:
         values = {signal: self._by_service(query) for signal, query in self.queries().items()}
         metrics = {}
         for service in values["p95"].keys() | values["requests"].keys():
@@ -76,7 +57,7 @@ class PrometheusSource:
                 request_rate=requests_per_second,
                 error_rate=errors / requests_per_second if requests_per_second > 0 else None,
             )
-        return PrometheusReading(metrics, self._alerts())
+        return MetricsReading(metrics, alerts=self._alerts())
 
     def _by_service(self, query: str) -> dict[str, float]:
         label = self.config.service_label

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsconsole.metrics import ServiceMetrics, histogram_quantile
+from opsconsole.metrics import MetricsReading, ServiceMetrics, histogram_quantile
 from opsconsole.sources.base import describe_error
 
 # An exposition of many megabytes is not one we want to parse on every refresh.
@@ -54,21 +54,21 @@ class ScrapeSource:
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._history: dict[str, deque[Snapshot]] = {t.name: deque() for t in targets}
 
-    async def poll(self) -> dict[str, ServiceMetrics | str]:
-        """Metrics by service, or for a service whose scrape failed, the reason.
-        A service scraped for the first time has no rate yet and is left out."""
+    async def poll(self) -> MetricsReading:
+        """Metrics by service, and the reason for each service whose scrape failed.
+        A service scraped for the first time has no rate yet and is left out of both."""
         results = await asyncio.gather(
             *(self._scrape(target) for target in self.targets), return_exceptions=True
         )
-        by_service: dict[str, ServiceMetrics | str] = {}
+        reading = MetricsReading(metrics={})
         for target, result in zip(self.targets, results, strict=True):
             if isinstance(result, BaseException):
-                by_service[target.name] = describe_error(result)
+                reading.errors[target.name] = describe_error(result)
                 continue
             metrics = self._remember(target.name, result)
             if metrics is not None:
-                by_service[target.name] = metrics
-        return by_service
+                reading.metrics[target.name] = metrics
+        return reading
 
     async def _scrape(self, target: ScrapeTarget) -> Snapshot:
         answer = await self._client.get(target.url, timeout=self.timeout)
