@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 TEST_LABEL = "opsconsole-test"
 BUSYBOX_IMAGE = "opsconsole-test/busybox:latest"
@@ -74,15 +74,30 @@ class Server:
     name: str
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="opsconsole-")))
     process: subprocess.Popen[bytes] | None = None
+    _argv: list[str] = field(default_factory=list)
+    _options: dict[str, object] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
+    stop_signal: ClassVar[int] = signal.SIGTERM
+
     def start(self) -> Self:
         raise NotImplementedError
 
+    def ready(self) -> bool:
+        """Answers as a client would be answered."""
+        raise NotImplementedError
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Start again after stop(): same program, port and data, as after an outage."""
+        assert self._argv, "resume() follows start() and stop()"
+        self.spawn(self._argv, **self._options)
+        self.wait_ready(self.ready, timeout)
+
     def spawn(self, argv: list[str], **options: object) -> None:
+        self._argv, self._options = argv, options
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv,
@@ -110,10 +125,10 @@ class Server:
         except TimeoutError as error:
             raise TimeoutError(f"{error}\n{self.log_tail()}") from None
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    def stop(self, sig: int | None = None, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(sig)
+        self.process.send_signal(self.stop_signal if sig is None else sig)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -141,6 +156,8 @@ def _unmount_below(directory: Path) -> None:
 class PostgresServer(Server):
     name: str = "postgres"
     port: int = 0
+    # SIGTERM waits for every client to hang up; an outage does not.
+    stop_signal: ClassVar[int] = signal.SIGINT
 
     @property
     def dsn(self) -> str:
@@ -183,11 +200,11 @@ class PostgresServer(Server):
             ],
             **as_postgres,
         )
-        self.wait_ready(self._accepts_connections)
+        self.wait_ready(self.ready)
         self.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         return self
 
-    def _accepts_connections(self) -> bool:
+    def ready(self) -> bool:
         import psycopg
 
         with psycopg.connect(self.dsn, connect_timeout=2) as connection:
@@ -236,10 +253,10 @@ class RedisServer(Server):
                 str(self.workdir),
             ]
         )
-        self.wait_ready(self._pong)
+        self.wait_ready(self.ready)
         return self
 
-    def _pong(self) -> bool:
+    def ready(self) -> bool:
         import redis
 
         return bool(redis.Redis.from_url(self.url, socket_timeout=2).ping())
@@ -286,8 +303,11 @@ class PrometheusServer(Server):
                 f"--web.listen-address=127.0.0.1:{self.port}",
             ]
         )
-        self.wait_ready(lambda: http_ok(self.url + "/-/ready"))
+        self.wait_ready(self.ready)
         return self
+
+    def ready(self) -> bool:
+        return http_ok(self.url + "/-/ready")
 
     def scrape(self, *addresses: str) -> None:
         """Have Prometheus scrape these host:port targets (as well as itself)."""
@@ -347,7 +367,7 @@ class DockerDaemon(Server):
                 "opsconsole-test-plugins",
             ]
         )
-        self.wait_ready(self._pings, timeout=60)
+        self.wait_ready(self.ready, timeout=60)
         self._import_busybox()
         return self
 
@@ -356,7 +376,7 @@ class DockerDaemon(Server):
 
         return docker.DockerClient(base_url=self.base_url, timeout=30)
 
-    def _pings(self) -> bool:
+    def ready(self) -> bool:
         return bool(self.client().ping())
 
     def _import_busybox(self) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import re
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,8 +17,13 @@ from typing import Any
 
 import pytest
 
-from opsconsole.sources.base import read
-from opsconsole.sources.docker import ContainerStatus, DockerSource
+from opsconsole.sources.base import describe_error, read
+from opsconsole.sources.docker import (
+    LONGEST_LINE_BYTES,
+    STOPPED,
+    ContainerStatus,
+    DockerSource,
+)
 from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 
 Run = Callable[..., Any]
@@ -119,7 +128,9 @@ async def test_oom_killed_under_a_memory_limit(docker_daemon: DockerDaemon, run:
     # tail keeps the last line whole, and /dev/zero never ends one: it grows until killed.
     run(["busybox", "tail", "/dev/zero"], name=name, mem_limit="16m", memswap_limit="16m")
     source = DockerSource(docker_daemon.base_url, containers=[name])
-    status = await poll_until(source, name, lambda s: s.state == "exited")
+    # The daemon may record the exit a moment before containerd's OOM event reaches it.
+    status = await poll_until(source, name, lambda s: s.state == "exited" and s.oom_killed)
+    assert status.state == "exited"
     assert status.oom_killed is True
     assert status.exit_code == 137  # SIGKILL
 
@@ -241,3 +252,262 @@ async def test_stats_of_many_containers_in_one_round(docker_daemon: DockerDaemon
     assert list(statuses) == sorted(names)
     assert all(status.cpu_percent is not None for status in statuses.values())
     assert all(status.memory_bytes for status in statuses.values())
+
+
+# -- following a container's log ------------------------------------------------------
+
+# A line every 0.2 s, numbered; stops at once on SIGTERM.
+COUNTING = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; i=0; while :; do echo line $i; i=$((i+1)); busybox sleep 0.2; done",
+]
+
+
+class Follow:
+    """`follow_logs` in a thread of its own, as the console runs it: each line with the
+    time it arrived, and how the follow ended."""
+
+    def __init__(self, source: DockerSource, name: str, tail: int) -> None:
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.stop = threading.Event()
+        self.result: str | None = None
+        self.error: BaseException | None = None
+        self.ended_at: float | None = None
+        self._thread = threading.Thread(target=self._run, args=(source, name, tail), daemon=True)
+        self._thread.start()
+
+    def _run(self, source: DockerSource, name: str, tail: int) -> None:
+        def on_line(line: str) -> None:
+            self.lines.put((time.monotonic(), line))
+
+        try:
+            self.result = source.follow_logs(name, tail, on_line, self.stop)
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.ended_at = time.monotonic()
+
+    def take(self, count: int, within: float = 10.0) -> list[tuple[float, str]]:
+        deadline = time.monotonic() + within
+        return [self.lines.get(timeout=max(0.0, deadline - time.monotonic())) for _ in range(count)]
+
+    def rest(self) -> list[str]:
+        taken = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                taken.append(self.lines.get_nowait()[1])
+        return taken
+
+    def join(self, within: float) -> bool:
+        """Whether the follow ended within so many seconds."""
+        self._thread.join(within)
+        return not self._thread.is_alive()
+
+
+def numbers(lines: list[str]) -> list[int]:
+    found = [re.fullmatch(r"line (\d+)", line) for line in lines]
+    assert all(found), lines
+    return [int(match.group(1)) for match in found if match]
+
+
+def wait_for_log(source: DockerSource, name: str, lines: int) -> list[str]:
+    deadline = time.monotonic() + 15
+    while len(logged := asyncio.run(source.logs(name, tail=1000))) < lines:
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.1)
+    return logged
+
+
+def test_follow_gives_the_tail_then_live_lines_in_order(
+    docker_daemon: DockerDaemon, run: Run
+) -> None:
+    name = unique("counting")
+    run(COUNTING, name=name)
+    source = DockerSource(docker_daemon.base_url, containers=[name])
+    wait_for_log(source, name, lines=6)
+
+    follow = Follow(source, name, tail=3)
+    try:
+        arrived = follow.take(13)
+    finally:
+        follow.stop.set()
+    assert follow.join(within=2)
+    assert (follow.result, follow.error) == (STOPPED, None)
+
+    got = numbers([line for _, line in arrived])
+    # The last three lines of history first, then every line after them, once, in order.
+    assert got == list(range(got[0], got[0] + 13))
+    assert got[0] >= 3
+    # History comes at once; the live lines as the container writes them, 0.2 s apart.
+    times = [at for at, _ in arrived]
+    assert times[2] - times[0] < 0.3
+    assert times[12] - times[3] > 1.2
+    # No line twice or too many: nothing more came after the stop.
+    assert numbers(follow.rest()) == []
+
+
+def test_follow_of_new_lines_only_and_of_both_streams(
+    docker_daemon: DockerDaemon, run: Run
+) -> None:
+    name = unique("streams")
+    script = (
+        "trap 'exit 0' TERM; echo old; "
+        "while [ ! -e /go ]; do busybox sleep 0.1; done; "
+        "echo to stdout; echo to stderr >&2; printf 'not \\377 utf-8\\r\\n'; "
+        "printf 'in '; busybox sleep 0.3; echo 'two writes'; exit 3"
+    )
+    container = run(["sh", "-c", script], name=name)
+    source = DockerSource(docker_daemon.base_url, containers=[name])
+    assert wait_for_log(source, name, lines=1) == ["old"]
+
+    follow = Follow(source, name, tail=0)
+    time.sleep(0.5)  # the follow is under way before the container goes on
+    assert container.exec_run(["busybox", "touch", "/go"]).exit_code == 0
+    assert follow.join(within=10)
+    assert follow.error is None
+    assert follow.result == "container exited (code 3)"
+    lines = follow.rest()
+    # stdout and stderr reach the log by separate paths: their order may vary.
+    assert sorted(lines) == sorted(["to stdout", "to stderr", "not \ufffd utf-8", "in two writes"])
+
+
+def test_follow_stops_promptly_while_the_container_is_quiet(
+    docker_daemon: DockerDaemon, run: Run
+) -> None:
+    name = unique("quiet")
+    run(
+        ["sh", "-c", "trap 'exit 0' TERM; echo ready; while :; do busybox sleep 0.1; done"],
+        name=name,
+    )
+    source = DockerSource(docker_daemon.base_url, containers=[name])
+    follow = Follow(source, name, tail=5)
+    assert [line for _, line in follow.take(1)] == ["ready"]
+    time.sleep(0.5)  # nothing more comes: the follow is blocked on the daemon
+
+    asked = time.monotonic()
+    follow.stop.set()
+    assert follow.join(within=2)
+    assert follow.ended_at is not None
+    assert follow.ended_at - asked < 1.0
+    assert (follow.result, follow.error) == (STOPPED, None)
+
+    # Asked to stop before it began: no line at all.
+    early = threading.Event()
+    early.set()
+    seen: list[str] = []
+    assert source.follow_logs(name, 5, seen.append, early) == STOPPED
+    assert seen == []
+
+
+def test_follow_ends_when_the_container_stops_or_goes(
+    docker_daemon: DockerDaemon, run: Run
+) -> None:
+    stopping, removed = unique("stopping"), unique("removed")
+    stopping_container = run(COUNTING, name=stopping)
+    # Not by `run`, whose clean-up would find it gone.
+    removed_container = docker_daemon.client().containers.run(
+        BUSYBOX_IMAGE,
+        COUNTING,
+        name=removed,
+        labels={TEST_LABEL: "docker-source"},
+        network_mode="host",
+        detach=True,
+    )
+    source = DockerSource(docker_daemon.base_url, containers=[stopping, removed])
+    follows = {name: Follow(source, name, tail=1) for name in (stopping, removed)}
+    for follow in follows.values():
+        follow.take(2)  # following
+
+    stopping_container.stop(timeout=5)
+    removed_container.remove(force=True)
+    for follow in follows.values():
+        assert follow.join(within=10)
+        assert follow.error is None
+    assert follows[stopping].result == "container exited (code 0)"
+    assert follows[removed].result in ("container removed", "container exited (code 137)")
+
+    with pytest.raises(LookupError, match="no such container"):
+        source.follow_logs(unique("absent"), 1, print, threading.Event())
+    # An id prefix where a name is asked for is still no container.
+    other = run(["sh", "-c", "echo hello"])
+    with pytest.raises(LookupError, match="no such container"):
+        source.follow_logs(other.id[:12], 1, print, threading.Event())
+    with pytest.raises(ValueError, match="tail"):
+        source.follow_logs(stopping, -1, print, threading.Event())
+
+
+def test_follow_of_a_line_without_end_comes_in_bounded_pieces(
+    docker_daemon: DockerDaemon, run: Run
+) -> None:
+    name = unique("endless")
+    size = 3 * LONGEST_LINE_BYTES + 10
+    # Ended by a newline: the daemon loses a last line without one (moby/moby#43860).
+    script = f"busybox head -c {size} /dev/zero | busybox tr '\\0' x; echo"
+    run(["sh", "-c", script], name=name)
+    source = DockerSource(docker_daemon.base_url, containers=[name])
+    seen: list[str] = []
+    # The daemon keeps a long line in pieces of 16 KiB, and a tail counts the pieces.
+    result = source.follow_logs(name, 1000, seen.append, threading.Event())
+    assert result == "container exited (code 0)"
+    assert "".join(seen) == "x" * size
+    assert max(len(line) for line in seen) <= 2 * LONGEST_LINE_BYTES
+
+
+class SocketProxy:
+    """A stand-in for the daemon's socket that can vanish, connections and all: from the
+    client's side, a daemon that went away."""
+
+    def __init__(self, target: str, path: Path) -> None:
+        self.target, self.path = target, path
+        self._listener = socket.socket(socket.AF_UNIX)
+        self._listener.bind(str(path))
+        self._listener.listen()
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect(self.target)
+                with self._lock:
+                    self._open += [client, upstream]
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def vanish(self) -> None:
+        self._listener.close()
+        self.path.unlink()
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def test_follow_raises_when_the_daemon_goes_away(docker_daemon: DockerDaemon, run: Run) -> None:
+    name = unique("orphaned")
+    run(COUNTING, name=name)
+    with tempfile.TemporaryDirectory(prefix="ds-") as directory:
+        proxy = SocketProxy(
+            docker_daemon.base_url.removeprefix("unix://"), Path(directory) / "docker.sock"
+        )
+        source = DockerSource(f"unix://{proxy.path}", containers=[name], timeout=2)
+        follow = Follow(source, name, tail=1)
+        follow.take(2)
+        proxy.vanish()
+        assert follow.join(within=5)
+    assert follow.result is None
+    assert follow.error is not None
+    assert describe_error(follow.error) == "no such file or directory"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import redis
 
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
@@ -143,10 +147,24 @@ base_url = "{docker_daemon.base_url}"
         network_mode="host",
         labels={TEST_LABEL: "status"},
     )
-    try:
-        report = report_of(status(config, "--json"))
-    finally:
-        sidecar.remove(force=True)
+    queue = redis.Redis.from_url(redis_server.url)
+    queue.delete("audit_events_queue")
+    queue.rpush("audit_events_queue", *range(5))
+    with contextlib.ExitStack() as sessions:
+        idle = sessions.enter_context(psycopg.connect(postgres.dsn))
+        idle.execute("SELECT 1")  # a transaction left open
+        slow = sessions.enter_context(psycopg.connect(postgres.dsn, autocommit=True))
+        sleeper = threading.Thread(target=slow.execute, args=("SELECT pg_sleep(4)",))
+        sleeper.start()
+        for _ in range(3):
+            sessions.enter_context(psycopg.connect(postgres.dsn))
+        time.sleep(1.5)  # so the slow statement has been running a while
+        try:
+            report = report_of(status(config, "--json"))
+        finally:
+            sidecar.remove(force=True)
+            sleeper.join()
+            queue.close()
     assert report["services"][0]["container"] == {
         "state": "running",
         "restarts": 0,
@@ -156,7 +174,14 @@ base_url = "{docker_daemon.base_url}"
     assert report["postgres"]["max_connections"] == 100
     assert report["postgres"]["target"] == postgres.dsn
     assert report["redis"]["error"] is None
-    assert isinstance(report["redis"]["queues"]["audit_events_queue"], int)
+    assert report["redis"]["queues"]["audit_events_queue"] == 5
+    sessions_by_state = report["postgres"]["connections_by_state"]
+    assert sessions_by_state["idle in transaction"] == 1
+    assert sessions_by_state["active"] >= 1  # the slow statement
+    assert sum(sessions_by_state.values()) >= 5
+    assert report["postgres"]["longest_query_seconds"] >= 1.0
+    assert "pg_sleep" in report["postgres"]["longest_query"]
+    assert report["postgres"]["longest_idle_in_transaction_seconds"] >= 1.0
     assert report["prometheus"]["error"] is None
     assert report["services"][0]["health"]["state"] == "UP"
 

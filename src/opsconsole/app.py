@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
+from functools import partial
 from typing import ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
+from opsconsole.board import Board
 from opsconsole.config import Config
-from opsconsole.screens.dashboard import DashboardScreen
+from opsconsole.monitor import Monitor
+from opsconsole.screens.dashboard import PANES, DashboardScreen
 from opsconsole.screens.help import HelpScreen
-from opsconsole.sources.health import HealthChecker, HealthTarget
+from opsconsole.sources.health import HealthChecker
+
+# The header's colour says which kind of environment this is before any word is read.
+ENVIRONMENT_KINDS = {
+    "production": ("production", "prod", "prd", "live"),
+    "staging": ("staging", "stage", "stg", "preprod", "pre-production", "acceptance", "uat"),
+    "sandbox": ("demo", "training", "drill", "sandbox", "dev", "development", "test", "local"),
+}
+
+
+def environment_kind(environment: str) -> str:
+    name = environment.strip().lower()
+    for kind, names in ENVIRONMENT_KINDS.items():
+        if name in names or any(name.startswith(n + "-") for n in names):
+            return kind
+    return "other"
 
 
 class OpsConsoleApp(App[None]):
@@ -22,18 +42,47 @@ class OpsConsoleApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self, config: Config, checker: HealthChecker) -> None:
+    def __init__(self, config: Config, monitor: Monitor) -> None:
         super().__init__()
         self.config = config
-        self.checker = checker
+        self.monitor = monitor
+        self.board = Board(config)
         # Which environment and which host, always in sight: the header never scrolls away.
         self.sub_title = f"{config.console.environment} @ {socket.gethostname()}"
+        self.add_class(f"-env-{environment_kind(config.console.environment)}")
+
+    @property
+    def checker(self) -> HealthChecker:
+        return self.monitor.health
 
     def on_mount(self) -> None:
-        self.push_screen(DashboardScreen(self.config, self.checker))
+        self.push_screen(DashboardScreen(self.monitor, self.board))
 
     async def on_unmount(self) -> None:
-        await self.checker.aclose()
+        await self.monitor.aclose()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Ctrl+P finds every service and pane by name."""
+        yield from super().get_system_commands(screen)
+        dashboard = next(s for s in self.screen_stack if isinstance(s, DashboardScreen))
+        for name in self.board.services:
+            yield SystemCommand(
+                f"Service: {name}", "Open its detail screen", partial(self._open, dashboard, name)
+            )
+        for source, title in PANES.items():
+            yield SystemCommand(
+                f"Pane: {title}", "Go to the pane", partial(self._go_to, dashboard, source)
+            )
+
+    def _open(self, dashboard: DashboardScreen, name: str) -> None:
+        while self.screen is not dashboard:
+            self.pop_screen()
+        dashboard.open_service(name)
+
+    def _go_to(self, dashboard: DashboardScreen, source: str) -> None:
+        while self.screen is not dashboard:
+            self.pop_screen()
+        dashboard.focus_pane(source)
 
     def action_help(self) -> None:
         keys = [
@@ -44,18 +93,6 @@ class OpsConsoleApp(App[None]):
         self.push_screen(HelpScreen(keys))
 
 
-def health_targets(config: Config) -> list[HealthTarget]:
-    return [
-        HealthTarget(
-            name=service.name,
-            url=service.health_url,
-            timeout=config.health_timeout(service),
-            slow_after=config.thresholds.health_slow_seconds,
-        )
-        for service in config.services
-    ]
-
-
 def make_app(config: Config, *, checker: HealthChecker | None = None) -> OpsConsoleApp:
     """The app for a configuration; tests pass their own sources."""
-    return OpsConsoleApp(config, checker or HealthChecker(health_targets(config)))
+    return OpsConsoleApp(config, Monitor(config, health=checker))

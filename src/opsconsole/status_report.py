@@ -52,11 +52,20 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
             f"{'alert':<10} {alert.name} ({alert.severity or '-'}) {alert.state}: {alert.summary}"
         )
     for breach in snapshot.breaches:
-        threshold = f" (threshold {breach.threshold})" if breach.threshold is not None else ""
-        lines.append(f"{'breach':<10} {breach.subject} {breach.signal}: {breach.value}{threshold}")
+        threshold = (
+            f" (threshold {_figure(breach.threshold)})" if breach.threshold is not None else ""
+        )
+        lines.append(
+            f"{'breach':<10} {breach.subject} {breach.signal}: {_figure(breach.value)}{threshold}"
+        )
     if not snapshot.breaches:
         lines.append("no breaches")
     return "\n".join(lines)
+
+
+def _figure(value: object) -> str:
+    """Four significant digits are plenty for a person; the JSON keeps more."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _container(state: str, restarts: int, oom_killed: bool) -> str:

@@ -23,3 +23,14 @@ def latency(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s"
+
+
+def age(seconds: float) -> str:
+    """``45s``, ``12m``, ``3h 12m``, ``2d 4h``: to the minute past the first one, so that a
+    column of ages changes once a minute, not every second."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m"
+    return duration(whole)

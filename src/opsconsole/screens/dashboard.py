@@ -1,132 +1,218 @@
-"""The dashboard: live health of every configured service."""
+"""The dashboard: every service and backend, each source polled on its own clock."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
-from textual.worker import Worker, WorkerState
+from textual.widgets import DataTable, Footer, Header, Input
 
-from opsconsole.config import Config
-from opsconsole.redact import redact_url
-from opsconsole.sources.health import HealthCheck, HealthChecker
-from opsconsole.status import ServiceStatus, observe_all
-from opsconsole.widgets.backends import BackendLine, BackendsPane
-from opsconsole.widgets.services_table import ServicesTable
+from opsconsole.board import Board
+from opsconsole.monitor import Monitor
+from opsconsole.screens.service import ServiceScreen
+from opsconsole.sources.base import Reading, read
+from opsconsole.widgets import formats
+from opsconsole.widgets.services_table import SORTS, ServicesTable, table_view
+from opsconsole.widgets.source_panes import SourcePane, pane_lines
 
-HEALTH_GROUP = "health"
+HEALTH = "health"
+PANES = {
+    "postgres": "PostgreSQL",
+    "redis": "Redis",
+    "containers": "Docker",
+    "metrics": "Alerts",
+}
+TABLE_SOURCES = frozenset({HEALTH, "metrics", "containers"})
+"""The sources whose readings show in the services table."""
+SORT_ORDER = tuple(SORTS)
 
 
-class HealthChecked(Message):
-    """One round of health checks came back."""
+class SourceRead(Message):
+    """One poll of one source came back."""
 
-    def __init__(self, checks: list[HealthCheck]) -> None:
+    def __init__(self, source: str, reading: Reading[Any]) -> None:
         super().__init__()
-        self.checks = checks
+        self.source = source
+        self.reading = reading
+
+
+@dataclass
+class Poll:
+    """One source's clock: its next poll is armed only when the last one is back, so
+    polls of a source never overlap, and a failing source is asked less and less often."""
+
+    run: Callable[[], Awaitable[Any]]
+    timeout: float
+    busy: bool = False
+    timer: Timer | None = None
 
 
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self, config: Config, checker: HealthChecker) -> None:
+    def __init__(self, monitor: Monitor, board: Board) -> None:
         super().__init__()
-        self.config = config
-        self.checker = checker
-        self.statuses = {s.name: ServiceStatus(s.name) for s in config.services}
-        self._next_poll: Timer | None = None
-        self._polling = False
+        self.monitor = monitor
+        self.board = board
+        self.config = monitor.config
+        self.filter_text = ""
+        self.sort = "name"
+        self.steady = formats.Steady()
+        self.polls = self._polls()
+
+    def _polls(self) -> dict[str, Poll]:
+        monitor, thresholds = self.monitor, self.config.thresholds
+        health_timeout = max(
+            [self.config.health_timeout(s) for s in self.config.services], default=2.0
+        )
+        # Looked up at each poll, not bound once: a test may wrap a source's method.
+        polls = {HEALTH: Poll(lambda: monitor.health.check_all(), health_timeout + 1)}
+        if monitor.metrics is not None:
+            timeout = self.config.prometheus.timeout_seconds if self.config.prometheus else 5.0
+            polls["metrics"] = Poll(monitor.metrics.poll, timeout + 1)
+        if monitor.postgres is not None:
+            polls["postgres"] = Poll(monitor.postgres.poll, thresholds.health_timeout_seconds + 4)
+        if monitor.redis is not None:
+            polls["redis"] = Poll(monitor.redis.poll, thresholds.health_timeout_seconds + 4)
+        if monitor.docker is not None:
+            # Stats come at the daemon's next once-a-second round: give it room for two.
+            polls["containers"] = Poll(monitor.docker.poll, 10.0)
+        return polls
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="services-pane") as pane:
             pane.border_title = "Services"
             yield ServicesTable(id="services")
-        backends = BackendsPane(backend_lines(self.config), id="backends")
-        backends.border_title = "Backends"
-        yield backends
+            yield Input(placeholder="filter services by name", id="filter")
+        with Horizontal(id="panes"):
+            for source, title in PANES.items():
+                yield SourcePane(title, id=source)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ServicesTable).show(self.statuses.values(), datetime.now(UTC))
-        self.set_interval(1.0, self._tick)
-        self.poll_now()
+        self._redraw()
+        self.set_interval(1.0, self._redraw)
+        for source in self.polls:
+            self.poll_now(source)
 
-    # -- polling: one round at a time, the next armed when this one is done --------
+    # -- polling -------------------------------------------------------------------------
 
-    def poll_now(self) -> None:
-        if self._polling:
-            return  # the round in flight is as fresh as a new one would be
-        if self._next_poll is not None:
-            self._next_poll.stop()
-        self._polling = True
+    def poll_now(self, source: str) -> None:
+        poll = self.polls[source]
+        if poll.busy:
+            return  # the poll in flight is as fresh as a new one would be
+        if poll.timer is not None:
+            poll.timer.stop()
+        poll.busy = True
         self.run_worker(
-            self._check_health(),
-            group=HEALTH_GROUP,
-            description="health checks",
-            exit_on_error=False,
+            self._read(source, poll), group=f"poll-{source}", description=f"poll {source}"
         )
 
-    async def _check_health(self) -> None:
-        self.post_message(HealthChecked(await self.checker.check_all()))
+    async def _read(self, source: str, poll: Poll) -> None:
+        self.post_message(SourceRead(source, await read(poll.run, poll.timeout)))
 
-    @on(HealthChecked)
-    def _show_checks(self, message: HealthChecked) -> None:
-        self.statuses = observe_all(self.statuses, message.checks)
-        self.query_one(ServicesTable).show(self.statuses.values(), datetime.now(UTC))
+    @on(SourceRead)
+    def _file_reading(self, message: SourceRead) -> None:
+        poll = self.polls[message.source]
+        poll.busy = False
+        interval = self.config.console.refresh_seconds
+        if message.source == HEALTH:
+            if message.reading.value is not None:
+                self.board.observe_health(message.reading.value)
+                delay = interval
+            else:
+                # Each check turns the world's failures into DOWN: this is a bug of ours.
+                self.notify(
+                    f"Health checks failed: {message.reading.error}; retrying.",
+                    severity="error",
+                    timeout=10,
+                )
+                delay = interval * 2
+        else:
+            tracked = self.board.observe(message.source, message.reading)
+            delay = tracked.next_delay(interval)
+        poll.timer = self.set_timer(delay, lambda: self.poll_now(message.source))
+        if message.source in PANES:
+            self._redraw_pane(message.source, datetime.now(UTC))
+        if message.source in TABLE_SOURCES:
+            self._redraw_table(datetime.now(UTC))
 
-    @on(Worker.StateChanged)
-    def _poll_finished(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != HEALTH_GROUP or event.state not in (
-            WorkerState.SUCCESS,
-            WorkerState.ERROR,
-        ):
-            return
-        if event.state is WorkerState.ERROR:
-            self.notify(
-                f"Health checks failed: {event.worker.error!r}; retrying.",
-                severity="error",
-                timeout=10,
-            )
-        self._polling = False
-        self._next_poll = self.set_timer(self.config.console.refresh_seconds, self.poll_now)
+    # -- drawing -------------------------------------------------------------------------
 
-    def _tick(self) -> None:
-        self.query_one(ServicesTable).tick(datetime.now(UTC))
+    def _redraw(self) -> None:
+        now = datetime.now(UTC)
+        self._redraw_table(now)
+        for source in PANES:
+            self._redraw_pane(source, now)
+
+    def _redraw_table(self, now: datetime) -> None:
+        self.query_one(ServicesTable).show(
+            table_view(self.board, now, self.filter_text, self.sort, self.steady)
+        )
+        pane = self.query_one("#services-pane")
+        notes = [f"sort: {self.sort}"] if self.sort != "name" else []
+        if self.filter_text:
+            notes.append(f"filter: {self.filter_text}")
+        subtitle = " · ".join(notes)
+        if pane.border_subtitle != subtitle:  # setting it repaints the whole pane
+            pane.border_subtitle = subtitle
+
+    def _redraw_pane(self, source: str, now: datetime) -> None:
+        self.query_one(f"#{source}", SourcePane).show(
+            pane_lines(self.config, source, getattr(self.board, source), now)
+        )
+
+    # -- keys ----------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        self.poll_now()
+        for source in self.polls:
+            self.poll_now(source)
 
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
 
-def backend_lines(config: Config) -> list[BackendLine]:
-    return [
-        BackendLine(
-            "Prometheus",
-            config.prometheus.url if config.prometheus else None,
-            'add [prometheus] url = "…" to opsconsole.toml',
-        ),
-        BackendLine(
-            "PostgreSQL",
-            redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,
-            'add [postgres] dsn = "…" to opsconsole.toml',
-        ),
-        BackendLine(
-            "Redis",
-            redact_url(config.redis.url.get_secret_value()) if config.redis else None,
-            'add [redis] url = "…" to opsconsole.toml',
-        ),
-        BackendLine(
-            "Docker",
-            config.docker.base_url if config.docker else None,
-            'add [docker] base_url = "…" to opsconsole.toml',
-        ),
-    ]
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("-shown")
+        self.query_one(ServicesTable).focus()
+
+    def action_sort(self) -> None:
+        self.sort = SORT_ORDER[(SORT_ORDER.index(self.sort) + 1) % len(SORT_ORDER)]
+        self._redraw_table(datetime.now(UTC))
+
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._redraw_table(datetime.now(UTC))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(ServicesTable).focus()
+
+    @on(DataTable.RowSelected, "#services")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.open_service(str(event.row_key.value))
+
+    def open_service(self, name: str) -> None:
+        self.app.push_screen(ServiceScreen(self.monitor, self.board, name))
+
+    def focus_pane(self, source: str) -> None:
+        self.query_one(f"#{source}", SourcePane).focus()

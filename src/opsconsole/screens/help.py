@@ -15,9 +15,12 @@ LEGEND = """\
 - **▲ DEGRADED**: it answered, but slowly or reporting `degraded`.
 - **✖ DOWN**: no answer, a timeout, an HTTP error, or it reports `down`.
 
-**FOR**: how long it has been in that state (`≥` when it already was at start-up).
-**LAST GOOD**: when it was last UP (`not seen`: not since the console started).
-Checks repeat every refresh interval and never overlap.
+**FOR**: how long in that state (`≥`: it already was at start-up).
+**P95 / ERR / REQ/S**: latency, share of 5xx, requests a second over the window;
+`▲` over its threshold, `?` last known while the metrics source is unreachable.
+**P95 ~ / ERR ~**: one bar per 30 s, full height at the threshold.
+Checks repeat every refresh interval and never overlap; a failing backend is
+asked less often, and its pane says since when and what it last knew.
 """
 
 
@@ -31,6 +34,6 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        rows = "\n".join(f"| `{key}` | {description} |" for key, description in self.keys)
+        keys = " · ".join(f"`{key}` {description}" for key, description in self.keys)
         with VerticalScroll(id="help"):
-            yield Markdown(f"| Key | Does |\n|---|---|\n{rows}\n\n{LEGEND}")
+            yield Markdown(f"{keys}\n\n{LEGEND}")

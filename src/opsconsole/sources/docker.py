@@ -4,6 +4,7 @@ the named containers and of every container carrying a label."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from collections.abc import Callable
@@ -32,6 +33,14 @@ _ONE_SHOT_API = "1.41"
 _STATS_AT_ONCE = 64
 # Only these states have a last exit code worth showing; a running container says 0.
 _EXITED_STATES = frozenset({"exited", "dead", "restarting"})
+
+STOPPED = "stopped"
+"""What `follow_logs` returns when it ended because it was asked to."""
+# How often a follow looks whether it was asked to stop: the bound on how long a stop takes.
+_STOP_CHECK_SECONDS = 0.1
+# A container that never writes a newline must not fill memory: past this much, what it
+# wrote so far goes out as a line of its own.
+LONGEST_LINE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,57 @@ class DockerSource:
             return [line.removesuffix("\r") for line in lines]
 
         return await asyncio.to_thread(self._with_client, work)
+
+    def follow_logs(
+        self,
+        name: str,
+        tail: int,
+        on_line: Callable[[str], None],
+        stop: threading.Event,
+    ) -> str:
+        """Call `on_line` with each line the container writes, stdout and stderr as they
+        come, starting with the last `tail` lines it wrote before (0: new lines only), until
+        `stop` is set or the container stops. Blocks: run it in a thread of its own.
+
+        Lines are decoded as UTF-8 (what is not becomes U+FFFD) and come without their line
+        ending. Setting `stop` ends the call within a fraction of a second, even while the
+        container is quiet; no line is passed on after it is set.
+
+        Returns why the follow ended, in a few words for the user: "stopped" (`STOPPED`)
+        when asked to, else what became of the container: "container exited (code 0)",
+        "container removed", ... Raises LookupError for no container of this name, and the
+        client's connection error (requests.exceptions.ConnectionError) when the daemon
+        cannot be reached or went away while following.
+        """
+        check_name(name)
+        if tail < 0:
+            raise ValueError(f"tail must not be negative, not {tail}")
+
+        def work(client: Any) -> str:
+            container_id = self._id_of(client, name)
+            if stop.is_set():
+                return STOPPED
+            try:
+                stream = client.api.logs(
+                    container_id,
+                    stdout=True,
+                    stderr=True,
+                    stream=True,
+                    follow=True,
+                    timestamps=False,
+                    tail=tail,
+                )
+            except docker.errors.NotFound:  # removed since it was looked up
+                raise LookupError(f"no such container: {name}") from None
+            _follow(stream, _LineSplitter(on_line, stop), stop)
+            if stop.is_set():
+                return STOPPED
+            # The stream ends quietly however it ends (the SDK takes a dropped connection
+            # for an end): asking after the container tells which, and raises if the daemon
+            # went away.
+            return _why_ended(client, container_id)
+
+        return self._with_client(work)
 
     # `timeout` is docker's grace period before SIGKILL, not a deadline on this call.
     async def restart(self, name: str, timeout: int = 10) -> None:  # noqa: ASYNC109
@@ -241,6 +301,86 @@ class DockerSource:
         except docker.errors.NotFound:  # removed since it was inspected
             return None
         return stats
+
+
+class _LineSplitter:
+    """Bytes as they come, in chunks of any size, out as decoded lines."""
+
+    def __init__(self, on_line: Callable[[str], None], stop: threading.Event) -> None:
+        self._on_line = on_line
+        self._stop = stop
+        self._partial = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self._partial += chunk
+        # A container with a TTY comes a byte at a time: split only when there is a line.
+        if b"\n" in chunk:
+            *lines, rest = self._partial.split(b"\n")
+            self._partial = rest
+            for line in lines:
+                self._emit(line)
+        if len(self._partial) > LONGEST_LINE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """What came after the last line ending, as a line of its own."""
+        if self._partial:
+            line, self._partial = self._partial, bytearray()
+            self._emit(line)
+
+    def _emit(self, line: bytearray) -> None:
+        if not self._stop.is_set():
+            # A container with a TTY ends its lines with \r\n.
+            self._on_line(line.decode("utf-8", errors="replace").removesuffix("\r"))
+
+
+def _follow(stream: Any, lines: _LineSplitter, stop: threading.Event) -> None:
+    """Pass the stream's lines on until it ends or `stop` is set. A stream blocks until the
+    container writes: only closing its socket from another thread ends it sooner."""
+    finished = threading.Event()
+    close_lock = threading.Lock()
+
+    # Closed already, or a protocol whose streams cannot be cancelled (SSH): the follow
+    # then ends at the container's next output.
+    cannot_close = (OSError, AttributeError, docker.errors.DockerException)
+
+    def close() -> None:
+        with close_lock, contextlib.suppress(*cannot_close):
+            stream.close()
+
+    def close_on_stop() -> None:
+        while not stop.wait(_STOP_CHECK_SECONDS):
+            if finished.is_set():
+                return
+        close()
+
+    watcher = threading.Thread(target=close_on_stop, name="docker-logs-stop", daemon=True)
+    watcher.start()
+    try:
+        for chunk in stream:
+            lines.feed(chunk)
+            if stop.is_set():
+                return
+        lines.flush()
+    finally:
+        finished.set()
+        watcher.join()
+        close()
+
+
+def _why_ended(client: Any, container_id: str) -> str:
+    try:
+        state = client.api.inspect_container(container_id)["State"]
+    except docker.errors.NotFound:
+        return "container removed"
+    status = str(state.get("Status", "unknown"))
+    if status == "removing":
+        return "container removed"
+    if status in _EXITED_STATES:
+        return f"container {status} (code {state.get('ExitCode')})"
+    if status == "running":  # the daemon ended the stream, not the container
+        return "log stream ended"
+    return f"container {status}"
 
 
 def _status(

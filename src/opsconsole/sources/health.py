@@ -13,6 +13,7 @@ from http import HTTPStatus
 import httpx
 
 from opsconsole.sources.base import describe_error
+from opsconsole.sources.http import PoolPerOrigin
 
 # Enough for any health document; a server that streams more is not answering health.
 MAX_BODY_BYTES = 64 * 1024
@@ -51,6 +52,12 @@ class HealthCheck:
     latency: float | None
     """Seconds until the whole answer was read; None when there was no answer."""
     checked_at: datetime
+    body: str = ""
+    """The start of what the service answered, for the detail screen."""
+
+
+# What the detail screen shows of a health answer; the rest stays on the wire.
+BODY_SHOWN_CHARS = 2000
 
 
 class HealthChecker:
@@ -58,11 +65,13 @@ class HealthChecker:
 
     def __init__(self, targets: list[HealthTarget], client: httpx.AsyncClient | None = None):
         self.targets = targets
+        # Health checks must not queue behind each other in the pool.
+        limits = httpx.Limits(max_connections=max(10, 2 * len(targets)))
         self._client = client or httpx.AsyncClient(
             follow_redirects=False,
             headers={"User-Agent": "opsconsole", "Accept": "application/json, */*;q=0.5"},
-            # Health checks must not queue behind each other in the pool.
-            limits=httpx.Limits(max_connections=max(10, 2 * len(targets))),
+            limits=limits,
+            transport=PoolPerOrigin(limits),  # not one pool for all: see why there
         )
 
     async def check_all(self) -> list[HealthCheck]:
@@ -72,9 +81,12 @@ class HealthChecker:
         started = time.monotonic()
         checked_at = datetime.now(UTC)
 
-        def result(state: HealthState, reason: str, status: int | None = None) -> HealthCheck:
+        def result(
+            state: HealthState, reason: str, status: int | None = None, body: bytes = b""
+        ) -> HealthCheck:
             latency = time.monotonic() - started if status is not None else None
-            return HealthCheck(target.name, state, reason, status, latency, checked_at)
+            shown = body[:BODY_SHOWN_CHARS].decode("utf-8", errors="replace")
+            return HealthCheck(target.name, state, reason, status, latency, checked_at, shown)
 
         try:
             # httpx's timeout is per phase; the deadline here covers the whole check.
@@ -88,7 +100,7 @@ class HealthChecker:
         state, reason = judge(status, body, content_type)
         if state is HealthState.UP and latency > target.slow_after:
             state, reason = HealthState.DEGRADED, f"slow: {latency:.2f} s > {target.slow_after:g} s"
-        return result(state, reason, status)
+        return result(state, reason, status, body)
 
     async def _get(self, target: HealthTarget) -> tuple[int, bytes, str]:
         async with self._client.stream("GET", target.url, timeout=target.timeout) as response:
