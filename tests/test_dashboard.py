@@ -151,7 +151,7 @@ async def test_filter_sort_and_the_detail_screen(fleet: DemoFleet) -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: table.row_count == len(fleet.services))
 
-        await pilot.press("s")  # by health: the worst first
+        await pilot.press("s", "s")  # by name, then by health: the worst first
         await wait_for(pilot, lambda: table.selected is not None)
         first = str(table.coordinate_to_cell_key((0, 0)).row_key.value)  # type: ignore[arg-type]
         assert first == "nginx"

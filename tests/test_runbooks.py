@@ -8,6 +8,7 @@ import pytest
 
 from opsconsole.problems import ProblemsFound
 from opsconsole.runbooks import (
+    CheckStep,
     CommandStep,
     DecisionStep,
     load_runbooks,
@@ -116,6 +117,122 @@ timeout = 5
     )
     assert problems_of(tmp_path, text) == [
         "8:8: runbooks[0].steps[0].kind: unknown kind 'shell'"
-        " (expected one of: 'command', 'manual', 'decision', 'note')",
+        " (expected one of: 'command', 'check', 'manual', 'decision', 'note')",
         "16:1: unknown key 'runbooks[0].steps[1].timeout' (did you mean 'timeout_seconds'?)",
+    ]
+
+
+def test_the_grown_schema_loads_captures_conditions_checks_and_rollback(tmp_path: Path) -> None:
+    path = tmp_path / "runbooks.toml"
+    path.write_text(
+        HEADER
+        + """
+suggest_when = [{ signal = "p95_seconds", subject_param = "service" }]
+rollback_strategy = "always"
+
+[[runbooks.params]]
+name = "service"
+description = "Which one"
+choices = ["api", "web"]
+default = "api"
+
+[[runbooks.params]]
+name = "attempts"
+description = "How many"
+type = "integer"
+default = 3
+
+[[runbooks.steps]]
+id = "state"
+kind = "command"
+title = "State"
+argv = ["docker", "inspect", "--format", "{{.State.Status}}", "{service}"]
+retry = { count = "{attempts}" }
+capture = [{ name = "state", pattern = '^(\\w+)' }]
+on_failure = { goto = "p95" }
+
+[[runbooks.steps]]
+id = "p95"
+kind = "check"
+title = "P95 now"
+probe = "promql"
+target = "histogram_quantile(0.95, rate(x_bucket{service='{service}'}[5m]))"
+expect = { below = 2.0 }
+when = [{ value = "{state}", equals = "running" }]
+
+[[runbooks.rollback]]
+id = "undo"
+kind = "command"
+title = "Undo"
+description = "Starts it again."
+argv = ["docker", "start", "{service}"]
+destructive = true
+"""
+    )
+    with pytest.raises(ProblemsFound) as raised:
+        load_runbooks(path)
+    # TOML is typed: a retry count written as a template is a string, and is refused.
+    assert [p.message for p in raised.value.problems] == [
+        "runbooks[0].steps[0].retry.count: wrong type: should be a valid integer, found a string"
+    ]
+    path.write_text(
+        path.read_text().replace('retry = { count = "{attempts}" }', "retry = { count = 3 }")
+    )
+    with pytest.raises(ProblemsFound) as raised:
+        load_runbooks(path)
+    # ...and then `attempts` is used by no step.
+    assert [p.message for p in raised.value.problems] == [
+        "parameter 'attempts' is not used by any step of 'restart'"
+    ]
+    path.write_text(
+        path.read_text().replace('"docker", "inspect",', '"docker", "inspect", "--x={attempts}",')
+    )
+    book = load_runbooks(path).runbooks[0]
+    state, p95 = book.steps
+    assert isinstance(state, CommandStep)
+    assert isinstance(p95, CheckStep)
+    assert state.capture[0].name == "state"
+    assert p95.when[0].equals == "running"
+    assert book.rollback[0].destructive
+    assert book.suggest_when[0].signal == "p95_seconds"
+
+
+def test_mistakes_in_the_grown_schema_are_named_at_their_place(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + """
+suggest_when = [{ signal = "p95_seconds", subject_param = "nobody" }]
+
+[[runbooks.params]]
+name = "count"
+description = "How many"
+type = "integer"
+default = "many"
+
+[[runbooks.steps]]
+id = "one"
+kind = "command"
+title = "One"
+argv = ["echo", "{count}", "{never_captured}"]
+capture = [{ name = "x", pattern = 'no group' }, { name = "y" }]
+expect = { output_matches = '(' }
+on_failure = { goto = "nowhere" }
+
+[[runbooks.steps]]
+id = "two"
+kind = "command"
+title = "Two"
+shell = true
+argv = ["echo a |", "wc -l"]
+"""
+    )
+    assert problems_of(tmp_path, text) == [
+        "6:59: undefined parameter 'nobody'",
+        "12:11: default of 'count' must be a whole number",
+        "18:28: undefined parameter '{never_captured}' in step 'one'",
+        "19:36: capture 'x': the pattern needs exactly one group",
+        "19:50: capture 'y' needs a pattern or a json_path",
+        "20:29: not a regular expression: missing ), unterminated subpattern at position 0",
+        "21:23: step 'one' goes to unknown step 'nowhere' on failure",
+        "28:8: step 'two' has shell = true: argv must be one script",
     ]

@@ -58,6 +58,7 @@ class Board:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.services: dict[str, ServiceSection] = {s.name: s for s in config.services}
+        self.order = {s.name: index for index, s in enumerate(config.services)}
         self.statuses = {s.name: ServiceStatus(s.name) for s in config.services}
         self.history = {s.name: ServiceHistory() for s in config.services}
         self.metrics: Tracked[MetricsReading] = Tracked()

@@ -65,6 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     status.add_argument("--json", action="store_true", help="print JSON for scripts and cron")
+    run = commands.add_parser(
+        "run",
+        parents=[files],
+        help="run a runbook in this terminal, without the dashboard",
+        description="Run a runbook step by step in this terminal: output streams as it "
+        "comes, destructive steps ask for a typed confirmation, decisions and notes are "
+        "asked here. Exit 0 when it completes, 1 when a step fails, 3 when it is stopped, "
+        "2 on a configuration or parameter error.",
+        argument_default=argparse.SUPPRESS,
+    )
+    run.add_argument("runbook", help="the runbook's id (see `opsconsole check`)")
+    run.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a parameter of the runbook; repeat for more",
+    )
+    run.add_argument("--yes", action="store_true", help="confirm destructive steps unasked")
+    run.add_argument("--dry-run", action="store_true", help="print each command; run none")
+    run.add_argument(
+        "--read-only", action="store_true", help="refuse every destructive step outright"
+    )
     return parser
 
 
@@ -76,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_status(args.config, getattr(args, "json", False))
     if args.command == "demo":
         return run_demo(args.runbooks)
+    if args.command == "run":
+        return run_runbook(args)
     return run_dashboard(args.config, args.runbooks)
 
 
@@ -184,3 +208,70 @@ def run_status(config_path: Path | None, as_json: bool) -> int:
     output, code = asyncio.run(poll_once())
     print(output)
     return code
+
+
+EXIT_STEP_FAILED = 1
+EXIT_STOPPED = 3
+
+
+def run_runbook(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+    import tempfile
+
+    from opsconsole.engine.probes import ConfiguredProbes
+    from opsconsole.engine.render import ParamError
+    from opsconsole.engine.runner import Runner, RunOptions
+    from opsconsole.engine.terminal import TerminalOperator, printer
+
+    environment = "unlabelled"
+    configured_runbooks = None
+    config = None
+    try:
+        loaded = load_config(find_config(args.config))
+        config = loaded.config
+        environment = loaded.config.console.environment
+        configured_runbooks = loaded.runbooks_path()
+    except ConfigNotFound as error:
+        if error.named:
+            print(f"opsconsole: {error}", file=sys.stderr)
+            return EXIT_PROBLEMS
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        library = load_runbooks(find_runbooks(args.runbooks, configured_runbooks))
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+        return EXIT_PROBLEMS
+    book = next((b for b in library.runbooks if b.id == args.runbook), None)
+    if book is None:
+        known = ", ".join(b.id for b in library.runbooks)
+        print(f"opsconsole: no runbook '{args.runbook}' (there are: {known})", file=sys.stderr)
+        return EXIT_PROBLEMS
+    params: dict[str, str] = {}
+    for pair in getattr(args, "param", None) or []:
+        name, equals, value = pair.partition("=")
+        if not equals:
+            print(f"opsconsole: --param {pair!r}: expected NAME=VALUE", file=sys.stderr)
+            return EXIT_PROBLEMS
+        params[name.strip()] = value
+    operator = TerminalOperator(getpass.getuser(), assume_yes=getattr(args, "yes", False))
+    artifacts = Path(tempfile.mkdtemp(prefix=f"opsconsole-{book.id}-"))
+    options = RunOptions(
+        environment=environment,
+        artifacts=artifacts,
+        dry_run=getattr(args, "dry_run", False),
+        read_only=getattr(args, "read_only", False),
+    )
+    try:
+        runner = Runner(
+            book, params, operator, printer(sys.stdout), options, probes=ConfiguredProbes(config)
+        )
+    except ParamError as error:
+        print(f"opsconsole: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    kept = "" if options.dry_run else f"; output kept in {artifacts}"
+    print(f"{book.title} ({book.id}) on {environment}{kept}")
+    result = asyncio.run(runner.run())
+    return {"completed": EXIT_OK, "failed": EXIT_STEP_FAILED}.get(result.outcome, EXIT_STOPPED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -34,7 +34,8 @@ class Strict(BaseModel):
 class Param(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
     description: str
-    default: str | None = None
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    default: str | int | float | bool | None = None
     pattern: str | None = None
     """A value must match this regular expression in full."""
     choices: list[str] | None = None
@@ -42,18 +43,85 @@ class Param(Strict):
     """Its value is redacted wherever output is shown or stored."""
 
 
+class Condition(Strict):
+    """`value` (a template: "{param}", "{captured}" or text) compared one way or more;
+    every comparison given must hold."""
+
+    value: str
+    equals: str | int | float | bool | None = None
+    not_equals: str | int | float | bool | None = None
+    matches: str | None = None
+    """A regular expression the value must contain a match of."""
+    above: float | None = None
+    below: float | None = None
+    one_of: list[str] | None = None
+
+
+class Retry(Strict):
+    count: Annotated[int, Field(ge=1, le=100)]
+    delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
+
+
+class Expect(Strict):
+    """What a successful run of a command looks like. By default: exit code 0."""
+
+    exit_codes: Annotated[list[int], Field(min_length=1)] = [0]
+    output_matches: str | None = None
+    """A regular expression its output must contain a match of."""
+    json_path: str | None = None
+    """A dotted path (`status`, `checks.db.status`, `items.0.name`) into JSON output."""
+    equals: str | int | float | bool | None = None
+    above: float | None = None
+    below: float | None = None
+    """With json_path: a condition on the value there; without it, on the whole output."""
+
+
+class Capture(Strict):
+    """A value taken from a command's output into a variable later steps can use."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    pattern: str | None = None
+    """A regular expression with one group: the first match's group is the value."""
+    json_path: str | None = None
+
+
+class Goto(Strict):
+    goto: Id
+
+
 class StepBase(Strict):
     id: Id
     title: str
     description: str = ""
+    when: list[Condition] = []
+    """Run only when all hold; otherwise the step is skipped (and recorded as such)."""
+    next: Id | None = None
+    """The step after this one, when it is not the next in the list: where a branch joins."""
 
 
 class CommandStep(StepBase):
     kind: Literal["command"]
     argv: Annotated[list[str], Field(min_length=1)]
+    shell: bool = False
+    """Opt-in for a pipe: argv is then one script for `sh -c`, every parameter quoted."""
     timeout_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    retry: Retry | None = None
+    expect: Expect = Expect()
+    capture: list[Capture] = []
     destructive: bool = False
-    on_failure: Literal["stop", "continue"] = "stop"
+    on_failure: Literal["stop", "continue"] | Goto = "stop"
+
+
+class CheckStep(StepBase):
+    """A probe of the stack, judged against a condition: no command line involved."""
+
+    kind: Literal["check"]
+    probe: Literal["http", "promql", "sql", "redis"]
+    target: str
+    """The URL (http), the query (promql, sql) or the Redis command (redis: "GET key")."""
+    expect: Expect = Expect()
+    capture: list[Capture] = []
+    on_failure: Literal["stop", "continue"] | Goto = "stop"
 
 
 class ManualStep(StepBase):
@@ -77,7 +145,32 @@ class NoteStep(StepBase):
     prompt: str
 
 
-Step = Annotated[CommandStep | ManualStep | DecisionStep | NoteStep, Field(discriminator="kind")]
+Step = Annotated[
+    CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep, Field(discriminator="kind")
+]
+
+# The signals the dashboard watches, as `opsconsole status` names its breaches.
+Signal = Literal[
+    "health",
+    "p95_seconds",
+    "error_rate",
+    "container_state",
+    "oom_killed",
+    "connections_ratio",
+    "memory_ratio",
+    "queue",
+    "unreachable",
+]
+
+
+class Suggestion(Strict):
+    """The console offers this runbook when a breach of `signal` shows on the dashboard;
+    its subject (a service, "postgres", "redis", ...) fills the parameter `subject_param`."""
+
+    signal: Signal
+    subject: str | None = None
+    """Only for this subject; any, when absent."""
+    subject_param: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
 
 
 class Runbook(Strict):
@@ -88,7 +181,11 @@ class Runbook(Strict):
     symptoms: list[str] = []
     tags: list[str] = []
     params: list[Param] = []
+    suggest_when: list[Suggestion] = []
     steps: Annotated[list[Step], Field(min_length=1)]
+    rollback: list[CommandStep] = []
+    """Steps that undo what the runbook changed, run per `rollback_strategy`, even on abort."""
+    rollback_strategy: Literal["on_failure", "always", "never"] = "on_failure"
 
 
 class Library(Strict):
@@ -117,41 +214,131 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
     yield from _duplicates(
         [((*at, "params", n, "name"), p.name) for n, p in enumerate(book.params)], "parameter"
     )
-    yield from _duplicates(
-        [((*at, "steps", n, "id"), s.id) for n, s in enumerate(book.steps)], "step id"
-    )
+    steps: list[tuple[PathKey, StepKind]] = [
+        ((*at, "steps", n), step) for n, step in enumerate(book.steps)
+    ] + [((*at, "rollback", n), step) for n, step in enumerate(book.rollback)]
+    yield from _duplicates([((*here, "id"), step.id) for here, step in steps], "step id")
     step_ids = {step.id for step in book.steps}
     declared = {param.name for param in book.params}
+    captured = {
+        capture.name for _, step in steps if isinstance(step, CommandStep | CheckStep)
+        for capture in step.capture
+    }  # fmt: skip
+    known = declared | captured
     used: set[str] = set()
-    for number, step in enumerate(book.steps):
-        here = (*at, "steps", number)
+
+    def templates(here: PathKey, step: StepKind) -> Iterator[tuple[PathKey, str]]:
+        for number, condition in enumerate(step.when):
+            yield (*here, "when", number, "value"), condition.value
         if isinstance(step, CommandStep):
-            for element_number, element in enumerate(step.argv):
-                for name in placeholders(element):
-                    used.add(name)
-                    if name not in declared:
-                        yield Finding(
-                            (*here, "argv", element_number),
-                            f"undefined parameter '{{{name}}}' in step '{step.id}'",
-                        )
-            if step.destructive and not step.description.strip():
+            for number, element in enumerate(step.argv):
+                yield (*here, "argv", number), element
+        if isinstance(step, CheckStep):
+            yield (*here, "target"), step.target
+
+    for here, step in steps:
+        for where, text in templates(here, step):
+            for name in placeholders(text):
+                used.add(name)
+                if name not in known:
+                    yield Finding(where, f"undefined parameter '{{{name}}}' in step '{step.id}'")
+        yield from _step_checks(step, here, step_ids)
+    for number, suggestion in enumerate(book.suggest_when):
+        if suggestion.subject_param is not None:
+            used.add(suggestion.subject_param)
+            if suggestion.subject_param not in declared:
                 yield Finding(
-                    (*here, "destructive"),
-                    f"destructive step '{step.id}' needs a description of what it changes",
+                    (*at, "suggest_when", number, "subject_param"),
+                    f"undefined parameter '{suggestion.subject_param}'",
                 )
-        if isinstance(step, DecisionStep):
-            for answer_number, answer in enumerate(step.answers):
-                if answer.goto not in step_ids:
-                    yield Finding(
-                        (*here, "answers", answer_number, "goto"),
-                        f"answer '{answer.label}' goes to unknown step '{answer.goto}'",
-                    )
     for number, param in enumerate(book.params):
+        here = (*at, "params", number)
         if param.name not in used:
             yield Finding(
-                (*at, "params", number, "name"),
-                f"parameter '{param.name}' is not used by any step of '{book.id}'",
+                (*here, "name"), f"parameter '{param.name}' is not used by any step of '{book.id}'"
             )
+        yield from _regex_check((*here, "pattern"), param.pattern)
+        if param.default is not None and (why := param_problem(param, str(param.default))):
+            yield Finding((*here, "default"), f"default of '{param.name}' {why}")
+
+
+StepKind = CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep
+
+
+def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[Finding]:
+    for number, condition in enumerate(step.when):
+        yield from _regex_check((*here, "when", number, "matches"), condition.matches)
+    if step.next is not None and step.next not in step_ids:
+        yield Finding((*here, "next"), f"step '{step.id}' goes on to unknown step '{step.next}'")
+    if isinstance(step, CommandStep):
+        if step.destructive and not step.description.strip():
+            yield Finding(
+                (*here, "destructive"),
+                f"destructive step '{step.id}' needs a description of what it changes",
+            )
+        if step.shell and len(step.argv) != 1:
+            yield Finding(
+                (*here, "argv"), f"step '{step.id}' has shell = true: argv must be one script"
+            )
+    if isinstance(step, CommandStep | CheckStep):
+        yield from _regex_check((*here, "expect", "output_matches"), step.expect.output_matches)
+        for number, capture in enumerate(step.capture):
+            where = (*here, "capture", number)
+            if (capture.pattern is None) == (capture.json_path is None):
+                yield Finding(where, f"capture '{capture.name}' needs a pattern or a json_path")
+            elif capture.pattern is not None:
+                compiled = yield from _regex_check((*where, "pattern"), capture.pattern)
+                if compiled is not None and compiled.groups != 1:
+                    yield Finding(
+                        (*where, "pattern"),
+                        f"capture '{capture.name}': the pattern needs exactly one group",
+                    )
+        if isinstance(step.on_failure, Goto) and step.on_failure.goto not in step_ids:
+            yield Finding(
+                (*here, "on_failure", "goto"),
+                f"step '{step.id}' goes to unknown step '{step.on_failure.goto}' on failure",
+            )
+    if isinstance(step, DecisionStep):
+        for answer_number, answer in enumerate(step.answers):
+            if answer.goto not in step_ids:
+                yield Finding(
+                    (*here, "answers", answer_number, "goto"),
+                    f"answer '{answer.label}' goes to unknown step '{answer.goto}'",
+                )
+
+
+def _regex_check(
+    where: PathKey, pattern: str | None
+) -> Generator[Finding, None, re.Pattern[str] | None]:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        yield Finding(where, f"not a regular expression: {error}")
+        return None
+
+
+def param_problem(param: Param, value: str) -> str | None:
+    """Why `value` is not acceptable for `param`; None when it is."""
+    if param.type == "integer" and not re.fullmatch(r"-?[0-9]+", value):
+        return "must be a whole number"
+    if param.type == "number":
+        try:
+            float(value)
+        except ValueError:
+            return "must be a number"
+    if param.type == "boolean" and value not in ("true", "false", "True", "False"):
+        return "must be true or false"
+    if param.choices is not None and value not in param.choices:
+        return "must be one of " + ", ".join(param.choices)
+    if param.pattern is not None:
+        try:
+            if not re.fullmatch(param.pattern, value):
+                return f"must match {param.pattern}"
+        except re.error:
+            return None  # reported where the pattern is
+    return None
 
 
 def _duplicates(named: list[tuple[PathKey, str]], what: str) -> Iterator[Finding]:

@@ -70,7 +70,7 @@ class DashboardScreen(Screen[None]):
         self.board = board
         self.config = monitor.config
         self.filter_text = ""
-        self.sort = "name"
+        self.sort = SORT_ORDER[0]
         self.steady = formats.Steady()
         self.polls = self._polls()
 
@@ -165,7 +165,7 @@ class DashboardScreen(Screen[None]):
             table_view(self.board, now, self.filter_text, self.sort, self.steady)
         )
         pane = self.query_one("#services-pane")
-        notes = [f"sort: {self.sort}"] if self.sort != "name" else []
+        notes = [f"sort: {self.sort}"] if self.sort != SORT_ORDER[0] else []
         if self.filter_text:
             notes.append(f"filter: {self.filter_text}")
         subtitle = " · ".join(notes)

@@ -44,6 +44,7 @@ class ServiceScreen(Screen[None]):
         # second, rather than one message a line from a chatty container.
         self._arrived: list[str] = []
         self._arrived_lock = threading.Lock()
+        self._shown: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -118,18 +119,26 @@ class ServiceScreen(Screen[None]):
 
     def _redraw(self) -> None:
         now = datetime.now(UTC)
-        self.query_one("#service-summary", Static).update(self._summary(now))
+        self._show("#service-summary", self._summary(now))
         history = self.board.history[self.service.name]
         self._show_trend("#p95-history", history.p95)
         self._show_trend("#error-history", history.error_rate)
-        self.query_one("#service-metrics", Static).update(self._metrics())
-        self.query_one("#service-container", Static).update(
-            container_text(self.board.container(self.service.name), self._docker_state())
+        self._show("#service-metrics", self._metrics())
+        self._show(
+            "#service-container",
+            container_text(self.board.container(self.service.name), self._docker_state()),
         )
         check = self.board.statuses[self.service.name].latest
-        self.query_one("#service-body-text", Static).update(
-            check.body if check and check.body else "(no answer yet)"
+        self._show(
+            "#service-body-text", Text(check.body if check and check.body else "(no answer)")
         )
+
+    def _show(self, selector: str, content: Text) -> None:
+        """Repaints a part only when what it says changed: this redraws every second."""
+        key = (content.plain, tuple(content.spans), str(content.style))
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(content)
 
     def _summary(self, now: datetime) -> Text:
         row = service_row(self.board, self.service.name, now)
@@ -146,7 +155,10 @@ class ServiceScreen(Screen[None]):
         return Text("\n").join(lines)
 
     def _show_trend(self, selector: str, trend: Trend) -> None:
-        self.query_one(selector, Sparkline).data = [value for _, value in trend.samples]
+        data = [value for _, value in trend.samples]
+        sparkline = self.query_one(selector, Sparkline)
+        if sparkline.data != data:
+            sparkline.data = data
 
     def _metrics(self) -> Text:
         history = self.board.history[self.service.name]

@@ -44,7 +44,9 @@ FULL_FROM_WIDTH = 100
 MIN_DETAIL_WIDTH = 12
 LAST_GOOD_SLACK = timedelta(seconds=10)
 
+# "configured": the order of opsconsole.toml, which its authors chose for a reason.
 SORTS: dict[str, Callable[[Board, str], tuple[float, str]]] = {
+    "configured": lambda board, name: (board.order[name], name),
     "name": lambda board, name: (0, name),
     "health": lambda board, name: (-_badness(board.statuses[name]), name),
     "p95": lambda board, name: (-_p95(board, name), name),
@@ -65,7 +67,7 @@ def table_view(
     board: Board,
     now: datetime,
     filter_text: str = "",
-    sort: str = "name",
+    sort: str = "configured",
     steady: formats.Steady | None = None,
 ) -> TableView:
     needle = filter_text.strip().lower()

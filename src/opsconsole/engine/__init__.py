@@ -1,0 +1,1 @@
+"""The runbook engine: runs a runbook's steps, their commands and checks, without a UI."""
