@@ -161,8 +161,17 @@ async def test_filter_sort_and_the_detail_screen(fleet: DemoFleet) -> None:
         assert isinstance(app.screen, ServiceScreen)
         await wait_for(pilot, lambda: '"status": "ok"' in body(app))
         assert "backend: health" in str(app.screen.query_one("#service-health").border_title)
+        # Now, the worst of the history, and the threshold it is held to.
+        await wait_for(
+            pilot, lambda: bool(re.search(r"P95 [\d.]+m?s \(max [\d.]+m?s\) < 2s", metrics(app)))
+        )
+        assert re.search(r"errors [\d.<]+% .*< 1%", metrics(app))
         await pilot.press("escape")
         assert not isinstance(app.screen, ServiceScreen)
+
+
+def metrics(app: OpsConsoleApp) -> str:
+    return str(app.screen.query_one("#service-metrics").render())
 
 
 def body(app: OpsConsoleApp) -> str:

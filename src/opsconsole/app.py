@@ -13,9 +13,13 @@ from textual.screen import Screen
 
 from opsconsole.board import Board
 from opsconsole.config import Config
+from opsconsole.engine.probes import ConfiguredProbes
+from opsconsole.engine.runner import operator_name
 from opsconsole.monitor import Monitor
+from opsconsole.runbooks import Library, Runbook, load_runbooks, shipped_runbooks
 from opsconsole.screens.dashboard import PANES, DashboardScreen
 from opsconsole.screens.help import HelpScreen
+from opsconsole.screens.wizard import WizardScreen
 from opsconsole.sources.health import HealthChecker
 
 # The header's colour says which kind of environment this is before any word is read.
@@ -42,10 +46,11 @@ class OpsConsoleApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self, config: Config, monitor: Monitor) -> None:
+    def __init__(self, config: Config, monitor: Monitor, library: Library | None = None) -> None:
         super().__init__()
         self.config = config
         self.monitor = monitor
+        self.library = library
         self.board = Board(config)
         # Which environment and which host, always in sight: the header never scrolls away.
         self.sub_title = f"{config.console.environment} @ {socket.gethostname()}"
@@ -73,13 +78,42 @@ class OpsConsoleApp(App[None]):
             yield SystemCommand(
                 f"Pane: {title}", "Go to the pane", partial(self._go_to, dashboard, source)
             )
+        for book in self.library.runbooks if self.library else []:
+            yield SystemCommand(
+                f"Runbook: {book.title}", book.summary, partial(self.open_runbook, book)
+            )
+
+    def _run_in_progress(self) -> bool:
+        """Leaving a running wizard would kill its command without rollback or record."""
+        if any(isinstance(s, WizardScreen) and s.running for s in self.screen_stack):
+            self.notify("A runbook is running: finish or abort it first.", severity="warning")
+            return True
+        return False
+
+    def open_runbook(self, book: Runbook, params: dict[str, str] | None = None) -> None:
+        """Runs a runbook in the wizard, with its parameters' defaults unless given."""
+        if self._run_in_progress():
+            return
+        self.push_screen(
+            WizardScreen(
+                book,
+                params or {},
+                self.config.console.environment,
+                operator_name=operator_name(),
+                probes=ConfiguredProbes(self.config),
+            )
+        )
 
     def _open(self, dashboard: DashboardScreen, name: str) -> None:
+        if self._run_in_progress():
+            return
         while self.screen is not dashboard:
             self.pop_screen()
         dashboard.open_service(name)
 
     def _go_to(self, dashboard: DashboardScreen, source: str) -> None:
+        if self._run_in_progress():
+            return
         while self.screen is not dashboard:
             self.pop_screen()
         dashboard.focus_pane(source)
@@ -93,6 +127,11 @@ class OpsConsoleApp(App[None]):
         self.push_screen(HelpScreen(keys))
 
 
-def make_app(config: Config, *, checker: HealthChecker | None = None) -> OpsConsoleApp:
-    """The app for a configuration; tests pass their own sources."""
-    return OpsConsoleApp(config, Monitor(config, health=checker))
+def make_app(
+    config: Config, *, checker: HealthChecker | None = None, library: Library | None = None
+) -> OpsConsoleApp:
+    """The app for a configuration; tests pass their own sources. The runbook library
+    is the shipped one unless given."""
+    if library is None:
+        library = load_runbooks(shipped_runbooks())
+    return OpsConsoleApp(config, Monitor(config, health=checker), library)

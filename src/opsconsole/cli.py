@@ -160,8 +160,8 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
     found = _load_or_report(config_path, runbooks_path)
     if found is None:
         return EXIT_PROBLEMS
-    loaded, _library = found
-    make_app(loaded.config).run()
+    loaded, library = found
+    make_app(loaded.config, library=library).run()
     return EXIT_OK
 
 
@@ -170,12 +170,12 @@ def run_demo(runbooks_path: Path | None) -> int:
     from opsconsole.demo.fleet import DemoFleet
 
     try:
-        load_runbooks(find_runbooks(runbooks_path, None))
+        library = load_runbooks(find_runbooks(runbooks_path, None))
     except ProblemsFound as error:
         print(error, file=sys.stderr)
         return EXIT_PROBLEMS
     with DemoFleet() as fleet:
-        make_app(fleet.config()).run()
+        make_app(fleet.config(), library=library).run()
     return EXIT_OK
 
 
@@ -216,12 +216,11 @@ EXIT_STOPPED = 3
 
 def run_runbook(args: argparse.Namespace) -> int:
     import asyncio
-    import getpass
     import tempfile
 
     from opsconsole.engine.probes import ConfiguredProbes
     from opsconsole.engine.render import ParamError
-    from opsconsole.engine.runner import Runner, RunOptions
+    from opsconsole.engine.runner import Runner, RunOptions, operator_name
     from opsconsole.engine.terminal import TerminalOperator, printer
 
     environment = "unlabelled"
@@ -256,7 +255,7 @@ def run_runbook(args: argparse.Namespace) -> int:
             print(f"opsconsole: --param {pair!r}: expected NAME=VALUE", file=sys.stderr)
             return EXIT_PROBLEMS
         params[name.strip()] = value
-    operator = TerminalOperator(getpass.getuser(), assume_yes=getattr(args, "yes", False))
+    operator = TerminalOperator(operator_name(), assume_yes=getattr(args, "yes", False))
     artifacts = Path(tempfile.mkdtemp(prefix=f"opsconsole-{book.id}-"))
     options = RunOptions(
         environment=environment,

@@ -5,6 +5,8 @@ the wizard screen and `opsconsole run` are two operators of the same engine."""
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -392,3 +394,12 @@ class Runner:
     def _stop_if_aborting(self) -> None:
         if self._aborting:
             raise Aborted("aborted by the operator")
+
+
+def operator_name() -> str:
+    """Who runs the commands, for the record: the login, or the uid where there is none
+    (containers often have no user name for it)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"

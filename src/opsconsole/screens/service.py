@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -165,31 +166,17 @@ class ServiceScreen(Screen[None]):
         measured = self.board.service_metrics(self.service.name)
         if measured is None:
             return Text("no metrics", style="dim")
-        p95 = [v for _, v in history.p95.samples]
-        errors = [v for _, v in history.error_rate.samples]
         p95_limit = self.board.config.p95_threshold(self.service)
         err_limit = self.board.config.error_rate_threshold(self.service)
         parts = []
         if measured.p95_seconds is not None:
             parts.append(
-                Text.assemble(
-                    "P95 ",
-                    formats.judged(
-                        formats.seconds(measured.p95_seconds), measured.p95_seconds > p95_limit
-                    ),
-                    f" (max {formats.seconds(max(p95))})" if p95 else "",
-                    f" < {formats.seconds(p95_limit)}",
-                )
+                figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
             )
         if measured.error_rate is not None:
             parts.append(
-                Text.assemble(
-                    "errors ",
-                    formats.judged(
-                        formats.percent(measured.error_rate), measured.error_rate > err_limit
-                    ),
-                    f" (max {formats.percent(max(errors))})" if errors else "",
-                    f" < {formats.percent(err_limit)}",
+                figure_line(
+                    "errors", measured.error_rate, err_limit, history.error_rate, formats.percent
                 )
             )
         parts.append(Text(f"{formats.rate(measured.request_rate)} req/s"))
@@ -205,6 +192,19 @@ class ServiceScreen(Screen[None]):
         if tracked.latest is not None and tracked.latest.error:
             return f"{formats.BAD} Docker unreachable: {tracked.latest.error}"
         return None
+
+
+def figure_line(
+    label: str, value: float, limit: float, trend: Trend, shown: Callable[[float], str]
+) -> Text:
+    """`P95 350ms (max 1.2s) < 2s`: now, the worst of the history, and the threshold."""
+    worst = max((v for _, v in trend.samples), default=None)
+    return Text.assemble(
+        f"{label} ",
+        formats.judged(shown(value), value > limit),
+        f" (max {shown(worst)})" if worst is not None else "",
+        f" < {shown(limit)}",
+    )
 
 
 def container_text(container: ContainerStatus | None, problem: str | None) -> Text:

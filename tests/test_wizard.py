@@ -1,0 +1,383 @@
+"""The runbook wizard, driven with Pilot: real commands run by the real engine; the keys
+pressed are what the operator would press."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import OptionList, Static
+
+import opsconsole.app
+from opsconsole.app import make_app
+from opsconsole.config import Config
+from opsconsole.engine.events import Event, EventKind
+from opsconsole.runbooks import Library, Runbook
+from opsconsole.screens.dialogs import ChecklistDialog, ConfirmDialog, DecisionDialog, NoteDialog
+from opsconsole.screens.wizard import WizardScreen
+from opsconsole.widgets.log_tail import LogTail
+
+CSS = Path(opsconsole.app.__file__).parent / "app.tcss"
+
+
+class Host(App[None]):
+    """The wizard on top of an empty screen, as it sits on the dashboard in the console."""
+
+    CSS_PATH = CSS
+
+    def __init__(self, wizard: WizardScreen) -> None:
+        super().__init__()
+        self.wizard = wizard
+
+    def on_mount(self) -> None:
+        self.push_screen(Screen())
+        self.push_screen(self.wizard)
+
+
+def book(**document: object) -> Runbook:
+    base: dict[str, object] = {"id": "test", "title": "Test", "summary": "A test runbook."}
+    return Runbook.model_validate(base | document)
+
+
+def wizard_for(
+    runbook: Runbook, tmp_path: Path, params: dict[str, str] | None = None
+) -> tuple[WizardScreen, list[Event]]:
+    events: list[Event] = []
+    screen = WizardScreen(
+        runbook,
+        params or {},
+        "staging",
+        operator_name="alice",
+        artifacts=tmp_path / "artifacts",
+        record=events.append,
+    )
+    return screen, events
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never showed it")
+
+
+def side_list(wizard: WizardScreen) -> list[str]:
+    """The step list as the user reads it."""
+    steps = wizard.query_one("#wizard-steps", OptionList)
+    return [str(option.prompt) for option in steps.options]
+
+
+def shown(wizard: WizardScreen) -> list[str]:
+    return wizard.query_one(LogTail).shown
+
+
+def status(wizard: WizardScreen) -> str:
+    return str(wizard.query_one("#wizard-status", Static).render())
+
+
+def outcome(wizard: WizardScreen) -> str | None:
+    return wizard.result.outcome if wizard.result is not None else None
+
+
+def finished(wizard: WizardScreen) -> Callable[[], bool]:
+    return lambda: wizard.result is not None or wizard.problem is not None
+
+
+BRANCHING = {
+    "params": [{"name": "container", "description": "Which", "default": "api-staging"}],
+    "steps": [
+        {
+            "id": "look",
+            "kind": "command",
+            "title": "Look around",
+            "description": "Prints what it sees.",
+            "argv": ["sh", "-c", "echo first line; echo second line; echo oops >&2"],
+        },
+        {
+            "id": "what",
+            "kind": "decision",
+            "title": "What now",
+            "question": "Restart or leave it?",
+            "answers": [
+                {"label": "restart", "goto": "restart"},
+                {"label": "leave it", "goto": "leave"},
+            ],
+        },
+        {
+            "id": "restart",
+            "kind": "command",
+            "title": "Restart it",
+            "description": "Restarts the container.",
+            "argv": ["touch", "{container}"],
+            "destructive": True,
+            "next": "check",
+        },
+        {"id": "leave", "kind": "command", "title": "Leave it", "argv": ["echo", "left alone"]},
+        {"id": "check", "kind": "command", "title": "Check", "argv": ["echo", "all good"]},
+    ],
+}
+
+
+async def test_echo_decide_by_keys_confirm_by_typing_the_target(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    wizard, events = wizard_for(book(**BRANCHING), tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        # The first step's output is on screen before the question.
+        lines = shown(wizard)
+        assert lines[0] == "▶ look: $ sh -c 'echo first line; echo second line; echo oops >&2'"
+        # stdout and stderr are read side by side: each keeps its order, not their mix.
+        assert [line for line in lines if line.endswith("line")] == ["first line", "second line"]
+        assert "! oops" in lines  # stderr, marked
+        assert lines[4].startswith("✔ look: exit 0 in ")
+        assert lines[4].endswith(" ok")
+        assert side_list(wizard)[:2] == ["✔ Look around", "▶ What now"]
+        question = str(app.screen.query_one(".dialog-question", Static).render())
+        assert question == "Restart or leave it?"
+
+        await pilot.press("down", "up")  # looking at the answers, then back to "restart"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        dialog = app.screen
+        shown_text = " ".join(str(s.render()) for s in dialog.query(Static))
+        assert "$ touch api-staging" in shown_text
+        assert "staging" in shown_text
+        assert "Type api-staging to run it" in shown_text
+        await pilot.press(*"api-staging")
+        assert "matches" in str(dialog.query_one("#confirm-match", Static).render())
+        await pilot.press("enter")
+        await wait_for(pilot, finished(wizard))
+
+        assert outcome(wizard) == "completed"
+        assert side_list(wizard) == [
+            "✔ Look around",
+            "✔ What now",
+            "✔ Restart it",
+            "… Leave it",  # the other branch: never run
+            "✔ Check",
+        ]
+        assert (tmp_path / "api-staging").exists()
+        lines = shown(wizard)
+        assert "✔ what: Restart or leave it? → restart" in lines
+        assert "✔ restart: confirmed by alice (api-staging)" in lines
+        assert "all good" in lines
+        assert "left alone" not in lines
+        assert lines[-1] == "■ completed: every step done"
+        assert status(wizard).startswith("completed")
+        decided = [e for e in events if e.kind is EventKind.DECIDED]
+        assert decided[0].detail["answer"] == "restart"
+        assert decided[0].operator == "alice"
+
+        await pilot.press("escape")  # finished: back where it came from
+        assert not isinstance(app.screen, WizardScreen)
+
+
+async def test_the_wrong_name_refuses_and_the_run_is_aborted(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    wizard, events = wizard_for(book(**BRANCHING), tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.press("1")  # the answer's number chooses it too
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press(*"api")  # not the whole name
+        assert str(app.screen.query_one("#confirm-match", Static).render()) == ""
+        await pilot.press("enter")
+        await wait_for(pilot, finished(wizard))
+
+        assert outcome(wizard) == "aborted"
+        assert not (tmp_path / "api-staging").exists()
+        assert side_list(wizard)[2] == "✖ Restart it"
+        assert side_list(wizard)[4] == "… Check"
+        assert "✖ restart: refused (not confirmed)" in shown(wizard)
+        assert status(wizard).startswith("aborted")
+        assert [e.detail["reason"] for e in events if e.kind is EventKind.REFUSED] == [
+            "not confirmed"
+        ]
+
+
+async def test_the_other_branch_and_escape_refuses(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    wizard, _ = wizard_for(book(**BRANCHING), tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.press("down", "enter")  # "leave it"
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "completed"
+        assert side_list(wizard)[2:] == ["… Restart it", "✔ Leave it", "✔ Check"]
+        assert "left alone" in shown(wizard)
+
+    wizard, _ = wizard_for(book(**BRANCHING), tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("escape")  # refuses
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "aborted"
+        assert not (tmp_path / "api-staging").exists()
+
+
+def marked_processes(marker: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                if marker.encode() in cmdline.read():
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+async def test_a_aborts_a_long_command_and_ends_its_processes(tmp_path: Path) -> None:
+    marker = f"opsconsole-wizard-{uuid.uuid4().hex}"
+    runbook = book(
+        steps=[
+            {
+                "id": "wait",
+                "kind": "command",
+                "title": "Wait a long time",
+                "description": "Sleeps, in a child of a shell.",
+                # The marker is in the shell's argv; the sleep is its child, in its group.
+                "argv": ["sh", "-c", f"echo started; sleep 300; echo {marker}"],
+                "timeout_seconds": 600,
+            },
+            {"id": "after", "kind": "command", "title": "After", "argv": ["echo", "after"]},
+        ],
+        rollback=[
+            {"id": "undo", "kind": "command", "title": "Undo", "argv": ["echo", "undone"]},
+        ],
+    )
+    wizard, _ = wizard_for(runbook, tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for(pilot, lambda: "started" in shown(wizard))
+        assert marked_processes(marker) != []
+        assert side_list(wizard)[0] == "▶ Wait a long time"
+        await pilot.press("escape")  # running: escape does not leave, and says why
+        assert app.screen is wizard
+        toasts = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any("a aborts it" in toast for toast in toasts), toasts
+        await pilot.press("a")
+        await wait_for(pilot, finished(wizard))
+
+        assert outcome(wizard) == "aborted"
+        assert side_list(wizard) == ["✖ Wait a long time", "… After", "✔ Undo"]
+        assert "undone" in shown(wizard)  # rollback runs after an abort
+        assert shown(wizard)[-1] == "■ aborted: aborted during 'Wait a long time'"
+        assert not [b for b in app.active_bindings.values() if b.binding.action == "abort"]
+    assert marked_processes(marker) == []
+
+
+async def test_checklist_and_note_dialogs_and_an_operator_note(tmp_path: Path) -> None:
+    runbook = book(
+        steps=[
+            {
+                "id": "by-hand",
+                "kind": "manual",
+                "title": "By hand",
+                "description": "Two things to do.",
+                "checklist": ["drain the node", "tell the channel"],
+            },
+            {"id": "record", "kind": "note", "title": "Record", "prompt": "What happened?"},
+        ]
+    )
+    wizard, events = wizard_for(runbook, tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ChecklistDialog))
+        done = app.screen.query_one("#checklist-done")
+        assert done.disabled  # nothing ticked yet
+        await pilot.press("space", "tab", "space")
+        assert not done.disabled
+        await pilot.click("#checklist-done")
+        await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog))
+        await pilot.press(*"drained it", "enter")
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "completed"
+        assert side_list(wizard) == ["✔ By hand", "✔ Record"]
+
+        await pilot.press("n")
+        assert isinstance(app.screen, NoteDialog)
+        await pilot.press(*"called it a day", "enter")
+        await wait_for(pilot, lambda: "✎ alice: called it a day" in shown(wizard))
+    notes = [e.detail["text"] for e in events if e.kind is EventKind.NOTE]
+    assert notes == ["drained it", "called it a day"]
+
+
+async def test_a_flood_of_output_is_bounded_and_the_screen_keeps_up(tmp_path: Path) -> None:
+    runbook = book(
+        steps=[{"id": "flood", "kind": "command", "title": "Flood", "argv": ["seq", "200000"]}]
+    )
+    wizard, _ = wizard_for(runbook, tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, finished(wizard), seconds=30)
+        await pilot.pause()
+        lines = shown(wizard)
+        assert len(lines) <= 5_000
+        assert "200000" in lines
+        assert lines[-1] == "■ completed: every step done"
+
+
+async def test_a_missing_parameter_is_said_and_nothing_runs(tmp_path: Path) -> None:
+    runbook = book(
+        params=[{"name": "target", "description": "What to touch"}],
+        steps=[{"id": "touch", "kind": "command", "title": "Touch", "argv": ["touch", "{target}"]}],
+    )
+    wizard, events = wizard_for(runbook, tmp_path)
+    app = Host(wizard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "cannot start: parameter 'target' is required" in status(wizard)
+        assert events == []
+        await pilot.press("escape")
+        assert app.screen is not wizard
+
+
+async def test_the_palette_opens_a_runbook_at_80x24(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    config = Config.model_validate(
+        {
+            "console": {"environment": "staging"},
+            "services": [{"name": "api", "health_url": "http://127.0.0.1:9/health"}],
+        }
+    )
+    library = Library(runbooks=[book(**BRANCHING)])
+    app = make_app(config, library=library)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Runbook: Test")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        wizard = next(s for s in app.screen_stack if isinstance(s, WizardScreen))
+        assert wizard.environment == "staging"
+        steps = wizard.query_one("#wizard-steps", OptionList)
+        assert steps.size.width >= 20  # the step titles have room at 80 columns
+        assert wizard.query_one(LogTail).size.height >= 5
+        await pilot.press("escape")  # no answer: the run stops
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "aborted"
+        assert side_list(wizard)[1] == "✖ What now"
+
+
+def test_the_shipped_library_is_in_the_palette_by_default() -> None:
+    config = Config.model_validate(
+        {"services": [{"name": "api", "health_url": "http://127.0.0.1:9/health"}]}
+    )
+    app = make_app(config)
+    assert app.library is not None
+    assert app.library.runbooks
