@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import ClassVar
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -17,7 +18,7 @@ from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
 from opsconsole.monitor import Monitor
 from opsconsole.runbooks import Library, Runbook, load_runbooks, shipped_runbooks
-from opsconsole.screens.dashboard import PANES, DashboardScreen
+from opsconsole.screens.dashboard import PANES, DashboardScreen, RunbookRequested
 from opsconsole.screens.help import HelpScreen
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.sources.health import HealthChecker
@@ -61,7 +62,7 @@ class OpsConsoleApp(App[None]):
         return self.monitor.health
 
     def on_mount(self) -> None:
-        self.push_screen(DashboardScreen(self.monitor, self.board))
+        self.push_screen(DashboardScreen(self.monitor, self.board, self.library))
 
     async def on_unmount(self) -> None:
         await self.monitor.aclose()
@@ -82,6 +83,10 @@ class OpsConsoleApp(App[None]):
             yield SystemCommand(
                 f"Runbook: {book.title}", book.summary, partial(self.open_runbook, book)
             )
+
+    @on(RunbookRequested)
+    def _run_requested(self, message: RunbookRequested) -> None:
+        self.open_runbook(message.runbook, message.params)
 
     def _run_in_progress(self) -> bool:
         """Leaving a running wizard would kill its command without rollback or record."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from opsconsole.config import Config, ServiceSection
 from opsconsole.metrics import MetricsReading, ServiceMetrics
-from opsconsole.monitor import metrics_name
+from opsconsole.monitor import Breach, Snapshot, breaches, metrics_name
 from opsconsole.sources.base import Reading, Tracked
 from opsconsole.sources.docker import ContainerStatus
 from opsconsole.sources.health import HealthCheck
@@ -108,3 +108,14 @@ class Board:
         if container is None or good is None or good.value is None:
             return None
         return good.value.get(container)
+
+    def breaches(self) -> list[Breach]:
+        """What breaches a threshold now, as `opsconsole status` would report it."""
+        snapshot = Snapshot(
+            health={n: s.latest for n, s in self.statuses.items() if s.latest is not None},
+            metrics=self.metrics.latest,
+            postgres=self.postgres.latest,
+            redis=self.redis.latest,
+            containers=self.containers.latest,
+        )
+        return breaches(self.config, snapshot)

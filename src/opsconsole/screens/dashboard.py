@@ -14,12 +14,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from opsconsole.board import Board
 from opsconsole.monitor import Monitor
+from opsconsole.runbooks import Library, Runbook
 from opsconsole.screens.service import ServiceScreen
 from opsconsole.sources.base import Reading, read
+from opsconsole.suggest import Offer, offers
 from opsconsole.widgets import formats
 from opsconsole.widgets.services_table import SORTS, ServicesTable, table_view
 from opsconsole.widgets.source_panes import SourcePane, pane_lines
@@ -45,6 +47,15 @@ class SourceRead(Message):
         self.reading = reading
 
 
+class RunbookRequested(Message):
+    """The operator took the dashboard's offer: the app opens the wizard."""
+
+    def __init__(self, runbook: Runbook, params: dict[str, str]) -> None:
+        super().__init__()
+        self.runbook = runbook
+        self.params = params
+
+
 @dataclass
 class Poll:
     """One source's clock: its next poll is armed only when the last one is back, so
@@ -61,13 +72,16 @@ class DashboardScreen(Screen[None]):
         Binding("r", "refresh", "Refresh"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
+        Binding("R", "suggested_runbook", "Runbook", key_display="R"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self, monitor: Monitor, board: Board) -> None:
+    def __init__(self, monitor: Monitor, board: Board, library: Library | None = None) -> None:
         super().__init__()
         self.monitor = monitor
         self.board = board
+        self.library = library
+        self.offer: Offer | None = None
         self.config = monitor.config
         self.filter_text = ""
         self.sort = SORT_ORDER[0]
@@ -99,6 +113,7 @@ class DashboardScreen(Screen[None]):
             pane.border_title = "Services"
             yield ServicesTable(id="services")
             yield Input(placeholder="filter services by name", id="filter")
+        yield Static(id="suggestion", markup=False)
         with Horizontal(id="panes"):
             for source, title in PANES.items():
                 yield SourcePane(title, id=source)
@@ -151,6 +166,7 @@ class DashboardScreen(Screen[None]):
             self._redraw_pane(message.source, datetime.now(UTC))
         if message.source in TABLE_SOURCES:
             self._redraw_table(datetime.now(UTC))
+        self._redraw_suggestion()
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -159,6 +175,18 @@ class DashboardScreen(Screen[None]):
         self._redraw_table(now)
         for source in PANES:
             self._redraw_pane(source, now)
+        self._redraw_suggestion()
+
+    def _redraw_suggestion(self) -> None:
+        found = offers(self.library, self.board.breaches()) if self.library else []
+        offer = found[0] if found else None
+        if offer == self.offer:
+            return
+        self.offer = offer
+        line = self.query_one("#suggestion", Static)
+        line.update(f"▲ {offer.text}" if offer else "")
+        line.set_class(offer is not None, "-shown")
+        self.refresh_bindings()
 
     def _redraw_table(self, now: datetime) -> None:
         self.query_one(ServicesTable).show(
@@ -178,6 +206,15 @@ class DashboardScreen(Screen[None]):
         )
 
     # -- keys ----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "suggested_runbook":
+            return self.offer is not None  # the key shows only when there is an offer
+        return True
+
+    def action_suggested_runbook(self) -> None:
+        if self.offer is not None:
+            self.post_message(RunbookRequested(self.offer.runbook, self.offer.params))
 
     def action_refresh(self) -> None:
         for source in self.polls:

@@ -8,6 +8,13 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+# The figures themselves are plain functions with no UI in them; the panes use them here.
+from opsconsole.figures import percent as percent
+from opsconsole.figures import rate as rate
+from opsconsole.figures import seconds as seconds
+from opsconsole.figures import significant as significant
+from opsconsole.figures import size as size
+
 BREACH = "▲"
 BAD = "✖"
 GOOD = "✔"
@@ -15,50 +22,6 @@ STALE = "?"
 """After a value from the last good reading of a source that now fails."""
 NONE = "—"
 BARS = "▁▂▃▄▅▆▇█"
-
-
-def significant(value: float) -> str:
-    """Two significant digits, without a needless exponent: 0.35, 3.5, 35, 350, 3500."""
-    if value == 0:
-        return "0"
-    text = f"{value:.2g}"
-    if "e" in text:
-        text = f"{float(text):.0f}" if abs(value) >= 1 else f"{float(text):f}".rstrip("0")
-    return text
-
-
-def seconds(value: float) -> str:
-    """``35ms``, ``350ms``, ``1.2s``, ``12s``."""
-    milliseconds = significant(value * 1000)
-    if float(milliseconds) < 1000:  # 0.9999 s rounds up to a second, not to "1000ms"
-        return f"{milliseconds}ms"
-    return f"{significant(value)}s"
-
-
-def percent(ratio: float) -> str:
-    """``0%``, ``<0.1%``, ``0.52%``, ``12%``."""
-    if ratio == 0:
-        return "0%"
-    if ratio < 0.001:
-        return "<0.1%"
-    return f"{significant(ratio * 100)}%"
-
-
-def rate(per_second: float) -> str:
-    """``0.5``, ``12``, ``120``, ``1.2k``."""
-    if per_second >= 1000:
-        return f"{significant(per_second / 1000)}k"
-    return significant(per_second)
-
-
-def size(count: int) -> str:
-    """Bytes in binary units: ``512 B``, ``12 MiB``, ``1.2 GiB``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{significant(value) if unit != 'B' else int(value)} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def judged(text: str, breached: bool, stale: bool = False) -> Text:
