@@ -236,3 +236,59 @@ argv = ["echo a |", "wc -l"]
         "21:23: step 'one' goes to unknown step 'nowhere' on failure",
         "28:8: step 'two' has shell = true: argv must be one script",
     ]
+
+
+SCENARIOS = [
+    "high-response-times",
+    "service-down",
+    "dependency-down",
+    "high-error-rate",
+    "db-pool-exhaustion",
+    "slow-queries",
+    "disk-wal-pressure",
+    "redis-cache",
+    "audit-queue-backlog",
+    "certificate-expiry",
+    "security-alert",
+    "planned-maintenance",
+    "complete-outage-recovery",
+]
+
+
+def test_every_seed_scenario_has_a_runbook_that_verifies_and_keeps_secrets_out() -> None:
+    library = load_runbooks(shipped_runbooks())
+    books = {book.id: book for book in library.runbooks}
+    assert set(SCENARIOS) <= books.keys()
+    # The dashboard offers the runbook for its signal, with the breach's subject filled in.
+    offered = {(book.id, s.signal) for book in library.runbooks for s in book.suggest_when}
+    for pair in [
+        ("high-response-times", "p95_seconds"),
+        ("high-error-rate", "error_rate"),
+        ("service-down", "health"),
+        ("service-down", "container_state"),
+        ("service-down", "oom_killed"),
+        ("db-pool-exhaustion", "connections_ratio"),
+        ("audit-queue-backlog", "queue"),
+        ("redis-cache", "memory_ratio"),
+    ]:
+        assert pair in offered, pair
+    for book in library.runbooks:
+        steps = [*book.steps, *book.rollback]
+        argv = [a for s in steps if isinstance(s, CommandStep) for a in s.argv]
+        # No password on a command line: psql reads PGPASSWORD, redis-cli REDISCLI_AUTH.
+        assert not [a for a in argv if "PGPASSWORD=" in a or "password=" in a.lower()], book.id
+        assert not [a for a in argv if a in ("-W", "--password", "-a")], book.id
+        # psql never prompts (it would hang the run): -w on every call.
+        for s in steps:
+            if isinstance(s, CommandStep) and s.argv[0] == "psql":
+                assert "-w" in s.argv, (book.id, s.id)
+        # After the last destructive step of the main path something checks the result.
+        positions = [
+            n for n, s in enumerate(book.steps) if isinstance(s, CommandStep) and s.destructive
+        ]
+        if positions:
+            after = book.steps[positions[-1] + 1 :]
+            assert any(
+                isinstance(s, CheckStep) or (isinstance(s, CommandStep) and not s.destructive)
+                for s in after
+            ), book.id
