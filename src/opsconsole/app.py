@@ -110,18 +110,20 @@ class OpsConsoleApp(App[None]):
         )
 
     def _open(self, dashboard: DashboardScreen, name: str) -> None:
-        if self._run_in_progress():
-            return
-        while self.screen is not dashboard:
-            self.pop_screen()
-        dashboard.open_service(name)
+        if self._back_to(dashboard):
+            dashboard.open_service(name)
 
     def _go_to(self, dashboard: DashboardScreen, source: str) -> None:
+        if self._back_to(dashboard):
+            dashboard.focus_pane(source)
+
+    def _back_to(self, dashboard: DashboardScreen) -> bool:
+        """Closes the screens above the dashboard, unless a runbook is running there."""
         if self._run_in_progress():
-            return
+            return False
         while self.screen is not dashboard:
             self.pop_screen()
-        dashboard.focus_pane(source)
+        return True
 
     def action_help(self) -> None:
         keys = [
