@@ -21,6 +21,7 @@ from opsconsole.runbooks import Library, Runbook
 from opsconsole.screens.dialogs import ChecklistDialog, ConfirmDialog, DecisionDialog, NoteDialog
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.widgets.log_tail import LogTail
+from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 
 CSS = Path(opsconsole.app.__file__).parent / "app.tcss"
 
@@ -381,3 +382,63 @@ def test_the_shipped_library_is_in_the_palette_by_default() -> None:
     app = make_app(config)
     assert app.library is not None
     assert app.library.runbooks
+
+
+async def test_a_real_container_restarted_through_the_wizard_comes_back(
+    docker_daemon: DockerDaemon, tmp_path: Path
+) -> None:
+    name = f"wizard-{uuid.uuid4().hex[:8]}"
+    client = docker_daemon.client()
+    container = client.containers.run(
+        BUSYBOX_IMAGE,
+        ["sh", "-c", "trap 'exit 0' TERM; while :; do busybox sleep 0.2; done"],
+        name=name, detach=True, network_mode="none", labels={TEST_LABEL: "wizard"},
+    )  # fmt: skip
+    started_before = container.attrs["State"]["StartedAt"]
+    host = ["docker", "--host", docker_daemon.base_url]
+    runbook = book(
+        params=[
+            {"name": "container", "description": "Which", "pattern": "^[a-z0-9-]+$"},
+        ],
+        steps=[
+            {
+                "id": "state",
+                "kind": "command",
+                "title": "State",
+                "argv": [*host, "inspect", "--format", "{{.State.Status}}", "{container}"],
+                "capture": [{"name": "state", "pattern": r"^(\w+)"}],
+            },
+            {
+                "id": "restart",
+                "kind": "command",
+                "title": "Restart it",
+                "description": "Stops and starts the container.",
+                "argv": [*host, "restart", "--time", "2", "{container}"],
+                "destructive": True,
+                "when": [{"value": "{state}", "equals": "running"}],
+            },
+            {
+                "id": "back",
+                "kind": "command",
+                "title": "Running again",
+                "argv": [*host, "inspect", "--format", "{{.State.Running}}", "{container}"],
+                "expect": {"equals": "true"},
+                "retry": {"count": 10, "delay_seconds": 0.5},
+            },
+        ],
+    )
+    wizard, _ = wizard_for(runbook, tmp_path, {"container": name})
+    app = Host(wizard)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), seconds=30)
+            await pilot.press(*name, "enter")
+            await wait_for(pilot, finished(wizard), seconds=60)
+            assert outcome(wizard) == "completed", shown(wizard)
+            assert side_list(wizard) == ["✔ State", "✔ Restart it", "✔ Running again"]
+            assert "true" in shown(wizard)
+        container.reload()
+        assert container.status == "running"
+        assert container.attrs["State"]["StartedAt"] != started_before  # it really restarted
+    finally:
+        container.remove(force=True)
