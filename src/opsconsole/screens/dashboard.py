@@ -182,11 +182,12 @@ class DashboardScreen(Screen[None]):
         offer = found[0] if found else None
         if offer == self.offer:
             return
-        self.offer = offer
+        offered_before, self.offer = self.offer is not None, offer
         line = self.query_one("#suggestion", Static)
         line.update(f"▲ {offer.text}" if offer else "")
         line.set_class(offer is not None, "-shown")
-        self.refresh_bindings()
+        if offered_before != (offer is not None):
+            self.refresh_bindings()  # R appears in the footer only with an offer
 
     def _redraw_table(self, now: datetime) -> None:
         self.query_one(ServicesTable).show(
