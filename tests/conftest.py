@@ -17,6 +17,7 @@ from tests.servers import (
     ServerUnavailable,
 )
 
+OWN_DATABASE = "own"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 S = TypeVar("S", bound=Server)
@@ -54,3 +55,14 @@ def prometheus() -> Iterator[PrometheusServer]:
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[DockerDaemon]:
     yield from _serve(DockerDaemon)
+
+
+@pytest.fixture
+def own_database(postgres: PostgresServer) -> Iterator[str]:
+    """The DSN of a database of this test's own (named OWN_DATABASE), with
+    pg_stat_statements, so that the sessions and statements it counts are its own."""
+    postgres.execute(f"DROP DATABASE IF EXISTS {OWN_DATABASE} WITH (FORCE)")
+    postgres.execute(f"CREATE DATABASE {OWN_DATABASE}")
+    postgres.execute_in(OWN_DATABASE, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    yield postgres.dsn.rsplit("/", 1)[0] + "/" + OWN_DATABASE
+    postgres.execute(f"DROP DATABASE IF EXISTS {OWN_DATABASE} WITH (FORCE)")

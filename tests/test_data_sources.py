@@ -13,19 +13,10 @@ import redis as redis_sync
 from opsconsole.sources.base import read
 from opsconsole.sources.postgres import TAG, PostgresSource
 from opsconsole.sources.redis import RedisSource
+from tests.conftest import OWN_DATABASE
 from tests.servers import PostgresServer, RedisServer, free_port
 
 # -- PostgreSQL --------------------------------------------------------------------
-
-
-@pytest.fixture
-def app_database(postgres: PostgresServer) -> Iterator[str]:
-    """A database of its own, so counts of sessions are this test's alone."""
-    postgres.execute("DROP DATABASE IF EXISTS app WITH (FORCE)")
-    postgres.execute("CREATE DATABASE app")
-    postgres.execute_in("app", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    yield postgres.dsn.rsplit("/", 1)[0] + "/app"
-    postgres.execute("DROP DATABASE IF EXISTS app WITH (FORCE)")
 
 
 @contextlib.asynccontextmanager
@@ -43,10 +34,10 @@ async def sessions(
 
 
 async def test_postgres_reports_sessions_idle_transactions_and_a_slow_query(
-    app_database: str,
+    own_database: str,
 ) -> None:
-    source = PostgresSource(app_database)
-    async with sessions(app_database, 4) as (_, _, in_transaction, slow):
+    source = PostgresSource(own_database)
+    async with sessions(own_database, 4) as (_, _, in_transaction, slow):
         await in_transaction.execute("BEGIN")
         await in_transaction.execute("SELECT 1")
         slow_query = asyncio.create_task(slow.execute("SELECT pg_sleep(3), 'slow one'"))
@@ -76,12 +67,12 @@ async def test_postgres_reports_sessions_idle_transactions_and_a_slow_query(
 
 
 async def test_postgres_top_statements_leave_out_the_console(
-    app_database: str, postgres: PostgresServer
+    own_database: str, postgres: PostgresServer
 ) -> None:
-    postgres.execute_in("app", "CREATE TABLE t AS SELECT generate_series(1, 50000) AS n")
+    postgres.execute_in(OWN_DATABASE, "CREATE TABLE t AS SELECT generate_series(1, 50000) AS n")
     for _ in range(3):
-        postgres.execute_in("app", "SELECT count(*) FROM t WHERE n % 7 = 3")
-    source = PostgresSource(app_database)
+        postgres.execute_in(OWN_DATABASE, "SELECT count(*) FROM t WHERE n % 7 = 3")
+    source = PostgresSource(own_database)
     try:
         await source.poll()
         reading = await source.poll()
@@ -94,17 +85,17 @@ async def test_postgres_top_statements_leave_out_the_console(
     assert not any(TAG in q for q in queries)
     # What the console ran is marked, for a DBA reading pg_stat_statements.
     ((marked,),) = postgres.execute_in(
-        "app", "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '/* opsconsole */%'"
+        OWN_DATABASE, "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '/* opsconsole */%'"
     )
     assert isinstance(marked, int)
     assert marked >= 3
 
 
 async def test_postgres_without_pg_stat_statements_says_so(
-    app_database: str, postgres: PostgresServer
+    own_database: str, postgres: PostgresServer
 ) -> None:
-    postgres.execute_in("app", "DROP EXTENSION pg_stat_statements")
-    source = PostgresSource(app_database)
+    postgres.execute_in(OWN_DATABASE, "DROP EXTENSION pg_stat_statements")
+    source = PostgresSource(own_database)
     try:
         reading = await source.poll()
     finally:
@@ -114,7 +105,7 @@ async def test_postgres_without_pg_stat_statements_says_so(
 
 
 async def test_postgres_down_is_a_reason_and_the_source_reconnects(
-    app_database: str, postgres: PostgresServer
+    own_database: str, postgres: PostgresServer
 ) -> None:
     refused = PostgresSource(f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/app")
     reading = await read(refused.poll, seconds=5)
@@ -123,7 +114,7 @@ async def test_postgres_down_is_a_reason_and_the_source_reconnects(
     assert "refused" in reading.error
     assert "hunter2" not in reading.error
 
-    source = PostgresSource(app_database)
+    source = PostgresSource(own_database)
     try:
         await source.poll()
         # The server ends the console's session (as a failover or a DBA would)...

@@ -61,6 +61,16 @@ def backends() -> Iterator[Backends]:
         yield Backends(*servers)  # type: ignore[arg-type]
 
 
+def address_of(server: Server) -> str:
+    """Where the console reaches a server, as its configuration names it."""
+    if isinstance(server, PostgresServer):
+        return server.dsn
+    if isinstance(server, RedisServer | PrometheusServer):
+        return server.url
+    assert isinstance(server, DockerDaemon)
+    return server.base_url
+
+
 def configured(fleet: DemoFleet, servers: Backends) -> Config:
     return Config.model_validate(
         {
@@ -107,6 +117,7 @@ async def test_each_backend_down_then_back(backends: Backends) -> None:
                 down = pane(app, source)
                 # What failed, since when, and what was last known, kept on screen.
                 assert "since " in down, down
+                assert f"at {address_of(server)}" in down, down  # which one failed
                 assert "ago" in down, down
                 assert "last good" in down, down
                 assert before.splitlines()[0] in down, (before, down)

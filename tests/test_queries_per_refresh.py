@@ -30,6 +30,7 @@ from opsconsole.monitor import Monitor
 from opsconsole.sources.postgres import TAG, PostgresSource
 from opsconsole.sources.prometheus import PrometheusSource
 from opsconsole.sources.redis import RedisReading, RedisSource
+from tests.conftest import OWN_DATABASE
 from tests.servers import PostgresServer, PrometheusServer, RedisServer
 
 FEW, MANY = 2, 40
@@ -180,22 +181,12 @@ async def test_prometheus_requests_per_refresh_do_not_grow_with_services(
 # -- PostgreSQL ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def quiet_database(postgres: PostgresServer) -> Iterator[str]:
-    """A database only the console runs statements in, so all it shows is the console's."""
-    postgres.execute("DROP DATABASE IF EXISTS pollcount WITH (FORCE)")
-    postgres.execute("CREATE DATABASE pollcount")
-    postgres.execute_in("pollcount", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    yield postgres.dsn.rsplit("/", 1)[0] + "/pollcount"
-    postgres.execute("DROP DATABASE IF EXISTS pollcount WITH (FORCE)")
-
-
-def statements_in_pollcount(postgres: PostgresServer) -> list[tuple[str, int]]:
-    """Each statement run in pollcount since the last reset, and how often; read from
+def statements_in_own_database(postgres: PostgresServer) -> list[tuple[str, int]]:
+    """Each statement run in the own database since the last reset, and how often; read from
     another database, so reading is not counted."""
     rows = postgres.execute(
-        "SELECT query, calls FROM pg_stat_statements "
-        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pollcount')"
+        "SELECT query, calls FROM pg_stat_statements "  # noqa: S608 (a constant of the tests)
+        f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{OWN_DATABASE}')"
     )
     return [(str(query), int(str(calls))) for query, calls in rows]
 
@@ -213,21 +204,21 @@ async def idle_sessions(dsn: str, count: int) -> AsyncIterator[None]:
 
 
 async def test_postgres_statements_per_refresh_are_few_and_do_not_grow(
-    postgres: PostgresServer, quiet_database: str
+    postgres: PostgresServer, own_database: str
 ) -> None:
     per_poll: dict[int, list[int]] = {}
     # Many services, and many more sessions for the console to report on.
     for services, sessions in ((FEW, 1), (MANY, 20)):
-        monitor = Monitor(fleet_config(services, postgres={"dsn": quiet_database}))
+        monitor = Monitor(fleet_config(services, postgres={"dsn": own_database}))
         source = monitor.postgres
         assert isinstance(source, PostgresSource)
         per_poll[services] = []
-        async with idle_sessions(quiet_database, sessions):
+        async with idle_sessions(own_database, sessions):
             try:
                 for _ in range(3):  # the first one connects, too
                     postgres.execute("SELECT pg_stat_statements_reset()")
                     reading = await source.poll()
-                    statements = statements_in_pollcount(postgres)
+                    statements = statements_in_own_database(postgres)
                     # Everything the console ran says so, for a DBA reading this view...
                     assert all(query.startswith(TAG) for query, _ in statements), statements
                     # ...and each of its statements ran once: none is repeated per row.

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
-from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import OptionList, Static
 
@@ -22,6 +21,8 @@ from opsconsole.screens.dialogs import ChecklistDialog, ConfirmDialog, DecisionD
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.widgets.log_tail import LogTail
 from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
+from tests.test_runner import book, processes_with
+from tests.test_tui import wait_for
 
 CSS = Path(opsconsole.app.__file__).parent / "app.tcss"
 
@@ -40,11 +41,6 @@ class Host(App[None]):
         self.push_screen(self.wizard)
 
 
-def book(**document: object) -> Runbook:
-    base: dict[str, object] = {"id": "test", "title": "Test", "summary": "A test runbook."}
-    return Runbook.model_validate(base | document)
-
-
 def wizard_for(
     runbook: Runbook, tmp_path: Path, params: dict[str, str] | None = None
 ) -> tuple[WizardScreen, list[Event]]:
@@ -58,14 +54,6 @@ def wizard_for(
         record=events.append,
     )
     return screen, events
-
-
-async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 10) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the screen never showed it")
 
 
 def side_list(wizard: WizardScreen) -> list[str]:
@@ -228,20 +216,6 @@ async def test_the_other_branch_and_escape_refuses(tmp_path: Path) -> None:
         assert not (tmp_path / "api-staging").exists()
 
 
-def marked_processes(marker: str) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                if marker.encode() in cmdline.read():
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 async def test_a_aborts_a_long_command_and_ends_its_processes(tmp_path: Path) -> None:
     marker = f"opsconsole-wizard-{uuid.uuid4().hex}"
     runbook = book(
@@ -265,7 +239,7 @@ async def test_a_aborts_a_long_command_and_ends_its_processes(tmp_path: Path) ->
     app = Host(wizard)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for(pilot, lambda: "started" in shown(wizard))
-        assert marked_processes(marker) != []
+        assert processes_with(marker) != []
         assert side_list(wizard)[0] == "▶ Wait a long time"
         await pilot.press("escape")  # running: escape does not leave, and says why
         assert app.screen is wizard
@@ -279,7 +253,7 @@ async def test_a_aborts_a_long_command_and_ends_its_processes(tmp_path: Path) ->
         assert "undone" in shown(wizard)  # rollback runs after an abort
         assert shown(wizard)[-1] == "■ aborted: aborted during 'Wait a long time'"
         assert not [b for b in app.active_bindings.values() if b.binding.action == "abort"]
-    assert marked_processes(marker) == []
+    assert processes_with(marker) == []
 
 
 async def test_checklist_and_note_dialogs_and_an_operator_note(tmp_path: Path) -> None:

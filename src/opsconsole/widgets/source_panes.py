@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from opsconsole.config import Config
 from opsconsole.metrics import MetricsReading
+from opsconsole.redact import redact_url
 from opsconsole.sources.base import Tracked
 from opsconsole.sources.docker import ContainerStatus
 from opsconsole.sources.postgres import PostgresReading
@@ -50,9 +51,11 @@ def describe(
     now: datetime,
     body: Callable[[T], Lines],
     not_configured: str | None = None,
+    target: str | None = None,
 ) -> Lines:
-    """The pane's lines: the body of the latest reading, or the outage and what was last
-    known. `not_configured` is said instead when there is no such source."""
+    """The pane's lines: the body of the latest reading, or the outage (with the address
+    it failed at: "no such file or directory" alone does not say which socket) and what
+    was last known. `not_configured` is said instead when there is no such source."""
     if not_configured is not None:
         return [Text("not configured", style="dim"), Text(not_configured, style="dim")]
     latest = tracked.latest
@@ -65,6 +68,8 @@ def describe(
         Text(f"{formats.BAD} unreachable: {latest.error}", style="bold red"),
         Text(f"since {since.astimezone():%H:%M:%S}, {age((now - since).total_seconds())} ago"),
     ]
+    if target:
+        lines.insert(1, Text(f"at {target}"))
     good = tracked.last_good
     if good is None or good.value is None:
         lines.append(Text("never reached", style="dim"))
@@ -187,13 +192,19 @@ def alert_lines(reading: MetricsReading) -> Lines:
 def pane_lines(config: Config, source: str, tracked: Tracked[Any], now: datetime) -> Lines:
     """The lines of the pane for a source, by the source's name on the board."""
     if source == "postgres":
-        missing = None if config.postgres else 'add [postgres] dsn = "…"'
-        return describe(tracked, now, postgres_lines(config), missing)
+        if config.postgres is None:
+            return describe(tracked, now, postgres_lines(config), 'add [postgres] dsn = "…"')
+        dsn = redact_url(config.postgres.dsn.get_secret_value())
+        return describe(tracked, now, postgres_lines(config), target=dsn)
     if source == "redis":
-        missing = None if config.redis else 'add [redis] url = "…"'
-        return describe(tracked, now, redis_lines(config), missing)
+        if config.redis is None:
+            return describe(tracked, now, redis_lines(config), 'add [redis] url = "…"')
+        url = redact_url(config.redis.url.get_secret_value())
+        return describe(tracked, now, redis_lines(config), target=url)
     if source == "containers":
-        missing = None if config.docker else 'add [docker] base_url = "…"'
-        return describe(tracked, now, docker_lines, missing)
-    missing = None if config.prometheus else "needs [prometheus] url"
-    return describe(tracked, now, alert_lines, missing)
+        if config.docker is None:
+            return describe(tracked, now, docker_lines, 'add [docker] base_url = "…"')
+        return describe(tracked, now, docker_lines, target=config.docker.base_url)
+    if config.prometheus is None:
+        return describe(tracked, now, alert_lines, "needs [prometheus] url")
+    return describe(tracked, now, alert_lines, target=str(config.prometheus.url))
