@@ -27,6 +27,7 @@ from opsconsole.engine.process import (
     OutputLine,
     run_command,
 )
+from opsconsole.redact import MASK, Redactor
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
@@ -211,6 +212,53 @@ async def test_redaction_reaches_lines_and_artifact(tmp_path: Path) -> None:
     content = result.artifact.read_text()
     assert "hunter2" not in content
     assert "password=***" in content
+
+
+@pytest.mark.parametrize("terminated", [True, False], ids=["newline", "unterminated"])
+async def test_a_secret_across_the_cut_of_an_overlong_line_is_masked(
+    tmp_path: Path, terminated: bool
+) -> None:
+    # A minified JSON answer (one line of 200 KB) with a password right across 64 KiB.
+    secret = "Zq8vN3xTp2Lr7Hw5Kd1Fy6"  # noqa: S105 -- a test value
+    head = '{"items":"' + "a" * (MAX_LINE_BYTES - 35) + '","password":"'
+    line = head + secret + '","rest":"' + "b" * 140_000 + '"}'
+    assert len(head) < MAX_LINE_BYTES < len(head) + len(secret)
+    # Built by the child: one argument of 200 KB is over the kernel's limit.
+    made = f"{head!r} + {secret!r} + '\",\"rest\":\"' + 'b' * 140_000 + '\"}}'"
+    program = f"import sys; sys.stdout.write({made}{' + chr(10)' if terminated else ''})"
+    result, recorder = await run(
+        [sys.executable, "-c", program], tmp_path, redact=Redactor([secret], env={})
+    )
+    pieces = recorder.texts()
+    assert len(pieces) >= 4
+    assert all(len(piece.encode()) <= MAX_LINE_BYTES for piece in pieces)
+    assert "".join(pieces) == line.replace(secret, MASK)
+    assert secret not in result.artifact.read_text()
+
+
+async def test_a_private_key_on_stdout_is_masked_while_stderr_interleaves(
+    tmp_path: Path,
+) -> None:
+    # One redactor for both streams took stderr's line for the key's end and showed
+    # the rest of the key.
+    body = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"]
+    program = (
+        "import sys\n"
+        "def say(stream, text): stream.write(text + '\\n'); stream.flush()\n"
+        "say(sys.stdout, '-----BEGIN PRIVATE KEY-----')\n"
+        f"say(sys.stderr, 'warning: key printed')\n"
+        f"say(sys.stdout, {body[0]!r})\n"
+        "say(sys.stderr, '-----END CERTIFICATE-----')\n"
+        f"say(sys.stdout, {body[1]!r})\n"
+        "say(sys.stdout, '-----END PRIVATE KEY-----')\n"
+        "say(sys.stdout, 'done')\n"
+    )
+    result, recorder = await run([sys.executable, "-c", program], tmp_path, redact=Redactor(env={}))
+    assert recorder.texts("stdout")[1:3] == [MASK, MASK]
+    assert recorder.texts("stdout")[-1] == "done"
+    assert recorder.texts("stderr") == ["warning: key printed", "-----END CERTIFICATE-----"]
+    content = result.artifact.read_text()
+    assert not any(part in content for part in body)
 
 
 async def test_stdin_is_dev_null(tmp_path: Path) -> None:

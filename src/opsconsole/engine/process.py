@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal as signals
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,9 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TextIO
 
+from opsconsole.redact import Redactor
+
 Stream = Literal["stdout", "stderr"]
+STREAMS: tuple[Stream, Stream] = ("stdout", "stderr")
 
 MAX_LINE_BYTES = 64 * 1024
+# How far back from the limit an overlong line is cut at a separator: longer than any
+# token or key a redaction pattern looks for.
+SEPARATOR_SEARCH_BYTES = 8 * 1024
+# The last one in the window wins (the greedy prefix). Bytes that end a whole key=value
+# or "key": "value" pair in logs, JSON and query strings: not a quote or an equals sign,
+# which would part a key from its value and hide the pair from the patterns.
+_SEPARATOR = re.compile(rb".*[\s,;&]", re.DOTALL)
 """A line longer than this is cut into pieces of at most this many bytes."""
 MAX_BATCH = 1_000
 """At most this many lines reach `on_lines` in one call."""
@@ -78,7 +89,7 @@ async def run_command(
     timeout: float,  # noqa: ASYNC109
     on_lines: Callable[[list[OutputLine]], None],
     artifact: Path,
-    redact: Callable[[str], str] = lambda s: s,
+    redact: Callable[[str], str] | Redactor = lambda s: s,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     kill_grace: float = 2.0,
@@ -92,8 +103,11 @@ async def run_command(
       directory must exist) and delivered to `on_lines` in batches of at most
       `MAX_BATCH` lines, none held back longer than `BATCH_WINDOW`. Lines of one stream
       keep their order. A line longer than `MAX_LINE_BYTES` comes in pieces, each its own
-      OutputLine (so a secret that straddles a cut is not seen whole by `redact`);
-      a last line without a newline is delivered as it is.
+      OutputLine, cut after a space, comma, semicolon or ampersand when one is near, so
+      that neither a token nor a key=value pair is split between two calls of `redact`;
+      a last line without a newline is delivered as it is. `redact` may be a `Redactor`:
+      each stream then has a `stream()` of its own, which masks a PEM private key block
+      line by line.
     - The command is over when the process we spawned exits. Whatever it left running in
       its process group is then ended as on a timeout (start something meant to outlive
       the step with ``setsid``). A process outside the group that still holds a pipe
@@ -237,11 +251,16 @@ class _Output:
     def __init__(
         self,
         on_lines: Callable[[list[OutputLine]], None],
-        redact: Callable[[str], str],
+        redact: Callable[[str], str] | Redactor,
         sink: TextIO,
     ) -> None:
         self._on_lines = on_lines
-        self._redact = redact
+        # One per stream: a PEM block is followed line by line, and stdout and stderr
+        # interleave.
+        self._redact: dict[Stream, Callable[[str], str]] = {
+            stream: redact.stream() if isinstance(redact, Redactor) else redact
+            for stream in STREAMS
+        }
         self._sink = sink
         self._pending: list[OutputLine] = []
         self._has_pending = asyncio.Event()
@@ -250,7 +269,7 @@ class _Output:
     def add(self, stream: Stream, texts: list[str], at: datetime) -> None:
         if not texts:
             return
-        redact = self._redact
+        redact = self._redact[stream]
         redacted = [redact(text) for text in texts]
         stamp = f"{at.isoformat()} {stream} "
         self._sink.write("".join(f"{stamp}{text}\n" for text in redacted))
@@ -297,10 +316,9 @@ class _Run:
         self.timed_out = False
         self.killed_by_us = False
         self.last_signal: int | None = None
-        streams: tuple[Stream, Stream] = ("stdout", "stderr")
         self.readers = [
             asyncio.create_task(_pump(pipe.reader, stream, output))
-            for pipe, stream in zip(pipes, streams, strict=True)
+            for pipe, stream in zip(pipes, STREAMS, strict=True)
         ]
         self.exit = asyncio.create_task(proc.wait())
         self.flusher = asyncio.create_task(output.flush_periodically())
@@ -435,7 +453,7 @@ async def _pump(reader: asyncio.StreamReader, stream: Stream, output: _Output) -
             else:
                 tail = data
             while len(tail) > MAX_LINE_BYTES:
-                cut = _char_boundary(tail, MAX_LINE_BYTES)
+                cut = _cut(tail)
                 texts.append(tail[:cut].decode("utf-8", "replace"))
                 tail = tail[cut:]
             output.add(stream, texts, at)
@@ -470,10 +488,21 @@ def _pieces(line: str) -> list[str]:
         return [line]
     pieces = []
     while data:
-        cut = _char_boundary(data, MAX_LINE_BYTES) if len(data) > MAX_LINE_BYTES else len(data)
+        cut = _cut(data) if len(data) > MAX_LINE_BYTES else len(data)
         pieces.append(data[:cut].decode("utf-8", "replace"))
         data = data[cut:]
     return pieces
+
+
+def _cut(data: bytes) -> int:
+    """Where to end a piece of an overlong line: after the last separator near the limit,
+    so that a token, a password or a key is not cut in two and so escapes redaction (a
+    minified JSON answer of a few hundred KB is one line); at the limit, between UTF-8
+    sequences, only when no separator comes near it."""
+    separator = _SEPARATOR.search(data, MAX_LINE_BYTES - SEPARATOR_SEARCH_BYTES, MAX_LINE_BYTES)
+    if separator is not None:
+        return separator.end()
+    return _char_boundary(data, MAX_LINE_BYTES)
 
 
 def _char_boundary(data: bytes, limit: int) -> int:
