@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from textual.widgets import Input
 
 from opsconsole.app import make_app
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
 from opsconsole.monitor import Breach
 from opsconsole.runbooks import Library
+from opsconsole.screens.params import ParamsDialog
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.suggest import describe, offers
 from tests.test_dashboard import with_console
@@ -95,6 +97,9 @@ async def test_the_dashboard_offers_a_runbook_and_r_opens_it_on_the_subject(
         await wait_for(pilot, lambda: bool(line.display))
         assert str(line.render()) == "▲ nginx is DOWN: press R for runbook 'Service down'"
         await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        assert app.screen.query_one("#param-service", Input).value == "nginx"
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen))
         wizard = app.screen
         assert isinstance(wizard, WizardScreen)

@@ -10,14 +10,15 @@ from pathlib import Path
 
 from textual.app import App
 from textual.screen import Screen
-from textual.widgets import OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 import opsconsole.app
-from opsconsole.app import make_app
+from opsconsole.app import OpsConsoleApp, make_app
 from opsconsole.config import Config
 from opsconsole.engine.events import Event, EventKind
 from opsconsole.runbooks import Library, Runbook
 from opsconsole.screens.dialogs import ChecklistDialog, ConfirmDialog, DecisionDialog, NoteDialog
+from opsconsole.screens.params import ParamsDialog
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.widgets.log_tail import LogTail
 from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
@@ -337,6 +338,8 @@ async def test_the_palette_opens_a_runbook_at_80x24(tmp_path: Path) -> None:
         await pilot.press(*"Runbook: Test")
         await pilot.pause(0.3)
         await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        await pilot.press("enter")  # the default, as it is
         await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
         wizard = next(s for s in app.screen_stack if isinstance(s, WizardScreen))
         assert wizard.environment == "staging"
@@ -347,6 +350,93 @@ async def test_the_palette_opens_a_runbook_at_80x24(tmp_path: Path) -> None:
         await wait_for(pilot, finished(wizard))
         assert outcome(wizard) == "aborted"
         assert side_list(wizard)[1] == "✖ What now"
+
+
+FORM = book(
+    params=[
+        {"name": "service", "description": "Which service", "default": "api"},
+        {"name": "lines", "description": "How many", "type": "integer", "default": 50},
+        {"name": "mode", "description": "How", "choices": ["soft", "hard"]},
+        {"name": "token", "description": "API token", "secret": True},
+    ],
+    steps=[
+        {
+            "id": "say",
+            "kind": "command",
+            "title": "Say",
+            "argv": ["echo", "{service}", "{lines}", "{mode}", "{token}"],
+        }
+    ],
+)
+
+
+def console_with(library: Library) -> OpsConsoleApp:
+    config = Config.model_validate(
+        {
+            "console": {"environment": "staging"},
+            "services": [{"name": "api", "health_url": "http://127.0.0.1:9/health"}],
+        }
+    )
+    return make_app(config, library=library)
+
+
+async def test_the_parameter_form_checks_each_value_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    os.chdir(tmp_path)  # where the run's artifacts go
+    app = console_with(Library(runbooks=[FORM]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_runbook(FORM, {"service": "billing"})  # as the dashboard offers it
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        await pilot.pause()
+        form = app.screen
+
+        def field(name: str) -> Input:
+            return form.query_one(f"#param-{name}", Input)
+
+        def problem() -> str:
+            return str(form.query_one("#params-problem", Static).render())
+
+        assert field("service").value == "billing"  # the offer, not the default
+        assert field("lines").value == "50"
+        assert field("token").password  # a secret is not shown as it is typed
+        assert form.focused is field("mode")  # the first field with nothing in it
+        await pilot.press("enter")
+        assert "parameter 'mode' needs a value" in problem()
+        assert "parameter 'token' needs a value" in problem()
+        assert isinstance(app.screen, ParamsDialog)  # nothing ran
+
+        await pilot.press(*"ha", "right")  # → takes the suggested choice
+        assert field("mode").value == "hard"
+        field("lines").focus()
+        await pilot.press("backspace", "backspace", *"ten")
+        assert problem() == "✖ lines: must be a whole number"
+        assert field("lines").has_class("-invalid")
+        await pilot.press("enter")
+        assert isinstance(app.screen, ParamsDialog)
+
+        await pilot.press(*["backspace"] * 3, *"20", "tab", "tab")
+        await pilot.press(*"s3cr3t-t0ken-value", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen))
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "completed"
+        assert "billing 20 hard ***" in shown(wizard)  # the secret, masked in the output
+
+
+async def test_escape_on_the_parameter_form_runs_nothing(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    app = console_with(Library(runbooks=[FORM]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        dashboard = app.screen
+        app.open_runbook(FORM)
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is dashboard
+        assert not any(isinstance(screen, WizardScreen) for screen in app.screen_stack)
+        assert not (tmp_path / "artifacts").exists()
 
 
 def test_the_shipped_library_is_in_the_palette_by_default() -> None:

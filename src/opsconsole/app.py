@@ -20,6 +20,7 @@ from opsconsole.monitor import Monitor
 from opsconsole.runbooks import Library, Runbook, load_runbooks, shipped_runbooks
 from opsconsole.screens.dashboard import PANES, DashboardScreen, RunbookRequested
 from opsconsole.screens.help import HelpScreen
+from opsconsole.screens.params import ParamsDialog
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.sources.health import HealthChecker
 
@@ -96,13 +97,26 @@ class OpsConsoleApp(App[None]):
         return False
 
     def open_runbook(self, book: Runbook, params: dict[str, str] | None = None) -> None:
-        """Runs a runbook in the wizard, with its parameters' defaults unless given."""
+        """Runs a runbook in the wizard, once its parameters are filled in: `params` (what
+        the dashboard offered) and the defaults are only where the form starts."""
         if self._run_in_progress():
             return
+        environment = self.config.console.environment
+        if not book.params:
+            self._start_runbook(book, {})
+            return
+
+        def filled(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._start_runbook(book, values)
+
+        self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
+
+    def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
         self.push_screen(
             WizardScreen(
                 book,
-                params or {},
+                values,
                 self.config.console.environment,
                 operator_name=operator_name(),
                 probes=ConfiguredProbes(self.config),

@@ -38,7 +38,7 @@ def resolve_params(params: Sequence[Param], given: Mapping[str, str]) -> dict[st
         if param.name in given:
             value = given[param.name]
         elif param.default is not None:
-            value = _as_text(param.default)
+            value = as_text(param.default)
         else:
             problems.append(f"parameter '{param.name}' is required: {param.description}")
             continue
@@ -65,7 +65,7 @@ def command_argv(step: CommandStep, values: Mapping[str, str]) -> list[str]:
     return [render(element, values) for element in step.argv]
 
 
-def _as_text(value: object) -> str:
+def as_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -102,10 +102,10 @@ def compare(
     below: float | None = None,
     one_of: Sequence[str] | None = None,
 ) -> bool:
-    text = _as_text(value)
-    if equals is not None and text != _as_text(equals):
+    text = as_text(value)
+    if equals is not None and text != as_text(equals):
         return False
-    if not_equals is not None and text == _as_text(not_equals):
+    if not_equals is not None and text == as_text(not_equals):
         return False
     if matches is not None and re.search(matches, text) is None:
         return False
@@ -169,14 +169,14 @@ def expectation_failure(expect: Expect, exit_code: int | None, output: str) -> s
         except LookupError as missing:
             return str(missing)
     if not compare(subject, equals=expect.equals, above=expect.above, below=expect.below):
-        return f"{expect.json_path or 'output'} is {_as_text(subject)!r}: {_wanted(expect)}"
+        return f"{expect.json_path or 'output'} is {as_text(subject)!r}: {_wanted(expect)}"
     return None
 
 
 def _wanted(expect: Expect) -> str:
     parts = []
     if expect.equals is not None:
-        parts.append(f"expected {_as_text(expect.equals)!r}")
+        parts.append(f"expected {as_text(expect.equals)!r}")
     if expect.above is not None:
         parts.append(f"expected above {expect.above:g}")
     if expect.below is not None:
@@ -191,7 +191,7 @@ def captured(capture: Capture, output: str) -> str | None:
         return match[1] if match else None
     if capture.json_path is not None:
         try:
-            return _as_text(json_value(output, capture.json_path))
+            return as_text(json_value(output, capture.json_path))
         except LookupError:
             return None
     return None
