@@ -1,0 +1,1 @@
+"""Incidents: what happened, who did it, in an order nobody can quietly change."""

@@ -1,0 +1,95 @@
+"""What every incident store does, whichever keeps the lines."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from opsconsole.incidents.chain import Verification
+from opsconsole.incidents.model import (
+    Actor,
+    Event,
+    Incident,
+    Kind,
+    Mode,
+    Severity,
+    Status,
+    fold,
+    new_incident_id,
+)
+
+
+class UnknownIncident(LookupError):
+    pass
+
+
+class IncidentStore(ABC):
+    """Appends are durable when they return: the caller shows an event only after."""
+
+    @abstractmethod
+    def append(self, incident: str, kind: str, data: dict[str, Any], who: Actor) -> Event:
+        """Write the next event of `incident` (which must exist) and return it."""
+
+    @abstractmethod
+    def _create(self, incident: str, data: dict[str, Any], who: Actor) -> Event:
+        """Write the OPENED event of a new incident."""
+
+    @abstractmethod
+    def read(self, incident: str) -> Verification:
+        """Every event of `incident`, checked against the chain."""
+
+    @abstractmethod
+    def ids(self) -> list[str]:
+        """Every incident's id, oldest first."""
+
+    def close(self) -> None:  # noqa: B027 -- most stores hold nothing open
+        """Let go of what the store holds open."""
+
+    def open(
+        self,
+        title: str,
+        severity: Severity,
+        who: Actor,
+        *,
+        mode: Mode = "real",
+        impact: str = "",
+        commander: str | None = None,
+        **extra: Any,
+    ) -> Incident:
+        incident = new_incident_id()
+        data = {
+            "title": title,
+            "severity": severity,
+            "mode": mode,
+            "status": Status.INVESTIGATING.value,
+            "impact": impact,
+            "commander": commander or who.name,
+            **extra,
+        }
+        return fold([self._create(incident, data, who)])
+
+    def get(self, incident: str) -> Incident:
+        found = self.read(self.resolve(incident))
+        if not found.events:
+            raise UnknownIncident(f"incident {incident} has no readable events")
+        return fold(found.events)
+
+    def incidents(self) -> list[Incident]:
+        found = []
+        for incident in self.ids():
+            events = self.read(incident).events
+            if events and events[0].kind == Kind.OPENED:
+                found.append(fold(events))
+        return found
+
+    def resolve(self, prefix: str) -> str:
+        """The id that `prefix` starts, when only one does: ids are long to type at 3 a.m."""
+        ids = self.ids()
+        if prefix in ids:
+            return prefix
+        matches = [incident for incident in ids if incident.startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UnknownIncident(f"no incident {prefix}")
+        raise UnknownIncident(f"{prefix} could be any of: {', '.join(matches)}")
