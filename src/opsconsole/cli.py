@@ -9,6 +9,7 @@ from pathlib import Path
 
 from opsconsole import __version__
 from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
+from opsconsole.incidents import commands as incidents_commands
 from opsconsole.problems import ProblemsFound, display_path
 from opsconsole.runbooks import Library, find_runbooks, load_runbooks
 
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--read-only", action="store_true", help="refuse every destructive step outright"
     )
+    incidents_commands.add_parser(commands, files)
     return parser
 
 
@@ -100,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(args.runbooks)
     if args.command == "run":
         return run_runbook(args)
+    if args.command == "incidents":
+        return incidents_commands.main(args)
     return run_dashboard(args.config, args.runbooks)
 
 

@@ -126,6 +126,14 @@ class DockerSection(Section):
     """Also watch every container with this label (`key` or `key=value`)."""
 
 
+class IncidentsSection(Section):
+    dir: str | None = None
+    """Where the incident logs are kept, relative to this file; default
+    $XDG_STATE_HOME/opsconsole/incidents."""
+    dsn: Annotated[SecretStr, _secret_url("postgresql", "postgres")] | None = None
+    """A shared store in PostgreSQL, for a team working one incident from several consoles."""
+
+
 class Config(Section):
     console: ConsoleSection = ConsoleSection()
     thresholds: ThresholdsSection = ThresholdsSection()
@@ -134,6 +142,7 @@ class Config(Section):
     postgres: PostgresSection | None = None
     redis: RedisSection | None = None
     docker: DockerSection | None = None
+    incidents: IncidentsSection = IncidentsSection()
 
     def health_timeout(self, service: ServiceSection) -> float:
         return service.health_timeout_seconds or self.thresholds.health_timeout_seconds
@@ -173,6 +182,11 @@ class LoadedConfig:
         if self.config.console.runbooks is None:
             return None
         return (self.path.parent / self.config.console.runbooks).resolve()
+
+    def incidents_path(self) -> Path | None:
+        if self.config.incidents.dir is None:
+            return None
+        return (self.path.parent / Path(self.config.incidents.dir).expanduser()).resolve()
 
 
 def config_candidates(explicit: Path | None, env: Mapping[str, str]) -> list[Path]:

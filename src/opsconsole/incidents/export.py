@@ -1,0 +1,160 @@
+"""An incident as the team reads it: the update in the shared runbooks' communication
+template, and the postmortem timeline of every event; or all of it as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from opsconsole.incidents.chain import Verification
+from opsconsole.incidents.model import SEVERITY_MEANINGS, Event, Incident, Kind, Status
+
+NEXT_STEPS = {
+    Status.INVESTIGATING: "Find the cause: health, metrics, logs, recent changes.",
+    Status.IDENTIFIED: "Apply the fix and verify it.",
+    Status.MONITORING: "Watch that the fix holds before resolving.",
+    Status.RESOLVED: "Postmortem within 24-48 hours: lessons learned, preventive measures, "
+    "runbook updates.",
+}
+OUTPUT_SHOWN = 5
+"""Lines of a step's output the timeline quotes; the artifact holds the rest."""
+
+
+def utc(at: datetime, seconds: bool = False) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def describe(event: Event) -> str:
+    """One line saying what happened, as the timeline and the incident screen show it."""
+    data = event.data
+    kind = event.kind
+    if kind == Kind.OPENED:
+        return f"opened: {data['title']} ({data['severity']}, {data.get('mode', 'real')})"
+    if kind == Kind.STATUS:
+        return f"status {data.get('from', '?')} → {data['to']}" + _reason(data)
+    if kind == Kind.SEVERITY:
+        return f"severity {data.get('from', '?')} → {data['to']}" + _reason(data)
+    if kind == Kind.NOTE:
+        return f"note: {data['text']}"
+    if kind == Kind.IMPACT:
+        return f"impact: {data['text']}"
+    if kind == Kind.COMMANDER:
+        return f"commander: {data['name']}"
+    if kind == Kind.BREACH:
+        return f"breach seen: {data['text']}"
+    if kind == Kind.ESCALATION:
+        return f"escalation reminder shown: {data['text']}"
+    if kind == Kind.PROPOSAL:
+        accepted = data.get("accepted")
+        answer = "proposed" if accepted is None else "accepted" if accepted else "declined"
+        return f"{answer}: {data['to']} ({data['evidence']})"
+    if kind == Kind.DRILL:
+        return f"drill: {data['text']}"
+    if kind.startswith(Kind.RUNBOOK):
+        return _runbook(kind.removeprefix(Kind.RUNBOOK), data)
+    return f"{kind}: {json.dumps(data, ensure_ascii=False)}"
+
+
+def _reason(data: dict[str, Any]) -> str:
+    return f": {data['reason']}" if data.get("reason") else ""
+
+
+def _runbook(kind: str, data: dict[str, Any]) -> str:
+    where = f"{data.get('runbook', '?')}" + (f" / {data['step']}" if data.get("step") else "")
+    if kind == "run_started":
+        return f"runbook {data.get('title', where)} started ({where})"
+    if kind == "run_finished":
+        return f"runbook {where} {data.get('outcome', 'finished')}" + _reason(data)
+    if kind == "step_started":
+        return f"{where}: $ {data['command']}" if data.get("command") else f"{where}: started"
+    if kind == "step_finished":
+        if data.get("exit_code") is not None:
+            ended = f"exit {data['exit_code']}"
+        elif data.get("value") is not None:
+            ended = f"value {data['value']}"
+        else:
+            ended = data.get("error") or "ended"
+        took = f" in {data['duration']:.1f} s" if isinstance(data.get("duration"), float) else ""
+        failed = f": {data['error']}" if data.get("error") and ended != data.get("error") else ""
+        return f"{where}: {ended}{took}{failed}"
+    if kind in ("confirmed", "refused"):
+        return f"{where}: {kind} $ {data.get('command', '')}" + _reason(data)
+    if kind == "decided":
+        return f"{where}: {data.get('question', '')} → {data.get('answer', '')}"
+    if kind == "note":
+        return f"{where}: note: {data.get('text', '')}"
+    if kind == "step_skipped":
+        return f"{where}: skipped" + _reason(data)
+    if kind == "checklist":
+        return f"{where}: checklist {'done' if data.get('done') else 'not done'}"
+    return f"{where}: {kind}"
+
+
+def markdown(incident: Incident, verification: Verification | None = None) -> str:
+    events = incident.events
+    actions = [e for e in events if e.kind.startswith(Kind.RUNBOOK + "step_finished")]
+    actions += [e for e in events if e.kind in (Kind.STATUS, Kind.SEVERITY)]
+    actions.sort(key=lambda e: e.seq)
+    notes = [e for e in events if e.kind in (Kind.NOTE, Kind.IMPACT)]
+    mode = "" if incident.mode == "real" else f" [{incident.mode.upper()}]"
+    lines = [
+        f"# Subject: [INCIDENT]{mode} {incident.title}",
+        "",
+        f"- **Status:** {incident.status}",
+        f"- **Severity:** {incident.severity} ({SEVERITY_MEANINGS[incident.severity]})",
+        f"- **Start time:** {utc(incident.started)}",
+        f"- **Impact:** {incident.impact or 'not described yet'}",
+        f"- **Incident commander:** {incident.commander}",
+    ]
+    if incident.resolved:
+        lines.append(f"- **Resolved:** {utc(incident.resolved)}")
+    lines += ["", "## Current status", ""]
+    lines += [f"- {_clock(e)} {describe(e)}" for e in notes[-5:]] or ["- (no notes yet)"]
+    lines += ["", "## Actions taken", ""]
+    lines += [f"- {_clock(e)} {e.who.name}: {describe(e)}" for e in actions] or ["- (none yet)"]
+    lines += ["", "## Next steps", "", f"- {NEXT_STEPS[incident.status]}", ""]
+    lines += ["## Timeline", ""]
+    for event in events:
+        lines.append(f"- {utc(event.at, seconds=True)} · {_who(event)} · {describe(event)}")
+        output = event.data.get("output") if isinstance(event.data.get("output"), list) else None
+        if output:
+            lines += ["", "  ```", *(f"  {line}" for line in output[-OUTPUT_SHOWN:]), "  ```", ""]
+        if event.data.get("artifact"):
+            lines.append(f"  full output: `{event.data['artifact']}`")
+    if verification is not None:
+        lines += ["", "## Integrity", ""]
+        if verification.ok:
+            lines.append(f"- hash chain verified: {len(verification.events)} events, none changed")
+        lines += [f"- ✖ {problem}" for problem in verification.problems]
+        if verification.torn:
+            lines.append(f"- {verification.torn}")
+    return "\n".join(lines) + "\n"
+
+
+def _clock(event: Event) -> str:
+    return event.at.strftime("%H:%M UTC")
+
+
+def _who(event: Event) -> str:
+    who = event.who
+    via = f" via {who.ssh_client}" if who.ssh_client else ""
+    return f"{who.name}@{who.host}{via}"
+
+
+def as_json(incident: Incident, verification: Verification) -> str:
+    document = {
+        "id": incident.id,
+        "title": incident.title,
+        "mode": incident.mode,
+        "severity": incident.severity,
+        "status": str(incident.status),
+        "commander": incident.commander,
+        "impact": incident.impact,
+        "started": incident.started.isoformat(),
+        "resolved": incident.resolved.isoformat() if incident.resolved else None,
+        "verified": verification.ok,
+        "problems": verification.problems,
+        "events": [{**e.body, "hash": e.hash} for e in incident.events],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

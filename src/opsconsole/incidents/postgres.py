@@ -1,0 +1,111 @@
+"""The shared store: the same events, the same lines and the same chain, in PostgreSQL,
+so that several engineers (on one bastion or several) work one incident together.
+
+An append takes a transaction-scoped advisory lock on the incident, so two consoles
+never fork its chain, and commits before it returns (the event is then as durable as the
+database). Every append is announced with NOTIFY; `changes` LISTENs for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
+from opsconsole.incidents.model import Actor, Event, Kind
+from opsconsole.incidents.store import IncidentStore, UnknownIncident
+
+CHANNEL = "opsconsole_incidents"
+TABLE = "opsconsole_incident_events"
+_TABLE = sql.Identifier(TABLE)
+SCHEMA = sql.SQL("""
+CREATE TABLE IF NOT EXISTS {} (
+    incident text NOT NULL,
+    seq integer NOT NULL,
+    line text NOT NULL,
+    PRIMARY KEY (incident, seq)
+)""").format(_TABLE)
+LAST = sql.SQL("SELECT line FROM {} WHERE incident = %s ORDER BY seq DESC LIMIT 1").format(_TABLE)
+INSERT = sql.SQL("INSERT INTO {} (incident, seq, line) VALUES (%s, %s, %s)").format(_TABLE)
+ALL = sql.SQL("SELECT line FROM {} WHERE incident = %s ORDER BY seq").format(_TABLE)
+IDS = sql.SQL("SELECT DISTINCT incident FROM {} ORDER BY incident").format(_TABLE)
+
+
+class PostgresStore(IncidentStore):
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._connection is None or self._connection.closed:
+            connection = psycopg.connect(self.dsn, application_name="opsconsole incidents")
+            with connection.transaction():
+                # Two consoles starting at once must not both try to create the table.
+                connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
+                connection.execute(SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def _create(self, incident: str, data: dict[str, Any], who: Actor) -> Event:
+        return self._write(incident, Kind.OPENED, data, who, first=True)
+
+    def append(self, incident: str, kind: str, data: dict[str, Any], who: Actor) -> Event:
+        return self._write(incident, kind, data, who, first=False)
+
+    def _write(
+        self, incident: str, kind: str, data: dict[str, Any], who: Actor, *, first: bool
+    ) -> Event:
+        connection = self._connect()
+        try:
+            with connection.transaction():
+                connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [incident]
+                )
+                row = connection.execute(LAST, [incident]).fetchone()
+                if first and row is not None:
+                    raise ValueError(f"incident {incident} exists already")
+                if not first and row is None:
+                    raise UnknownIncident(f"no incident {incident}")
+                previous = Event.from_json(json.loads(row[0])) if row else None
+                event = make_event(incident, previous, kind, data, who)
+                connection.execute(
+                    INSERT,
+                    [incident, event.seq, to_line(event).rstrip("\n")],
+                )
+                connection.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{incident} {event.seq}"])
+        except psycopg.OperationalError:
+            connection.close()  # the next call connects again
+            raise
+        return event
+
+    def read(self, incident: str) -> Verification:
+        connection = self._connect()
+        with connection.transaction():
+            rows = connection.execute(ALL, [incident]).fetchall()
+        if not rows:
+            raise UnknownIncident(f"no incident {incident}")
+        return verify_lines(incident, [row[0] for row in rows])
+
+    def ids(self) -> list[str]:
+        connection = self._connect()
+        with connection.transaction():
+            rows = connection.execute(IDS).fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    async def changes(self) -> AsyncIterator[tuple[str, int]]:
+        """(incident, seq) of every event any console appends, as it is committed."""
+        async with await psycopg.AsyncConnection.connect(
+            self.dsn, autocommit=True, application_name="opsconsole incidents listen"
+        ) as connection:
+            await connection.execute(f"LISTEN {CHANNEL}")
+            async for notice in connection.notifies():
+                incident, _, seq = notice.payload.rpartition(" ")
+                yield incident, int(seq)

@@ -1,0 +1,85 @@
+"""`opsconsole incidents ...` as a user types it, on the default state directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from opsconsole.incidents.files import FileStore
+from opsconsole.incidents.model import Actor, Kind
+from tests.test_cli import run
+
+ALICE = Actor(user="alice", host="bastion-1")
+
+
+def seeded(home: Path) -> tuple[FileStore, str]:
+    # Where a console run with HOME=home and no XDG_STATE_HOME keeps its incidents.
+    store = FileStore(home / ".local" / "state" / "opsconsole" / "incidents")
+    incident = store.open("nl-fhir down", "P1", ALICE, impact="Device searches fail").id
+    store.append(incident, Kind.STATUS, {"from": "INVESTIGATING", "to": "IDENTIFIED"}, ALICE)
+    store.append(
+        incident,
+        "runbook.step_finished",
+        {"runbook": "service-down", "step": "restart-hung", "command": "docker restart nl-fhir",
+         "exit_code": 0, "duration": 4.2, "output": ["nl-fhir"], "artifact": "/tmp/x.log"},
+        ALICE,
+    )  # fmt: skip
+    return store, incident
+
+
+def test_list_show_export_and_verify(tmp_path: Path) -> None:
+    store, incident = seeded(tmp_path)
+    listed = run("incidents", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[:4] == [
+        incident,
+        "P1",
+        "IDENTIFIED",
+        incident[:4] + "-" + incident[4:6] + "-" + incident[6:8],
+    ]
+
+    shown = run("incidents", "show", incident[:13], cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "status INVESTIGATING → IDENTIFIED" in shown.stdout
+    assert "service-down / restart-hung: exit 0 in 4.2 s" in shown.stdout
+
+    update = run("incidents", "export", incident, "--format", "md", cwd=tmp_path).stdout
+    for heading in (
+        "Subject: [INCIDENT] nl-fhir down",
+        "**Status:** IDENTIFIED",
+        "**Severity:** P1",
+        "**Start time:**",
+        "**Impact:** Device searches fail",
+        "## Current status",
+        "## Actions taken",
+        "## Next steps",
+        "## Timeline",
+    ):
+        assert heading in update, heading  # fmt: skip
+    assert "alice: service-down / restart-hung: exit 0 in 4.2 s" in update
+    document = json.loads(
+        run("incidents", "export", incident, "--format", "json", cwd=tmp_path).stdout
+    )
+    assert [e["kind"] for e in document["events"]] == ["opened", "status", "runbook.step_finished"]
+    assert document["verified"] is True
+
+    verified = run("incidents", "verify", incident, cwd=tmp_path)
+    assert (verified.returncode, verified.stdout.strip()) == (
+        0,
+        f"ok: {incident}: 3 events, the chain holds",
+    )
+    path = store.path(incident)
+    path.write_text(path.read_text().replace('exit_code":0', 'exit_code":1'))
+    tampered = run("incidents", "verify", incident, cwd=tmp_path)
+    assert tampered.returncode == 1
+    assert "✖ line 3: its content does not match its hash (edited)" in tampered.stdout
+
+
+def test_an_unknown_or_ambiguous_id_exits_2(tmp_path: Path) -> None:
+    seeded(tmp_path)
+    seeded(tmp_path)
+    unknown = run("incidents", "show", "1999", cwd=tmp_path)
+    assert (unknown.returncode, unknown.stderr.strip()) == (2, "opsconsole: no incident 1999")
+    ambiguous = run("incidents", "show", "20", cwd=tmp_path)
+    assert ambiguous.returncode == 2
+    assert "could be any of" in ambiguous.stderr
