@@ -4,7 +4,7 @@ incident, each seeing the other's events as they are committed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 
 import psycopg
 import pytest
@@ -24,8 +24,8 @@ def consoles(own_database: str) -> Iterator[tuple[PostgresStore, PostgresStore]]
     second.close()
 
 
-async def next_change(changes: object, incident: str) -> int:
-    async for changed, seq in changes:  # type: ignore[attr-defined]
+async def next_change(changes: AsyncGenerator[tuple[str, int]], incident: str) -> int:
+    async for changed, seq in changes:
         if changed == incident:
             return seq
     raise AssertionError("the listener ended")

@@ -9,7 +9,7 @@ database). Every append is announced with NOTIFY; `changes` LISTENs for them.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import psycopg
@@ -100,7 +100,7 @@ class PostgresStore(IncidentStore):
         if self._connection is not None:
             self._connection.close()
 
-    async def changes(self) -> AsyncIterator[tuple[str, int]]:
+    async def changes(self) -> AsyncGenerator[tuple[str, int]]:
         """(incident, seq) of every event any console appends, as it is committed."""
         async with await psycopg.AsyncConnection.connect(
             self.dsn, autocommit=True, application_name="opsconsole incidents listen"
