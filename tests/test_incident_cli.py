@@ -83,3 +83,61 @@ def test_an_unknown_or_ambiguous_id_exits_2(tmp_path: Path) -> None:
     ambiguous = run("incidents", "show", "20", cwd=tmp_path)
     assert ambiguous.returncode == 2
     assert "could be any of" in ambiguous.stderr
+
+
+RUNBOOK = """
+[[runbooks]]
+id = "db-check"
+title = "Database check"
+summary = "Connects with a DSN that holds a password."
+
+[[runbooks.params]]
+name = "dsn"
+description = "Where"
+default = "postgresql://app:Sup3rS3cretPw@db.internal:5432/app"
+
+[[runbooks.steps]]
+id = "connect"
+kind = "command"
+title = "Connect"
+argv = ["sh", "-c", "echo connecting to $0; echo password=Sup3rS3cretPw >&2; exit 3", "{dsn}"]
+on_failure = "continue"
+
+[[runbooks.steps]]
+id = "after"
+kind = "command"
+title = "After"
+argv = ["echo", "done"]
+"""
+
+
+def test_run_records_every_step_into_the_incident_and_no_secret(tmp_path: Path) -> None:
+    store, incident = seeded(tmp_path)
+    (tmp_path / "runbooks.toml").write_text(RUNBOOK)
+    ran = run("run", "db-check", "--incident", incident[:13], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"recording into incident {incident}" in ran.stdout
+    raw = store.path(incident).read_text()
+    assert "Sup3rS3cretPw" not in raw
+    events = store.get(incident).events[3:]
+    kinds = [e.kind.removeprefix("runbook.") for e in events]
+    assert kinds == ["run_started", "step_started", "step_finished", "step_started",
+                     "step_finished", "run_finished"]  # fmt: skip
+    connect = events[2].data
+    assert connect["exit_code"] == 3
+    assert connect["command"].startswith("sh -c")
+    assert "postgresql://app:***@db.internal:5432/app" in connect["command"]
+    assert connect["output"] == ["connecting to postgresql://app:***@db.internal:5432/app",
+                                 "! password=***"]  # fmt: skip
+    assert Path(connect["artifact"]).is_file()
+    assert "Sup3rS3cretPw" not in Path(connect["artifact"]).read_text()
+    assert events[-1].data["outcome"] == "completed"
+    assert store.read(incident).ok
+
+
+def test_run_into_an_unknown_incident_runs_nothing(tmp_path: Path) -> None:
+    (tmp_path / "runbooks.toml").write_text(RUNBOOK)
+    ran = run("run", "db-check", "--incident", "1999", cwd=tmp_path)
+    assert ran.returncode == 2
+    assert ran.stderr.strip() == "opsconsole: no incident 1999"
+    assert "connecting" not in ran.stdout

@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--read-only", action="store_true", help="refuse every destructive step outright"
     )
+    run.add_argument(
+        "--incident",
+        metavar="ID",
+        help="record every step into this open incident (its id or a prefix of it)",
+    )
     incidents_commands.add_parser(commands, files)
     return parser
 
@@ -267,10 +272,23 @@ def run_runbook(args: argparse.Namespace) -> int:
         dry_run=getattr(args, "dry_run", False),
         read_only=getattr(args, "read_only", False),
     )
+    record = printer(sys.stdout)
+    if incident_prefix := getattr(args, "incident", None):
+        from opsconsole.incidents.model import Actor
+        from opsconsole.incidents.recorder import IncidentRecorder, chained
+        from opsconsole.incidents.store import UnknownIncident
+
+        store = incidents_commands.store_for(loaded if config is not None else None)
+        try:
+            incident = store.get(incident_prefix)
+        except UnknownIncident as error:
+            print(f"opsconsole: {error}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        # Written before it is printed: what the terminal shows is already on record.
+        record = chained(IncidentRecorder(store, incident.id, Actor.current()), record)
+        print(f"recording into incident {incident.id}: {incident.title}")
     try:
-        runner = Runner(
-            book, params, operator, printer(sys.stdout), options, probes=ConfiguredProbes(config)
-        )
+        runner = Runner(book, params, operator, record, options, probes=ConfiguredProbes(config))
     except ParamError as error:
         print(f"opsconsole: {error}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -23,7 +23,7 @@ from opsconsole.engine.render import (
     render,
     resolve_params,
 )
-from opsconsole.redact import Redactor
+from opsconsole.redact import MASK, Redactor
 from opsconsole.runbooks import (
     Answer,
     Capture,
@@ -140,7 +140,11 @@ class Runner:
     async def run(self) -> RunResult:
         self.emit(
             EventKind.RUN_STARTED,
-            params={p.name: "***" if p.secret else self.values[p.name] for p in self.book.params},
+            # A value not marked secret can still hold one: a DSN with its password.
+            params={
+                p.name: MASK if p.secret else self.redact(self.values[p.name])
+                for p in self.book.params
+            },
             dry_run=self.options.dry_run,
             read_only=self.options.read_only,
             environment=self.options.environment,
