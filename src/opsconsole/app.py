@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
+import psycopg
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -16,13 +18,22 @@ from opsconsole.board import Board
 from opsconsole.config import Config
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
+from opsconsole.incidents.export import describe as describe_event
+from opsconsole.incidents.files import FileStore, default_directory
+from opsconsole.incidents.model import SEVERITIES, SEVERITY_MEANINGS, Actor, Incident, Kind, Status
+from opsconsole.incidents.recorder import IncidentRecorder
+from opsconsole.incidents.store import IncidentStore
 from opsconsole.monitor import Monitor
 from opsconsole.runbooks import Library, Runbook, load_runbooks, shipped_runbooks
 from opsconsole.screens.dashboard import PANES, DashboardScreen, RunbookRequested
+from opsconsole.screens.dialogs import NoteDialog
 from opsconsole.screens.help import HelpScreen
+from opsconsole.screens.incident import OpenIncidentDialog
 from opsconsole.screens.params import ParamsDialog
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.sources.health import HealthChecker
+from opsconsole.suggest import describe, offers
+from opsconsole.timefmt import age
 
 # The header's colour says which kind of environment this is before any word is read.
 ENVIRONMENT_KINDS = {
@@ -46,16 +57,27 @@ class OpsConsoleApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("i", "incident", "Incident"),
     ]
 
-    def __init__(self, config: Config, monitor: Monitor, library: Library | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        monitor: Monitor,
+        library: Library | None = None,
+        incidents: IncidentStore | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.monitor = monitor
         self.library = library
         self.board = Board(config)
+        self.incidents = incidents or FileStore(default_directory())
+        self.incident: Incident | None = None
+        self.who = Actor.current()
         # Which environment and which host, always in sight: the header never scrolls away.
-        self.sub_title = f"{config.console.environment} @ {socket.gethostname()}"
+        self.place = f"{config.console.environment} @ {socket.gethostname()}"
+        self.sub_title = self.place
         self.add_class(f"-env-{environment_kind(config.console.environment)}")
 
     @property
@@ -64,6 +86,7 @@ class OpsConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.monitor, self.board, self.library))
+        self.set_interval(30, self._show_incident)  # the age in the header
 
     async def on_unmount(self) -> None:
         await self.monitor.aclose()
@@ -84,6 +107,83 @@ class OpsConsoleApp(App[None]):
             yield SystemCommand(
                 f"Runbook: {book.title}", book.summary, partial(self.open_runbook, book)
             )
+        if self.incident is not None and self.incident.is_open:
+            for status in Status:
+                if status is not self.incident.status:
+                    yield SystemCommand(
+                        f"Incident: status → {status}",
+                        f"Move {self.incident.id} to {status}",
+                        partial(self._record_change, Kind.STATUS, str(status)),
+                    )
+            for severity in SEVERITIES:
+                if severity != self.incident.severity:
+                    yield SystemCommand(
+                        f"Incident: severity → {severity}",
+                        SEVERITY_MEANINGS[severity],
+                        partial(self._record_change, Kind.SEVERITY, severity),
+                    )
+
+    # -- the incident --------------------------------------------------------------------
+
+    def action_incident(self) -> None:
+        """Opens an incident, filled in from what breaches; with one open, adds a note."""
+        if self.incident is not None and self.incident.is_open:
+            self.push_screen(
+                NoteDialog(f"note: {self.incident.title}", "What did you see or do?", "cancels"),
+                callback=lambda text: self._record(Kind.NOTE, {"text": text}) if text else None,
+            )
+            return
+        breaches = self.board.breaches()
+        found = offers(self.library, breaches) if self.library else []
+        title = describe(breaches[0]) if breaches else ""
+        severity = found[0].runbook.severity if found else "P2"
+        self.push_screen(OpenIncidentDialog(title, severity), callback=self._open_incident)
+
+    def _open_incident(self, values: dict[str, str] | None) -> None:
+        if values is None:
+            return
+        try:
+            self.incident = self.incidents.open(
+                values["title"],
+                values["severity"],  # type: ignore[arg-type]
+                self.who,
+                impact=values["impact"],
+                environment=self.config.console.environment,
+            )
+        except (OSError, psycopg.Error) as error:
+            self.notify(f"The incident could not be written: {error}", severity="error")
+            return
+        self._show_incident()
+        self.notify(f"Incident {self.incident.id} opened: everything from now on is recorded.")
+
+    def _record_change(self, kind: Kind, to: str) -> None:
+        assert self.incident is not None
+        before = self.incident.status if kind is Kind.STATUS else self.incident.severity
+        self._record(kind, {"from": str(before), "to": to})
+
+    def _record(self, kind: Kind, data: dict[str, object]) -> None:
+        """Written first; only then does the screen say so."""
+        if self.incident is None:
+            return
+        try:
+            self.incidents.append(self.incident.id, kind, data, self.who)
+            self.incident = self.incidents.get(self.incident.id)
+        except (OSError, psycopg.Error) as error:
+            self.notify(f"Not recorded: {error}", severity="error", timeout=30)
+            return
+        self._show_incident()
+        self.notify(f"Recorded in {self.incident.id}: {describe_event(self.incident.events[-1])}")
+
+    def _show_incident(self) -> None:
+        incident = self.incident
+        if incident is None or not incident.is_open:
+            self.sub_title = self.place
+            return
+        started = (datetime.now(UTC) - incident.started).total_seconds()
+        self.sub_title = (
+            f"{self.place} · ▲ {incident.severity} {incident.status} {age(started)} "
+            f"· {incident.title}"
+        )
 
     @on(RunbookRequested)
     def _run_requested(self, message: RunbookRequested) -> None:
@@ -113,6 +213,9 @@ class OpsConsoleApp(App[None]):
         self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
 
     def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
+        recorder = None
+        if self.incident is not None and self.incident.is_open:
+            recorder = IncidentRecorder(self.incidents, self.incident.id, self.who)
         self.push_screen(
             WizardScreen(
                 book,
@@ -120,6 +223,7 @@ class OpsConsoleApp(App[None]):
                 self.config.console.environment,
                 operator_name=operator_name(),
                 probes=ConfiguredProbes(self.config),
+                record=recorder,
             )
         )
 
@@ -149,10 +253,15 @@ class OpsConsoleApp(App[None]):
 
 
 def make_app(
-    config: Config, *, checker: HealthChecker | None = None, library: Library | None = None
+    config: Config,
+    *,
+    checker: HealthChecker | None = None,
+    library: Library | None = None,
+    incidents: IncidentStore | None = None,
 ) -> OpsConsoleApp:
     """The app for a configuration; tests pass their own sources. The runbook library
-    is the shipped one unless given."""
+    is the shipped one unless given; incidents go to the default directory unless a
+    store is given."""
     if library is None:
         library = load_runbooks(shipped_runbooks())
-    return OpsConsoleApp(config, Monitor(config, health=checker), library)
+    return OpsConsoleApp(config, Monitor(config, health=checker), library, incidents)
