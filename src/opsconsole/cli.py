@@ -170,9 +170,7 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
     if found is None:
         return EXIT_PROBLEMS
     loaded, library = found
-    make_app(
-        loaded.config, library=library, incidents=incidents_commands.store_for(loaded)
-    ).run()
+    make_app(loaded.config, library=library, incidents=incidents_commands.store_for(loaded)).run()
     return EXIT_OK
 
 
