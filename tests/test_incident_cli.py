@@ -31,12 +31,7 @@ def test_list_show_export_and_verify(tmp_path: Path) -> None:
     store, incident = seeded(tmp_path)
     listed = run("incidents", "list", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.split()[:4] == [
-        incident,
-        "P1",
-        "IDENTIFIED",
-        incident[:4] + "-" + incident[4:6] + "-" + incident[6:8],
-    ]
+    assert listed.stdout.split()[:3] == [incident, "P1", "IDENTIFIED"]
 
     shown = run("incidents", "show", incident[:13], cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
@@ -141,3 +136,19 @@ def test_run_into_an_unknown_incident_runs_nothing(tmp_path: Path) -> None:
     assert ran.returncode == 2
     assert ran.stderr.strip() == "opsconsole: no incident 1999"
     assert "connecting" not in ran.stdout
+
+
+def test_an_unreachable_shared_store_is_one_line_with_its_password_masked(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "opsconsole.toml").write_text(
+        '[[services]]\nname = "api"\nhealth_url = "http://127.0.0.1:9/health"\n'
+        '[incidents]\ndsn = "postgresql://ops:Hunter2Secret@127.0.0.1:9/incidents"\n'
+    )
+    listed = run("incidents", "list", cwd=tmp_path)
+    assert listed.returncode == 2
+    assert listed.stderr.startswith(
+        "opsconsole: the shared incident store postgresql://ops:***@127.0.0.1:9/incidents:"
+    )
+    assert "Hunter2Secret" not in listed.stderr
+    assert "Traceback" not in listed.stderr

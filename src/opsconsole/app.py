@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
-import psycopg
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -22,7 +21,7 @@ from opsconsole.incidents.export import describe as describe_event
 from opsconsole.incidents.files import FileStore, default_directory
 from opsconsole.incidents.model import SEVERITIES, SEVERITY_MEANINGS, Actor, Incident, Kind, Status
 from opsconsole.incidents.recorder import IncidentRecorder
-from opsconsole.incidents.store import IncidentStore
+from opsconsole.incidents.store import IncidentStore, StoreError
 from opsconsole.monitor import Monitor
 from opsconsole.runbooks import Library, Runbook, load_runbooks, shipped_runbooks
 from opsconsole.screens.dashboard import PANES, DashboardScreen, RunbookRequested
@@ -150,7 +149,7 @@ class OpsConsoleApp(App[None]):
                 impact=values["impact"],
                 environment=self.config.console.environment,
             )
-        except (OSError, psycopg.Error) as error:
+        except (OSError, StoreError) as error:
             self.notify(f"The incident could not be written: {error}", severity="error")
             return
         self._show_incident()
@@ -168,7 +167,7 @@ class OpsConsoleApp(App[None]):
         try:
             self.incidents.append(self.incident.id, kind, data, self.who)
             self.incident = self.incidents.get(self.incident.id)
-        except (OSError, psycopg.Error) as error:
+        except (OSError, StoreError) as error:
             self.notify(f"Not recorded: {error}", severity="error", timeout=30)
             return
         self._show_incident()

@@ -276,12 +276,12 @@ def run_runbook(args: argparse.Namespace) -> int:
     if incident_prefix := getattr(args, "incident", None):
         from opsconsole.incidents.model import Actor
         from opsconsole.incidents.recorder import IncidentRecorder, chained
-        from opsconsole.incidents.store import UnknownIncident
+        from opsconsole.incidents.store import StoreError
 
         store = incidents_commands.store_for(loaded if config is not None else None)
         try:
             incident = store.get(incident_prefix)
-        except UnknownIncident as error:
+        except (StoreError, OSError) as error:
             print(f"opsconsole: {error}", file=sys.stderr)
             return EXIT_PROBLEMS
         # Written before it is printed: what the terminal shows is already on record.

@@ -8,7 +8,7 @@ import sys
 from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
 from opsconsole.incidents.export import as_json, describe, markdown, utc
 from opsconsole.incidents.files import FileStore, default_directory
-from opsconsole.incidents.store import IncidentStore, UnknownIncident
+from opsconsole.incidents.store import IncidentStore, StoreError
 from opsconsole.problems import ProblemsFound
 
 EXIT_OK = 0
@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     store = store_for(loaded)
     try:
         return _act(store, args)
-    except UnknownIncident as error:
+    except (StoreError, OSError) as error:
         print(f"opsconsole: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
     finally:

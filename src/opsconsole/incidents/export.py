@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from opsconsole.incidents.chain import Verification
-from opsconsole.incidents.model import SEVERITY_MEANINGS, Event, Incident, Kind, Status
+from opsconsole.incidents.model import (
+    RUNBOOK_PREFIX,
+    SEVERITY_MEANINGS,
+    Event,
+    Incident,
+    Kind,
+    Status,
+)
 
 NEXT_STEPS = {
     Status.INVESTIGATING: "Find the cause: health, metrics, logs, recent changes.",
@@ -51,8 +58,8 @@ def describe(event: Event) -> str:
         return f"{answer}: {data['to']} ({data['evidence']})"
     if kind == Kind.DRILL:
         return f"drill: {data['text']}"
-    if kind.startswith(Kind.RUNBOOK):
-        return _runbook(kind.removeprefix(Kind.RUNBOOK), data)
+    if kind.startswith(RUNBOOK_PREFIX):
+        return _runbook(kind.removeprefix(RUNBOOK_PREFIX), data)
     return f"{kind}: {json.dumps(data, ensure_ascii=False)}"
 
 
@@ -93,7 +100,7 @@ def _runbook(kind: str, data: dict[str, Any]) -> str:
 
 def markdown(incident: Incident, verification: Verification | None = None) -> str:
     events = incident.events
-    actions = [e for e in events if e.kind.startswith(Kind.RUNBOOK + "step_finished")]
+    actions = [e for e in events if e.kind == RUNBOOK_PREFIX + "step_finished"]
     actions += [e for e in events if e.kind in (Kind.STATUS, Kind.SEVERITY)]
     actions.sort(key=lambda e: e.seq)
     notes = [e for e in events if e.kind in (Kind.NOTE, Kind.IMPACT)]

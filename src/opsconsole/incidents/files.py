@@ -17,14 +17,14 @@ from typing import Any
 
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
-from opsconsole.incidents.store import IncidentStore, UnknownIncident
+from opsconsole.incidents.store import IncidentStore, StoreError, UnknownIncident
 
 SUFFIX = ".jsonl"
 TORN_SUFFIX = ".torn"
 _TAIL_CHUNK = 64 * 1024
 
 
-class DamagedLog(RuntimeError):
+class DamagedLog(StoreError):
     """The last whole line of a log is not an event: nothing can be chained to it."""
 
 

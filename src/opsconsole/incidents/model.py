@@ -35,8 +35,7 @@ class Status(StrEnum):
 
 
 class Kind(StrEnum):
-    """What an incident event records. Runbook events keep the runner's own kinds,
-    prefixed: `runbook.step_finished`, and so on."""
+    """What an incident event records, besides the runbook events (RUNBOOK_PREFIX)."""
 
     OPENED = "opened"
     STATUS = "status"
@@ -51,7 +50,10 @@ class Kind(StrEnum):
     PROPOSAL = "proposal"
     """The console proposed a status (a check held); `accepted` says what came of it."""
     DRILL = "drill"
-    RUNBOOK = "runbook."
+
+
+RUNBOOK_PREFIX = "runbook."
+"""Before the runner's own kind: `runbook.step_finished`, and so on."""
 
 
 @dataclass(frozen=True)

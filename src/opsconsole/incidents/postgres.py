@@ -9,7 +9,8 @@ database). Every append is announced with NOTIFY; `changes` LISTENs for them.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -17,7 +18,8 @@ from psycopg import sql
 
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
-from opsconsole.incidents.store import IncidentStore, UnknownIncident
+from opsconsole.incidents.store import IncidentStore, StoreError, UnknownIncident
+from opsconsole.redact import redact_url
 
 CHANNEL = "opsconsole_incidents"
 TABLE = "opsconsole_incident_events"
@@ -40,15 +42,28 @@ class PostgresStore(IncidentStore):
         self.dsn = dsn
         self._connection: psycopg.Connection[Any] | None = None
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        if self._connection is None or self._connection.closed:
-            connection = psycopg.connect(self.dsn, application_name="opsconsole incidents")
-            with connection.transaction():
-                # Two consoles starting at once must not both try to create the table.
-                connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
-                connection.execute(SCHEMA)
-            self._connection = connection
-        return self._connection
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction on the store's connection, connected when need be. A database
+        error comes out as a StoreError that names the store (its password masked); a
+        lost connection is dropped, so the next call connects again."""
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(
+                    self.dsn, application_name="opsconsole incidents"
+                )
+                with self._connection.transaction():
+                    # Two consoles starting at once must not both create the table.
+                    self._connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
+                    self._connection.execute(SCHEMA)
+            with self._connection.transaction():
+                yield self._connection
+        except psycopg.Error as error:
+            if isinstance(error, psycopg.OperationalError) and self._connection is not None:
+                self._connection.close()
+            raise StoreError(
+                f"the shared incident store {redact_url(self.dsn)}: {error}".strip()
+            ) from error
 
     def _create(self, incident: str, data: dict[str, Any], who: Actor) -> Event:
         return self._write(incident, Kind.OPENED, data, who, first=True)
@@ -59,40 +74,28 @@ class PostgresStore(IncidentStore):
     def _write(
         self, incident: str, kind: str, data: dict[str, Any], who: Actor, *, first: bool
     ) -> Event:
-        connection = self._connect()
-        try:
-            with connection.transaction():
-                connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [incident]
-                )
-                row = connection.execute(LAST, [incident]).fetchone()
-                if first and row is not None:
-                    raise ValueError(f"incident {incident} exists already")
-                if not first and row is None:
-                    raise UnknownIncident(f"no incident {incident}")
-                previous = Event.from_json(json.loads(row[0])) if row else None
-                event = make_event(incident, previous, kind, data, who)
-                connection.execute(
-                    INSERT,
-                    [incident, event.seq, to_line(event).rstrip("\n")],
-                )
-                connection.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{incident} {event.seq}"])
-        except psycopg.OperationalError:
-            connection.close()  # the next call connects again
-            raise
-        return event
+        with self._transaction() as connection:
+            connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [incident])
+            row = connection.execute(LAST, [incident]).fetchone()
+            if first and row is not None:
+                raise StoreError(f"incident {incident} exists already")
+            if not first and row is None:
+                raise UnknownIncident(f"no incident {incident}")
+            previous = Event.from_json(json.loads(row[0])) if row else None
+            event = make_event(incident, previous, kind, data, who)
+            connection.execute(INSERT, [incident, event.seq, to_line(event).rstrip("\n")])
+            connection.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{incident} {event.seq}"])
+        return event  # committed: as durable as the database
 
     def read(self, incident: str) -> Verification:
-        connection = self._connect()
-        with connection.transaction():
+        with self._transaction() as connection:
             rows = connection.execute(ALL, [incident]).fetchall()
         if not rows:
             raise UnknownIncident(f"no incident {incident}")
         return verify_lines(incident, [row[0] for row in rows])
 
     def ids(self) -> list[str]:
-        connection = self._connect()
-        with connection.transaction():
+        with self._transaction() as connection:
             rows = connection.execute(IDS).fetchall()
         return [row[0] for row in rows]
 

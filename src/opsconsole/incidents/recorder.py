@@ -14,7 +14,7 @@ from typing import Any
 
 from opsconsole.engine.events import Event as RunEvent
 from opsconsole.engine.events import EventKind
-from opsconsole.incidents.model import Actor, Kind
+from opsconsole.incidents.model import RUNBOOK_PREFIX, Actor
 from opsconsole.incidents.store import IncidentStore
 
 LAST_LINES = 20
@@ -44,7 +44,7 @@ class IncidentRecorder:
             data["output"] = list(self._tail)
             if self._command and "command" not in data:
                 data["command"] = self._command
-        self.store.append(self.incident, Kind.RUNBOOK + event.kind, _plain(data), self.who)
+        self.store.append(self.incident, RUNBOOK_PREFIX + event.kind, _plain(data), self.who)
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,11 @@ from opsconsole.incidents.model import (
 )
 
 
-class UnknownIncident(LookupError):
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why, in words."""
+
+
+class UnknownIncident(StoreError, LookupError):
     pass
 
 

@@ -59,7 +59,7 @@ class OpenIncidentDialog(ModalScreen[dict[str, str] | None]):
             )
             yield Label("impact (who is affected, how)", classes="param-label")
             yield Input(placeholder="not known yet", id="incident-impact", classes="param-value")
-            yield Static("", id="params-problem", markup=False)
+            yield Static("", id="incident-problem", classes="dialog-problem", markup=False)
             yield Label("Enter opens it · Tab next field · Escape cancels", classes="dialog-keys")
 
     @on(Input.Changed, "#incident-severity")
@@ -72,7 +72,7 @@ class OpenIncidentDialog(ModalScreen[dict[str, str] | None]):
         event.stop()
         title = self.query_one("#incident-title", Input).value.strip()
         severity = self.query_one("#incident-severity", Input).value.strip().upper()
-        problem = self.query_one("#params-problem", Static)
+        problem = self.query_one("#incident-problem", Static)
         if not title:
             problem.update("✖ the incident needs a title")
             return

@@ -67,7 +67,7 @@ class ParamsDialog(ModalScreen[dict[str, str] | None]):
                         id=f"param-{param.name}",
                         classes="param-value",
                     )
-            yield Static("", id="params-problem", markup=False)
+            yield Static("", id="params-problem", classes="dialog-problem", markup=False)
             yield Label(
                 "Enter starts · Tab next field · → completes · Escape cancels",
                 classes="dialog-keys",
@@ -81,8 +81,8 @@ class ParamsDialog(ModalScreen[dict[str, str] | None]):
     def on_mount(self) -> None:
         # The first field with nothing in it, else the first: where typing is needed.
         fields = list(self.query(Input))
-        first = next((field for field in fields if not field.value), fields[0])
-        first.focus()
+        if fields:
+            next((field for field in fields if not field.value), fields[0]).focus()
 
     @property
     def values(self) -> dict[str, str]:
