@@ -11,6 +11,7 @@ from pathlib import Path
 import opsconsole
 import opsconsole.demo
 import opsconsole.engine
+import opsconsole.incidents
 import opsconsole.sources
 
 UI_FREE = [
@@ -25,12 +26,17 @@ UI_FREE = [
     *(f"opsconsole.sources.{m.name}" for m in pkgutil.iter_modules(opsconsole.sources.__path__)),
     *(f"opsconsole.demo.{m.name}" for m in pkgutil.iter_modules(opsconsole.demo.__path__)),
     *(f"opsconsole.engine.{m.name}" for m in pkgutil.iter_modules(opsconsole.engine.__path__)),
+    *(
+        f"opsconsole.incidents.{m.name}"
+        for m in pkgutil.iter_modules(opsconsole.incidents.__path__)
+    ),
 ]
 
 
 def test_sources_and_core_never_import_textual() -> None:
     assert "opsconsole.sources.health" in UI_FREE
     assert "opsconsole.engine.runner" in UI_FREE
+    assert "opsconsole.incidents.holding" in UI_FREE
     script = (
         "import importlib, sys\n"
         f"for name in {UI_FREE!r}: importlib.import_module(name)\n"

@@ -152,3 +152,65 @@ def test_an_unreachable_shared_store_is_one_line_with_its_password_masked(
     )
     assert "Hunter2Secret" not in listed.stderr
     assert "Traceback" not in listed.stderr
+
+
+LOSING = """
+[[runbooks]]
+id = "lose-the-log"
+title = "Lose the log"
+summary = "Its first step removes the incident's log: nothing after it can be recorded."
+rollback = [{ id = "undo", kind = "command", title = "Undo", argv = ["touch", "undone"] }]
+
+[[runbooks.params]]
+name = "log"
+description = "The incident log"
+
+[[runbooks.steps]]
+id = "lose"
+kind = "command"
+title = "Remove it"
+argv = ["rm", "{log}"]
+
+[[runbooks.steps]]
+id = "after"
+kind = "command"
+title = "Must not run"
+argv = ["touch", "second"]
+"""
+
+
+def test_run_stops_when_the_incident_log_cannot_be_written(tmp_path: Path) -> None:
+    store, incident = seeded(tmp_path)
+    (tmp_path / "runbooks.toml").write_text(LOSING)
+    log = f"log={store.path(incident)}"
+    ran = run("run", "lose-the-log", "--incident", incident, "--param", log, cwd=tmp_path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr  # stopped, as an abort is
+    assert f"opsconsole: not recorded in incident {incident}: no incident {incident}" in ran.stderr
+    assert "the run stops after this step" in ran.stderr
+    assert not (tmp_path / "second").exists()
+    assert (tmp_path / "undone").exists()
+
+
+def test_a_drills_markers_and_proposals_read_in_the_export(tmp_path: Path) -> None:
+    """What a drill writes (issue 6 injects the faults) and what the console proposes,
+    as the postmortem timeline reads them."""
+    store = FileStore(tmp_path / ".local" / "state" / "opsconsole" / "incidents")
+    drill = store.open("Drill: nl-fhir down", "P1", ALICE, mode="drill").id
+    store.append(drill, Kind.DRILL, {"text": "fault injected: nl-fhir DOWN"}, ALICE)
+    store.append(
+        drill,
+        Kind.PROPOSAL,
+        {"to": "MONITORING", "accepted": True, "check": "Verify health",
+         "before": ["breach seen: nl-fhir is DOWN"], "after": ["Verify health: exit 0 in 0.1 s"]},
+        ALICE,
+    )  # fmt: skip
+    store.append(drill, Kind.CHECK, {"check": "Verify health", "summary": "exit 22",
+                                     "held": "2m"}, ALICE)  # fmt: skip
+    exported = run("incidents", "export", drill, "--format", "md", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    text = exported.stdout
+    assert text.startswith("# Subject: [INCIDENT] [DRILL] Drill: nl-fhir down")
+    assert "· drill: fault injected: nl-fhir DOWN" in text
+    assert "· accepted: MONITORING, as 'Verify health' passed\n" in text
+    assert "  before: breach seen: nl-fhir is DOWN\n  after: Verify health: exit 0 in 0.1 s" in text
+    assert "· verifying check 'Verify health' failed: exit 22, after holding 2m" in text

@@ -292,3 +292,23 @@ def test_every_seed_scenario_has_a_runbook_that_verifies_and_keeps_secrets_out()
                 isinstance(s, CheckStep) or (isinstance(s, CommandStep) and not s.destructive)
                 for s in after
             ), book.id
+
+
+def test_a_verifying_step_may_not_be_destructive(tmp_path: Path) -> None:
+    """It is run again on its own while an incident is MONITORING, with nobody asked."""
+    text = (
+        HEADER
+        + """
+[[runbooks.steps]]
+id = "verify"
+kind = "command"
+title = "Restart until it answers"
+description = "Restarts the service."
+argv = ["true"]
+destructive = true
+verifies = true
+"""
+    )
+    assert problems_of(tmp_path, text) == [
+        "13:12: step 'verify' is destructive: a verifying step is run again on its own",
+    ]

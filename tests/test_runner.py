@@ -459,3 +459,53 @@ async def test_check_steps_probe_the_real_backends(
     assert finished["backlog"]["value"] == "12"
     assert finished["backlog"]["error"] == "output is '12': expected below 10"
     assert "no [prometheus] url" in finished["prometheus"]["error"]
+
+
+TWO_STEPS_AND_A_ROLLBACK = {
+    "steps": [
+        {"id": "first", "kind": "command", "title": "First",
+         "argv": ["sh", "-c", "sleep 0.3; echo first done"]},
+        {"id": "second", "kind": "command", "title": "Second", "argv": ["touch", "second"]},
+    ],
+    "rollback": [{"id": "undo", "kind": "command", "title": "Undo", "argv": ["touch", "undone"]}],
+}  # fmt: skip
+
+
+async def test_stop_lets_the_running_command_finish_starts_no_other_and_rolls_back(
+    tmp_path: Path,
+) -> None:
+    """What a run does when its record cannot be written (an incident log gone)."""
+    os.chdir(tmp_path)
+    runner, events = runner_for(book(**TWO_STEPS_AND_A_ROLLBACK), tmp_path)
+    original = runner.emit_to
+
+    def emit(event: Event) -> None:
+        original(event)
+        if event.kind is EventKind.STEP_STARTED and event.step == "first":
+            asyncio.get_running_loop().call_later(0.1, runner.stop, "the log is gone")
+
+    runner.emit_to = emit
+    result = await runner.run()
+    assert (result.outcome, result.reason) == ("aborted", "the log is gone")
+    assert output_of(events, "first") == ["first done"]  # not killed halfway
+    assert not (tmp_path / "second").exists()
+    assert (tmp_path / "undone").exists()  # the rollback ran whole
+
+
+async def test_a_stop_while_a_start_is_recorded_runs_nothing(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    runner, events = runner_for(book(**TWO_STEPS_AND_A_ROLLBACK), tmp_path)
+    original = runner.emit_to
+
+    def emit(event: Event) -> None:
+        original(event)
+        if event.kind is EventKind.STEP_STARTED and event.step == "second":
+            runner.stop("the log is gone")  # as a recorder that failed to write it does
+
+    runner.emit_to = emit
+    result = await runner.run()
+    assert result.outcome == "aborted"
+    assert not (tmp_path / "second").exists()
+    finished = [e for e in of_kind(events, EventKind.STEP_FINISHED) if e.step == "second"]
+    assert finished[0].detail["error"] == "not started"
+    assert (tmp_path / "undone").exists()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
 from textual import on
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
@@ -17,22 +16,16 @@ from opsconsole.board import Board
 from opsconsole.config import Config
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
-from opsconsole.incidents.export import describe as describe_event
+from opsconsole.incident_desk import IncidentDesk
 from opsconsole.incidents.files import FileStore, default_directory
-from opsconsole.incidents.model import SEVERITIES, SEVERITY_MEANINGS, Actor, Incident, Kind, Status
-from opsconsole.incidents.recorder import IncidentRecorder
-from opsconsole.incidents.store import IncidentStore, StoreError
+from opsconsole.incidents.store import IncidentStore
 from opsconsole.monitor import Monitor
 from opsconsole.runbooks import Library, Runbook, load_runbooks, shipped_runbooks
 from opsconsole.screens.dashboard import PANES, DashboardScreen, RunbookRequested
-from opsconsole.screens.dialogs import NoteDialog
 from opsconsole.screens.help import HelpScreen
-from opsconsole.screens.incident import OpenIncidentDialog
 from opsconsole.screens.params import ParamsDialog
 from opsconsole.screens.wizard import WizardScreen
 from opsconsole.sources.health import HealthChecker
-from opsconsole.suggest import describe, offers
-from opsconsole.timefmt import age
 
 # The header's colour says which kind of environment this is before any word is read.
 ENVIRONMENT_KINDS = {
@@ -50,13 +43,14 @@ def environment_kind(environment: str) -> str:
     return "other"
 
 
-class OpsConsoleApp(App[None]):
+class OpsConsoleApp(IncidentDesk):
     CSS_PATH = "app.tcss"
     TITLE = "opsconsole"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("i", "incident", "Incident"),
+        Binding("I", "incidents", "Incidents", key_display="I"),
     ]
 
     def __init__(
@@ -71,9 +65,7 @@ class OpsConsoleApp(App[None]):
         self.monitor = monitor
         self.library = library
         self.board = Board(config)
-        self.incidents = incidents or FileStore(default_directory())
-        self.incident: Incident | None = None
-        self.who = Actor.current()
+        self.setup_incidents(incidents or FileStore(default_directory()))
         # Which environment and which host, always in sight: the header never scrolls away.
         self.place = f"{config.console.environment} @ {socket.gethostname()}"
         self.sub_title = self.place
@@ -85,7 +77,7 @@ class OpsConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.monitor, self.board, self.library))
-        self.set_interval(30, self._show_incident)  # the age in the header
+        self.start_incident_clocks()
 
     async def on_unmount(self) -> None:
         await self.monitor.aclose()
@@ -106,83 +98,7 @@ class OpsConsoleApp(App[None]):
             yield SystemCommand(
                 f"Runbook: {book.title}", book.summary, partial(self.open_runbook, book)
             )
-        if self.incident is not None and self.incident.is_open:
-            for status in Status:
-                if status is not self.incident.status:
-                    yield SystemCommand(
-                        f"Incident: status → {status}",
-                        f"Move {self.incident.id} to {status}",
-                        partial(self._record_change, Kind.STATUS, str(status)),
-                    )
-            for severity in SEVERITIES:
-                if severity != self.incident.severity:
-                    yield SystemCommand(
-                        f"Incident: severity → {severity}",
-                        SEVERITY_MEANINGS[severity],
-                        partial(self._record_change, Kind.SEVERITY, severity),
-                    )
-
-    # -- the incident --------------------------------------------------------------------
-
-    def action_incident(self) -> None:
-        """Opens an incident, filled in from what breaches; with one open, adds a note."""
-        if self.incident is not None and self.incident.is_open:
-            self.push_screen(
-                NoteDialog(f"note: {self.incident.title}", "What did you see or do?", "cancels"),
-                callback=lambda text: self._record(Kind.NOTE, {"text": text}) if text else None,
-            )
-            return
-        breaches = self.board.breaches()
-        found = offers(self.library, breaches) if self.library else []
-        title = describe(breaches[0]) if breaches else ""
-        severity = found[0].runbook.severity if found else "P2"
-        self.push_screen(OpenIncidentDialog(title, severity), callback=self._open_incident)
-
-    def _open_incident(self, values: dict[str, str] | None) -> None:
-        if values is None:
-            return
-        try:
-            self.incident = self.incidents.open(
-                values["title"],
-                values["severity"],  # type: ignore[arg-type]
-                self.who,
-                impact=values["impact"],
-                environment=self.config.console.environment,
-            )
-        except (OSError, StoreError) as error:
-            self.notify(f"The incident could not be written: {error}", severity="error")
-            return
-        self._show_incident()
-        self.notify(f"Incident {self.incident.id} opened: everything from now on is recorded.")
-
-    def _record_change(self, kind: Kind, to: str) -> None:
-        assert self.incident is not None
-        before = self.incident.status if kind is Kind.STATUS else self.incident.severity
-        self._record(kind, {"from": str(before), "to": to})
-
-    def _record(self, kind: Kind, data: dict[str, object]) -> None:
-        """Written first; only then does the screen say so."""
-        if self.incident is None:
-            return
-        try:
-            self.incidents.append(self.incident.id, kind, data, self.who)
-            self.incident = self.incidents.get(self.incident.id)
-        except (OSError, StoreError) as error:
-            self.notify(f"Not recorded: {error}", severity="error", timeout=30)
-            return
-        self._show_incident()
-        self.notify(f"Recorded in {self.incident.id}: {describe_event(self.incident.events[-1])}")
-
-    def _show_incident(self) -> None:
-        incident = self.incident
-        if incident is None or not incident.is_open:
-            self.sub_title = self.place
-            return
-        started = (datetime.now(UTC) - incident.started).total_seconds()
-        self.sub_title = (
-            f"{self.place} · ▲ {incident.severity} {incident.status} {age(started)} "
-            f"· {incident.title}"
-        )
+        yield from self.incident_commands()
 
     @on(RunbookRequested)
     def _run_requested(self, message: RunbookRequested) -> None:
@@ -212,19 +128,18 @@ class OpsConsoleApp(App[None]):
         self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
 
     def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
-        recorder = None
-        if self.incident is not None and self.incident.is_open:
-            recorder = IncidentRecorder(self.incidents, self.incident.id, self.who)
-        self.push_screen(
-            WizardScreen(
-                book,
-                values,
-                self.config.console.environment,
-                operator_name=operator_name(),
-                probes=ConfiguredProbes(self.config),
-                record=recorder,
-            )
+        recorder = self.recorder_for_run()
+        wizard = WizardScreen(
+            book,
+            values,
+            self.config.console.environment,
+            operator_name=operator_name(),
+            probes=ConfiguredProbes(self.config),
+            record=recorder,
         )
+        if recorder is not None:
+            recorder.on_failure = wizard.stop_unrecorded
+        self.push_screen(wizard)
 
     def _open(self, dashboard: DashboardScreen, name: str) -> None:
         if self._back_to(dashboard):

@@ -285,13 +285,21 @@ def run_runbook(args: argparse.Namespace) -> int:
             print(f"opsconsole: {error}", file=sys.stderr)
             return EXIT_PROBLEMS
         # Written before it is printed: what the terminal shows is already on record.
-        record = chained(IncidentRecorder(store, incident.id, Actor.current()), record)
+        recorder = IncidentRecorder(store, incident.id, Actor.current())
+        record = chained(recorder, record)
         print(f"recording into incident {incident.id}: {incident.title}")
     try:
         runner = Runner(book, params, operator, record, options, probes=ConfiguredProbes(config))
     except ParamError as error:
         print(f"opsconsole: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
+    if incident_prefix:
+
+        def unrecorded(reason: str) -> None:
+            print(f"opsconsole: {reason}; the run stops after this step", file=sys.stderr)
+            runner.stop(reason)
+
+        recorder.on_failure = unrecorded
     kept = "" if options.dry_run else f"; output kept in {artifacts}"
     print(f"{book.title} ({book.id}) on {environment}{kept}")
     result = asyncio.run(runner.run())

@@ -132,6 +132,11 @@ class IncidentsSection(Section):
     $XDG_STATE_HOME/opsconsole/incidents."""
     dsn: Annotated[SecretStr, _secret_url("postgresql", "postgres")] | None = None
     """A shared store in PostgreSQL, for a team working one incident from several consoles."""
+    hold_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15.0
+    """How long a runbook's verifying check must keep passing, once the incident is
+    MONITORING, before the console proposes RESOLVED."""
+    recheck_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How often the verifying check is run again while it holds."""
 
 
 class Config(Section):

@@ -110,6 +110,10 @@ class CommandStep(StepBase):
     capture: list[Capture] = []
     destructive: bool = False
     on_failure: Literal["stop", "continue"] | Goto = "stop"
+    verifies: bool = False
+    """Its passing is the evidence the fault is gone: with an incident open, the console
+    then proposes MONITORING, runs it again on its own, and proposes RESOLVED once it has
+    held ([incidents] hold_minutes)."""
 
 
 class CheckStep(StepBase):
@@ -122,6 +126,10 @@ class CheckStep(StepBase):
     expect: Expect = Expect()
     capture: list[Capture] = []
     on_failure: Literal["stop", "continue"] | Goto = "stop"
+    verifies: bool = False
+    """Its passing is the evidence the fault is gone: with an incident open, the console
+    then proposes MONITORING, runs it again on its own, and proposes RESOLVED once it has
+    held ([incidents] hold_minutes)."""
 
 
 class ManualStep(StepBase):
@@ -275,6 +283,11 @@ def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[
             yield Finding(
                 (*here, "destructive"),
                 f"destructive step '{step.id}' needs a description of what it changes",
+            )
+        if step.destructive and step.verifies:
+            yield Finding(
+                (*here, "verifies"),
+                f"step '{step.id}' is destructive: a verifying step is run again on its own",
             )
         if step.shell and len(step.argv) != 1:
             yield Finding(

@@ -126,6 +126,8 @@ class Runner:
         self.probes = probes
         self._current: asyncio.Task[CommandResult] | None = None
         self._aborting = False
+        self._stop_reason: str | None = None
+        self._rolling_back = False
 
     def emit(self, kind: EventKind, step: str | None = None, **detail: object) -> None:
         self.emit_to(Event(kind, self.book.id, step, self.operator.name, dict(detail)))
@@ -136,6 +138,14 @@ class Runner:
         self._aborting = True
         if self._current is not None:
             self._current.cancel()
+
+    def stop(self, reason: str) -> None:
+        """Ends the run at the next step, as an abort does, but lets the command running
+        now finish: for when the run must not go on (its record cannot be written) and
+        killing a half-done `docker restart` would only make things worse. A rollback
+        under way runs to its end."""
+        if not self._rolling_back and self._stop_reason is None:
+            self._stop_reason = reason
 
     async def run(self) -> RunResult:
         self.emit(
@@ -278,6 +288,10 @@ class Runner:
             argv=[self.redact(a) for a in argv],
             attempt=attempt,
         )
+        if self._aborting or self._stop_reason is not None:
+            # Stopped while its start was being recorded: the command never runs.
+            self.emit(EventKind.STEP_FINISHED, step.id, exit_code=None, error="not started")
+            self._stop_if_aborting()
         kept: list[str] = []
         kept_chars = 0
 
@@ -385,6 +399,8 @@ class Runner:
 
     async def _rollback(self) -> None:
         self._aborting = False  # rollback runs even after an abort
+        self._stop_reason = None
+        self._rolling_back = True
         self.emit(EventKind.ROLLBACK_STARTED, strategy=self.book.rollback_strategy)
         for step in self.book.rollback:
             if not all(holds(condition, self.values) for condition in step.when):
@@ -398,6 +414,8 @@ class Runner:
     def _stop_if_aborting(self) -> None:
         if self._aborting:
             raise Aborted("aborted by the operator")
+        if self._stop_reason is not None:
+            raise Aborted(self._stop_reason)
 
 
 def operator_name() -> str:

@@ -49,13 +49,16 @@ def describe(event: Event) -> str:
     if kind == Kind.COMMANDER:
         return f"commander: {data['name']}"
     if kind == Kind.BREACH:
-        return f"breach seen: {data['text']}"
+        return f"breach {data.get('state', 'seen')}: {data['text']}"
     if kind == Kind.ESCALATION:
         return f"escalation reminder shown: {data['text']}"
     if kind == Kind.PROPOSAL:
         accepted = data.get("accepted")
         answer = "proposed" if accepted is None else "accepted" if accepted else "declined"
-        return f"{answer}: {data['to']} ({data['evidence']})"
+        return f"{answer}: {data['to']}, as '{data.get('check', '?')}' passed"
+    if kind == Kind.CHECK:
+        held = f", after holding {data['held']}" if data.get("held") else ""
+        return f"verifying check '{data.get('check', '?')}' failed: {data.get('summary')}{held}"
     if kind == Kind.DRILL:
         return f"drill: {data['text']}"
     if kind.startswith(RUNBOOK_PREFIX):
@@ -129,6 +132,9 @@ def markdown(incident: Incident, verification: Verification | None = None) -> st
             lines += ["", "  ```", *(f"  {line}" for line in output[-OUTPUT_SHOWN:]), "  ```", ""]
         if event.data.get("artifact"):
             lines.append(f"  full output: `{event.data['artifact']}`")
+        for side in ("before", "after"):
+            if isinstance(event.data.get(side), list):
+                lines += [f"  {side}: {evidence}" for evidence in event.data[side]]
     if verification is not None:
         lines += ["", "## Integrity", ""]
         if verification.ok:

@@ -49,6 +49,9 @@ class Kind(StrEnum):
     """An escalation reminder, recorded when it was shown."""
     PROPOSAL = "proposal"
     """The console proposed a status (a check held); `accepted` says what came of it."""
+    CHECK = "check"
+    """A verifying check run again while MONITORING: recorded when it breaks, not on
+    every pass."""
     DRILL = "drill"
 
 

@@ -103,12 +103,17 @@ class PostgresStore(IncidentStore):
         if self._connection is not None:
             self._connection.close()
 
-    async def changes(self) -> AsyncGenerator[tuple[str, int]]:
-        """(incident, seq) of every event any console appends, as it is committed."""
-        async with await psycopg.AsyncConnection.connect(
-            self.dsn, autocommit=True, application_name="opsconsole incidents listen"
-        ) as connection:
-            await connection.execute(f"LISTEN {CHANNEL}")
-            async for notice in connection.notifies():
-                incident, _, seq = notice.payload.rpartition(" ")
-                yield incident, int(seq)
+    async def changes(self, every: float = 1.0) -> AsyncGenerator[str]:
+        """The id of each incident any console appends to, as it is committed: told by
+        NOTIFY, not polled (`every` is not used)."""
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self.dsn, autocommit=True, application_name="opsconsole incidents listen"
+            ) as connection:
+                await connection.execute(f"LISTEN {CHANNEL}")
+                async for notice in connection.notifies():
+                    yield notice.payload.rpartition(" ")[0]
+        except psycopg.Error as error:
+            raise StoreError(
+                f"the shared incident store {redact_url(self.dsn)}: {error}".strip()
+            ) from error

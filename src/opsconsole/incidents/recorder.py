@@ -15,16 +15,29 @@ from typing import Any
 from opsconsole.engine.events import Event as RunEvent
 from opsconsole.engine.events import EventKind
 from opsconsole.incidents.model import RUNBOOK_PREFIX, Actor
-from opsconsole.incidents.store import IncidentStore
+from opsconsole.incidents.store import IncidentStore, StoreError
 
 LAST_LINES = 20
 
 
 class IncidentRecorder:
-    def __init__(self, store: IncidentStore, incident: str, who: Actor) -> None:
+    """`on_failure` hears, once, why an event could not be written: the run must then
+    stop (Runner.stop), as nothing after it would be on record. Later events are still
+    tried, as the store may come back, and are passed on to be shown either way."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        incident: str,
+        who: Actor,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.incident = incident
         self.who = who
+        self.on_failure = on_failure
+        self.failure: str | None = None
+        """Why the first event that could not be written was not."""
         self._tail: deque[str] = deque(maxlen=LAST_LINES)
         self._command: str | None = None
 
@@ -44,7 +57,13 @@ class IncidentRecorder:
             data["output"] = list(self._tail)
             if self._command and "command" not in data:
                 data["command"] = self._command
-        self.store.append(self.incident, RUNBOOK_PREFIX + event.kind, _plain(data), self.who)
+        try:
+            self.store.append(self.incident, RUNBOOK_PREFIX + event.kind, _plain(data), self.who)
+        except (OSError, StoreError) as error:
+            if self.failure is None:
+                self.failure = f"not recorded in incident {self.incident}: {error}"
+                if self.on_failure is not None:
+                    self.on_failure(self.failure)
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

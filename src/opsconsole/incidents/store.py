@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from opsconsole.incidents.chain import Verification
@@ -48,6 +50,23 @@ class IncidentStore(ABC):
 
     def close(self) -> None:  # noqa: B027 -- most stores hold nothing open
         """Let go of what the store holds open."""
+
+    async def changes(self, every: float = 1.0) -> AsyncGenerator[str]:
+        """The id of each incident as any console appends to it (this one too), from now
+        on. This default looks at every incident's fingerprint each `every` seconds;
+        a store that can be told (LISTEN) does better."""
+        seen = await asyncio.to_thread(self.fingerprints)
+        while True:
+            await asyncio.sleep(every)
+            now = await asyncio.to_thread(self.fingerprints)
+            for incident, mark in now.items():
+                if seen.get(incident) != mark:
+                    yield incident
+            seen = now
+
+    def fingerprints(self) -> dict[str, object]:
+        """Something per incident that changes when an event is appended to it."""
+        return {incident: len(self.read(incident).events) for incident in self.ids()}
 
     def open(
         self,

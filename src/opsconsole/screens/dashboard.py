@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from opsconsole.board import Board
-from opsconsole.monitor import Monitor
+from opsconsole.monitor import Breach, Monitor
 from opsconsole.runbooks import Library, Runbook
 from opsconsole.screens.service import ServiceScreen
 from opsconsole.sources.base import Reading, read
@@ -56,6 +56,15 @@ class RunbookRequested(Message):
         self.params = params
 
 
+class BreachesChanged(Message):
+    """What breaches now, whenever it is not the same set of (subject, signal) as before:
+    the app records it into an open incident."""
+
+    def __init__(self, breaches: list[Breach]) -> None:
+        super().__init__()
+        self.breaches = breaches
+
+
 @dataclass
 class Poll:
     """One source's clock: its next poll is armed only when the last one is back, so
@@ -82,6 +91,7 @@ class DashboardScreen(Screen[None]):
         self.board = board
         self.library = library
         self.offer: Offer | None = None
+        self.breaching: frozenset[tuple[str, str]] = frozenset()
         self.config = monitor.config
         self.filter_text = ""
         self.sort = SORT_ORDER[0]
@@ -178,7 +188,12 @@ class DashboardScreen(Screen[None]):
         self._redraw_suggestion()
 
     def _redraw_suggestion(self) -> None:
-        found = offers(self.library, self.board.breaches()) if self.library else []
+        breaches = self.board.breaches()
+        breaching = frozenset((b.subject, b.signal) for b in breaches)
+        if breaching != self.breaching:
+            self.breaching = breaching
+            self.post_message(BreachesChanged(breaches))
+        found = offers(self.library, breaches) if self.library else []
         offer = found[0] if found else None
         if offer == self.offer:
             return

@@ -84,3 +84,31 @@ class OpenIncidentDialog(ModalScreen[dict[str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ProposalDialog(ModalScreen[bool]):
+    """The console proposes a status on evidence: y or Enter accepts, n or Escape declines.
+    Either answer is recorded."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y,enter", "answer(True)", "Accept"),
+        Binding("n,escape", "answer(False)", "Decline"),
+    ]
+
+    def __init__(self, title: str, evidence: list[str]) -> None:
+        super().__init__(classes="dialog")
+        self.proposal = title
+        self.evidence = evidence
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box") as box:
+            box.border_title = "proposal"
+            yield Static(self.proposal, classes="dialog-question", markup=False)
+            for line in self.evidence:
+                yield Static(line, markup=False)
+            yield Label(
+                "y/Enter accepts · n/Escape declines (both are recorded)", classes="dialog-keys"
+            )
+
+    def action_answer(self, accepted: bool) -> None:
+        self.dismiss(accepted)

@@ -28,8 +28,11 @@ from opsconsole.engine.events import Event, EventKind
 from opsconsole.engine.process import OutputLine
 from opsconsole.engine.render import ParamError
 from opsconsole.engine.runner import Confirmation, Probes, Runner, RunOptions, RunResult
+from opsconsole.incidents.holding import CheckResult, Verified, summarize
 from opsconsole.runbooks import (
     Answer,
+    CheckStep,
+    CommandStep,
     DecisionStep,
     ManualStep,
     NoteStep,
@@ -59,6 +62,17 @@ T = TypeVar("T")
 
 class EventsArrived(Message):
     """Events are waiting in the screen's queue: one message however many came."""
+
+
+class RunEnded(Message):
+    """The run is over. `verified` holds its verifying steps that passed, last one last:
+    with an incident open, the app proposes MONITORING on their evidence."""
+
+    def __init__(self, runbook: Runbook, result: RunResult, verified: list[Verified]) -> None:
+        super().__init__()
+        self.runbook = runbook
+        self.result = result
+        self.verified = verified
 
 
 class WizardScreen(Screen[None]):
@@ -95,7 +109,12 @@ class WizardScreen(Screen[None]):
         self.result: RunResult | None = None
         self.problem: str | None = None
         """Why the run could not start, or why it broke."""
+        self.unrecorded: str | None = None
+        """Why the run's record could not be written, which stopped it."""
         self._pending: list[Event] = []
+        self.verified: list[Verified] = []
+        self._failed_first: dict[str, str] = {}
+        """How each verifying step failed before it passed (its retries): the "before"."""
         self.runner: Runner | None = None
         where = artifacts or Path(tempfile.mkdtemp(prefix=f"opsconsole-{runbook.id}-"))
         try:
@@ -210,6 +229,7 @@ class WizardScreen(Screen[None]):
         elif kind is EventKind.STEP_FINISHED and step is not None:
             error = detail.get("error")
             self._set(step, "failed" if error else "ok")
+            self._note_verifying(step, event)
             took = f" in {detail['duration']:.1f} s" if detail.get("duration") is not None else ""
             code = f"exit {detail['exit_code']}" if detail.get("exit_code") is not None else ""
             lines.append(f"{'✖' if error else '✔'} {step}: {code}{took} {error or 'ok'}".strip())
@@ -238,6 +258,16 @@ class WizardScreen(Screen[None]):
                     self._set(step_id, "failed")
             lines.append(f"■ {detail.get('outcome')}: {detail.get('reason')}")
         return True
+
+    def _note_verifying(self, step_id: str, event: Event) -> None:
+        step = self.steps.get(step_id)
+        if not isinstance(step, CommandStep | CheckStep) or not step.verifies:
+            return
+        if event.detail.get("error"):
+            self._failed_first.setdefault(step_id, summarize(event.detail))
+            return
+        passed = CheckResult(True, event.at, summarize(event.detail))
+        self.verified.append(Verified(step, passed, self._failed_first.get(step_id)))
 
     def _set(self, step_id: str, state: State) -> None:
         if step_id not in self.states:
@@ -269,6 +299,9 @@ class WizardScreen(Screen[None]):
     def _show_status(self) -> None:
         if self.problem is not None:
             text = f"{self.problem} · escape back"
+        elif self.unrecorded is not None:
+            ending = "escape back" if self.result is not None else "stopping after this step"
+            text = f"{self.unrecorded} · {ending}"
         elif self.result is not None:
             text = f"{self.result.outcome}: {self.result.reason} · escape back · n note"
         else:
@@ -276,7 +309,12 @@ class WizardScreen(Screen[None]):
         status = self.query_one("#wizard-status", Static)
         status.update(text)
         outcome = self.result.outcome if self.result is not None else None
-        status.set_class(self.problem is not None or outcome in ("failed", "aborted"), "-bad")
+        status.set_class(
+            self.problem is not None
+            or self.unrecorded is not None
+            or outcome in ("failed", "aborted"),
+            "-bad",
+        )
         status.set_class(outcome == "completed", "-good")
 
     @on(Worker.StateChanged)
@@ -285,6 +323,8 @@ class WizardScreen(Screen[None]):
             return
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, RunResult):
             self.result = event.worker.result
+            self._take_events()
+            self.post_message(RunEnded(self.runbook, self.result, list(self.verified)))
         elif event.state is WorkerState.ERROR:
             self.problem = f"the run broke: {event.worker.error}"
         elif event.state is WorkerState.CANCELLED:
@@ -295,6 +335,15 @@ class WizardScreen(Screen[None]):
         self._show_current()
         self._show_status()
         self.refresh_bindings()
+
+    def stop_unrecorded(self, reason: str) -> None:
+        """The incident log cannot be written: the run stops after the step under way,
+        and the screen says why for as long as it is open."""
+        self.unrecorded = reason
+        if self.runner is not None:
+            self.runner.stop(reason)
+        self.notify(f"{reason}. The run stops after this step.", severity="error", timeout=60)
+        self._show_status()
 
     # -- keys ----------------------------------------------------------------------------------
 

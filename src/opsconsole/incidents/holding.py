@@ -1,0 +1,167 @@
+"""A runbook's verifying check, run again while an incident is MONITORING, and whether it
+has held long enough to propose RESOLVED. No Textual: the app runs the check on its own
+clock and asks the operator."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from opsconsole.engine.events import Event, EventKind
+from opsconsole.engine.runner import Confirmation, Probes, Runner, RunOptions
+from opsconsole.runbooks import (
+    Answer,
+    CheckStep,
+    CommandStep,
+    DecisionStep,
+    ManualStep,
+    NoteStep,
+    Runbook,
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    at: datetime
+    summary: str
+    """What was seen, as the timeline shows it: "exit 0 in 0.2 s", "value 200", the error."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "at": self.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "summary": self.summary,
+        }
+
+
+def summarize(detail: Mapping[str, Any]) -> str:
+    """One step's result in words, from its step_finished event."""
+    if detail.get("error"):
+        return str(detail["error"])
+    parts = []
+    if detail.get("exit_code") is not None:
+        parts.append(f"exit {detail['exit_code']}")
+    if detail.get("value") is not None:
+        parts.append(f"value {detail['value']}")
+    if detail.get("duration") is not None:
+        parts.append(f"in {float(detail['duration']):.1f} s")
+    return " ".join(parts) or "ok"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A verifying step that passed in a run, with how it failed before, if it did."""
+
+    step: CommandStep | CheckStep
+    passed: CheckResult
+    failed_before: str | None = None
+
+
+class _Nobody:
+    """The operator of a re-run check: a verifying step never asks anything (it may not
+    be destructive), so any question is answered no."""
+
+    name = "opsconsole (verifying check)"
+
+    async def confirm(self, request: Confirmation) -> bool:
+        return False
+
+    async def decide(self, step: DecisionStep) -> Answer | None:
+        return None
+
+    async def checklist(self, step: ManualStep) -> bool:
+        return False
+
+    async def note(self, step: NoteStep) -> str | None:
+        return None
+
+
+class VerifyingCheck:
+    """The step, with the values of the run that passed it (its parameters and what that
+    run captured), run once per call and without its retries: a hold asks "does it pass
+    now", not "does it come back within a minute"."""
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        step: CommandStep | CheckStep,
+        values: Mapping[str, str],
+        environment: str,
+        probes: Probes | None,
+        artifacts: Path | None = None,
+    ) -> None:
+        self.runbook = runbook
+        self.step = step
+        self.values = dict(values)
+        self.environment = environment
+        self.probes = probes
+        self.artifacts = artifacts or Path(tempfile.mkdtemp(prefix=f"opsconsole-hold-{step.id}-"))
+
+    @property
+    def title(self) -> str:
+        return f"{self.runbook.id} · {self.step.title}"
+
+    async def run(self) -> CheckResult:
+        once = self.step.model_copy(update={"retry": None, "when": [], "on_failure": "stop"})
+        book = self.runbook.model_copy(update={"steps": [once], "rollback": []})
+        finished: list[Event] = []
+
+        def keep(event: Event) -> None:
+            if event.kind is EventKind.STEP_FINISHED:
+                finished.append(event)
+
+        declared = {param.name for param in book.params}
+        runner = Runner(
+            book,
+            {name: value for name, value in self.values.items() if name in declared},
+            _Nobody(),
+            keep,
+            RunOptions(environment=self.environment, artifacts=self.artifacts),
+            probes=self.probes,
+        )
+        runner.values.update(self.values)  # what the run captured, for its placeholders
+        result = await runner.run()
+        detail = finished[-1].detail if finished else {"error": result.reason}
+        return CheckResult(result.outcome == "completed", datetime.now(UTC), summarize(detail))
+
+
+@dataclass
+class Hold:
+    """How long the check has passed without a break. RESOLVED is proposed once it has
+    held `hold_seconds`; a failure starts the count again."""
+
+    check: VerifyingCheck
+    hold_seconds: float
+    first: CheckResult
+    """The pass that moved the incident to MONITORING: the evidence it starts from."""
+    since: datetime | None = None
+    passes: int = 0
+    failures: int = 0
+    last: CheckResult | None = None
+
+    def __post_init__(self) -> None:
+        self.since = self.first.at
+
+    def observe(self, result: CheckResult) -> Literal["holding", "held", "broken", "failing"]:
+        """ "broken" the first time it fails after passing; "failing" while it goes on."""
+        self.last = result
+        if not result.passed:
+            self.failures += 1
+            was_holding, self.since = self.since is not None, None
+            return "broken" if was_holding else "failing"
+        self.passes += 1
+        if self.since is None:
+            self.since = result.at
+        return "held" if self.held_seconds(result.at) >= self.hold_seconds else "holding"
+
+    def held_seconds(self, now: datetime) -> float:
+        return 0.0 if self.since is None else (now - self.since).total_seconds()
+
+    def restart(self, now: datetime) -> None:
+        """RESOLVED was declined: hold again for as long before asking again."""
+        self.since = now
