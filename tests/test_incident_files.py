@@ -192,3 +192,19 @@ def test_a_file_the_umask_would_open_up_is_still_private(tmp_path: Path) -> None
         os.umask(old)
     assert stat.S_IMODE(store.path(incident).stat().st_mode) == 0o600
     assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+
+
+def test_an_id_drawn_twice_is_drawn_again_and_the_first_incident_is_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two consoles opening incidents in the same minute may draw the same id (2 random
+    bytes). The draw is random, so the test names the ids it returns."""
+    store = FileStore(tmp_path)
+    first = store.open("Checkout down", "P1", ALICE)
+    drawn = iter([first.id, first.id, "20261123-0300-beef"])
+    monkeypatch.setattr("opsconsole.incidents.store.new_incident_id", lambda: next(drawn))
+    second = store.open("Queue backlog", "P2", ALICE)
+    assert second.id == "20261123-0300-beef"
+    assert [e.kind for e in store.get(first.id).events] == ["opened"]
+    assert store.get(first.id).title == "Checkout down"
+    assert store.read(first.id).ok

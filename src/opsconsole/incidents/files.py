@@ -17,7 +17,7 @@ from typing import Any
 
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
-from opsconsole.incidents.store import IncidentStore, StoreError, UnknownIncident
+from opsconsole.incidents.store import IncidentExists, IncidentStore, StoreError, UnknownIncident
 
 SUFFIX = ".jsonl"
 TORN_SUFFIX = ".torn"
@@ -46,7 +46,12 @@ class FileStore(IncidentStore):
     def _create(self, incident: str, data: dict[str, Any], who: Actor) -> Event:
         self._make_directory()
         event = make_event(incident, None, Kind.OPENED, data, who)
-        fd = os.open(self.path(incident), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fd = os.open(
+                self.path(incident), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
+            )
+        except FileExistsError:
+            raise IncidentExists(f"incident {incident} exists already") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             _write_durably(fd, to_line(event))

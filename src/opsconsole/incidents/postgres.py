@@ -18,7 +18,7 @@ from psycopg import sql
 
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
-from opsconsole.incidents.store import IncidentStore, StoreError, UnknownIncident
+from opsconsole.incidents.store import IncidentExists, IncidentStore, StoreError, UnknownIncident
 from opsconsole.redact import redact_url
 
 CHANNEL = "opsconsole_incidents"
@@ -78,7 +78,7 @@ class PostgresStore(IncidentStore):
             connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [incident])
             row = connection.execute(LAST, [incident]).fetchone()
             if first and row is not None:
-                raise StoreError(f"incident {incident} exists already")
+                raise IncidentExists(f"incident {incident} exists already")
             if not first and row is None:
                 raise UnknownIncident(f"no incident {incident}")
             previous = Event.from_json(json.loads(row[0])) if row else None

@@ -29,6 +29,13 @@ class UnknownIncident(StoreError, LookupError):
     pass
 
 
+class IncidentExists(StoreError):
+    """Another incident was given the same id: two ids drawn in one minute can meet."""
+
+
+ID_ATTEMPTS = 5
+
+
 class IncidentStore(ABC):
     """Appends are durable when they return: the caller shows an event only after."""
 
@@ -79,7 +86,6 @@ class IncidentStore(ABC):
         commander: str | None = None,
         **extra: Any,
     ) -> Incident:
-        incident = new_incident_id()
         data = {
             "title": title,
             "severity": severity,
@@ -89,7 +95,13 @@ class IncidentStore(ABC):
             "commander": commander or who.name,
             **extra,
         }
-        return fold([self._create(incident, data, who)])
+        for attempt in range(ID_ATTEMPTS):
+            try:
+                return fold([self._create(new_incident_id(), data, who)])
+            except IncidentExists:
+                if attempt == ID_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def get(self, incident: str) -> Incident:
         found = self.read(self.resolve(incident))
