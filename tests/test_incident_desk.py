@@ -5,6 +5,7 @@ Pilot against real files, real commands, the demo fleet and the harness's Postgr
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from opsconsole.incidents.model import Actor, Incident, Kind, Status
 from opsconsole.incidents.postgres import PostgresStore
 from opsconsole.incidents.store import IncidentStore
 from opsconsole.runbooks import Library, Runbook
+from opsconsole.screens.dialogs import ConfirmDialog, DecisionDialog, NoteDialog
 from opsconsole.screens.incident import OpenIncidentDialog, ProposalDialog
 from opsconsole.screens.incidents import IncidentsScreen
 from opsconsole.screens.params import ParamsDialog
@@ -250,6 +252,47 @@ async def test_no_proposal_without_an_incident_or_a_verifying_step(tmp_path: Pat
         await pilot.pause(0.3)
         assert app.screen is wizard
     assert store.ids() == []
+
+
+# -- what the operator answered ---------------------------------------------------------------
+
+
+async def test_decisions_and_confirmations_are_recorded_with_who_answered(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    store = FileStore(tmp_path / "incidents")
+    runbook = book(
+        id="restart-it",
+        params=[{"name": "target", "description": "What to restart", "default": "api-staging"}],
+        steps=[
+            {"id": "ask", "kind": "decision", "title": "Restart?", "question": "Restart it?",
+             "answers": [{"label": "yes, restart", "goto": "restart"},
+                         {"label": "no", "goto": "done"}]},
+            {"id": "restart", "kind": "command", "title": "Restart", "argv": ["touch", "{target}"],
+             "destructive": True, "description": "Touches the target."},
+            {"id": "done", "kind": "note", "title": "Done", "prompt": "What happened?"},
+        ],
+    )  # fmt: skip
+    app = make_app(config_for(), library=Library(runbooks=[runbook]), incidents=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        incident = await open_incident(pilot, app)
+        wizard = await run_book(pilot, app, runbook)
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press(*"api-staging", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog))
+        await pilot.press(*"restarted", "enter")
+        await wait_for(pilot, finished(wizard))
+    recorded = {e.kind: e for e in store.get(incident.id).events}
+    decided = recorded["runbook.decided"]
+    assert (decided.data["question"], decided.data["answer"]) == ("Restart it?", "yes, restart")
+    confirmed = recorded["runbook.confirmed"]
+    assert (confirmed.data["command"], confirmed.data["target"]) == (
+        "touch api-staging", "api-staging"
+    )  # fmt: skip
+    assert confirmed.who == app.who
+    assert recorded["runbook.note"].data["text"] == "restarted"
+    assert (tmp_path / "api-staging").exists()
 
 
 # -- a store that fails mid-run --------------------------------------------------------------
