@@ -10,6 +10,7 @@ from pathlib import Path
 
 import opsconsole
 import opsconsole.demo
+import opsconsole.drills
 import opsconsole.engine
 import opsconsole.incidents
 import opsconsole.sources
@@ -26,6 +27,7 @@ UI_FREE = [
     *(f"opsconsole.sources.{m.name}" for m in pkgutil.iter_modules(opsconsole.sources.__path__)),
     *(f"opsconsole.demo.{m.name}" for m in pkgutil.iter_modules(opsconsole.demo.__path__)),
     *(f"opsconsole.engine.{m.name}" for m in pkgutil.iter_modules(opsconsole.engine.__path__)),
+    *(f"opsconsole.drills.{m.name}" for m in pkgutil.iter_modules(opsconsole.drills.__path__)),
     *(
         f"opsconsole.incidents.{m.name}"
         for m in pkgutil.iter_modules(opsconsole.incidents.__path__)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from opsconsole import __version__
 from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
+from opsconsole.drills import commands as drill_commands
+from opsconsole.drills.model import find_drills, load_drills
 from opsconsole.incidents import commands as incidents_commands
 from opsconsole.problems import ProblemsFound, display_path
 from opsconsole.runbooks import Library, find_runbooks, load_runbooks
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record every step into this open incident (its id or a prefix of it)",
     )
     incidents_commands.add_parser(commands, files)
+    drill_commands.add_parser(commands, files)
     return parser
 
 
@@ -109,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_runbook(args)
     if args.command == "incidents":
         return incidents_commands.main(args)
+    if args.command == "drill":
+        return drill_commands.main(args)
     return run_dashboard(args.config, args.runbooks)
 
 
@@ -128,9 +133,17 @@ def check(config_path: Path | None, runbooks_path: Path | None) -> int:
         problems.extend(str(p) for p in error.problems)
 
     library_path = find_runbooks(runbooks_path, loaded.runbooks_path() if loaded else None)
+    library: Library | None = None
     try:
         library = load_runbooks(library_path)
         summary.append(f"{display_path(library_path)}: {len(library.runbooks)} runbooks")
+    except ProblemsFound as error:
+        problems.extend(str(p) for p in error.problems)
+
+    drills_path = find_drills(None)
+    try:
+        drills = load_drills(drills_path, library)
+        summary.append(f"{display_path(drills_path)}: {len(drills.drills)} drills")
     except ProblemsFound as error:
         problems.extend(str(p) for p in error.problems)
 

@@ -96,6 +96,8 @@ class ServiceSection(Section):
     """Overrides [thresholds] p95_seconds for this service."""
     error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     """Overrides [thresholds] error_rate for this service."""
+    sandbox: bool = False
+    """Drills may inject faults here. Nothing else is ever a drill's target."""
 
 
 class PrometheusSection(Section):
@@ -112,12 +114,16 @@ class PrometheusSection(Section):
 
 class PostgresSection(Section):
     dsn: Annotated[SecretStr, _secret_url("postgresql", "postgres")]
+    sandbox: bool = False
+    """Drills may inject faults here. Nothing else is ever a drill's target."""
 
 
 class RedisSection(Section):
     url: Annotated[SecretStr, _secret_url("redis", "rediss", "unix")]
     queues: list[str] = []
     """Keys of lists used as queues, whose lengths are watched."""
+    sandbox: bool = False
+    """Drills may inject faults here. Nothing else is ever a drill's target."""
 
 
 class DockerSection(Section):

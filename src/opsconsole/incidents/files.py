@@ -18,6 +18,7 @@ from typing import Any
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
 from opsconsole.incidents.store import IncidentExists, IncidentStore, StoreError, UnknownIncident
+from opsconsole.paths import state_directory
 
 SUFFIX = ".jsonl"
 TORN_SUFFIX = ".torn"
@@ -29,9 +30,7 @@ class DamagedLog(StoreError):
 
 
 def default_directory(env: dict[str, str] | None = None) -> Path:
-    environ = os.environ if env is None else env
-    state = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "opsconsole" / "incidents"
+    return state_directory("incidents", env=env)
 
 
 class FileStore(IncidentStore):

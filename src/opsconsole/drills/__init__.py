@@ -1,0 +1,1 @@
+"""Training drills: real faults in a sandbox, and the runbooks that must fix them."""

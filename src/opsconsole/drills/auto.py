@@ -1,0 +1,219 @@
+"""`opsconsole drill run --auto`: a scenario proven without a person. The steady state must
+hold, break once the fault is in, and hold again after the linked runbook has run; the
+fault is undone whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opsconsole.config import Config
+from opsconsole.drills.faults import make_fault
+from opsconsole.drills.model import Drill, sandbox_values, target_problem
+from opsconsole.drills.pending import done, write_pending
+from opsconsole.engine.events import Event
+from opsconsole.engine.probes import ConfiguredProbes
+from opsconsole.engine.render import ParamError, expectation_failure, render
+from opsconsole.engine.runner import Confirmation, Runner, RunOptions
+from opsconsole.monitor import Monitor
+from opsconsole.runbooks import Answer, DecisionStep, Library, ManualStep, NoteStep, Runbook
+from opsconsole.suggest import describe
+
+BREAK_WAIT_SECONDS = 60.0
+"""How long the steady state has to break once the fault is in: a dashboard poll or two."""
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class DrillOutcome:
+    drill: str
+    passed: bool = False
+    reason: str = ""
+    broke_after: float | None = None
+    """Seconds from the injection to the steady state seen broken."""
+    recovered_after: float | None = None
+    """Seconds from the injection to the steady state seen holding again."""
+    runbook_outcome: str | None = None
+    said: list[str] = field(default_factory=list)
+
+
+class AutoOperator:
+    """The person at the keyboard, played from the scenario: confirms (a sandbox), ticks
+    checklists, gives the scripted answer at each decision, and notes that it was a drill.
+    A decision with no scripted answer stops the run: guessing proves nothing."""
+
+    def __init__(self, drill: Drill) -> None:
+        self.drill = drill
+        self.name = f"drill {drill.id} (--auto)"
+
+    async def confirm(self, request: Confirmation) -> bool:
+        return True
+
+    async def decide(self, step: DecisionStep) -> Answer | None:
+        label = self.drill.answers.get(step.id)
+        return next((a for a in step.answers if a.label == label), None)
+
+    async def checklist(self, step: ManualStep) -> bool:
+        return True
+
+    async def note(self, step: NoteStep) -> str | None:
+        return f"drill {self.drill.id}, run with --auto"
+
+
+class SteadyState:
+    """One look at whether the steady state holds, and if not, why."""
+
+    def __init__(self, drill: Drill, config: Config, monitor: Monitor) -> None:
+        self.drill = drill
+        self.monitor = monitor
+        self.probes = ConfiguredProbes(config)
+        self.values = sandbox_values(config, drill.target)
+
+    async def check(self) -> str | None:
+        """Why it does not hold; None when it does."""
+        snapshot = await self.monitor.snapshot()
+        breaching = [b for b in snapshot.breaches if b.subject == self.drill.target]
+        if breaching:
+            return "; ".join(describe(b) for b in breaching)
+        probe = self.drill.steady_state
+        if probe.probe is None or probe.target is None:
+            return None
+        try:
+            value = await self.probes.probe(probe.probe, render(probe.target, self.values))
+        except Exception as error:  # the world's failure is the steady state's failure
+            return f"{probe.probe} probe failed: {error}"
+        return expectation_failure(probe.expect, 0, str(value))
+
+
+async def run_drill(
+    drill: Drill,
+    config: Config,
+    library: Library,
+    *,
+    pending: Path,
+    artifacts: Path,
+    say: Callable[[str], None],
+    emit: Callable[[Event], None],
+) -> DrillOutcome:
+    outcome = DrillOutcome(drill.id)
+
+    def fail(reason: str) -> DrillOutcome:
+        outcome.reason = reason
+        say(f"✖ {drill.id}: {reason}")
+        return outcome
+
+    if problem := target_problem(config, drill):
+        return fail(f"refused: {problem}")
+    runbook = next((b for b in library.runbooks if b.id == drill.runbook), None)
+    if runbook is None:
+        return fail(f"no runbook '{drill.runbook}' in the library")
+    try:
+        params = {
+            name: render(v, sandbox_values(config, drill.target))
+            for name, v in drill.params.items()
+        }
+        runner = Runner(
+            runbook,
+            params,
+            AutoOperator(drill),
+            emit,
+            RunOptions(environment=config.console.environment, artifacts=artifacts),
+            probes=ConfiguredProbes(config),
+        )
+    except (ParamError, KeyError) as error:
+        return fail(f"the runbook cannot start: {error}")
+    monitor = Monitor(config)
+    try:
+        return await _inject_and_prove(
+            drill, config, runbook, runner, monitor, pending, outcome, say, fail
+        )
+    finally:
+        await monitor.aclose()
+
+
+async def _inject_and_prove(
+    drill: Drill,
+    config: Config,
+    runbook: Runbook,
+    runner: Runner,
+    monitor: Monitor,
+    pending: Path,
+    outcome: DrillOutcome,
+    say: Callable[[str], None],
+    fail: Callable[[str], DrillOutcome],
+) -> DrillOutcome:
+    steady = SteadyState(drill, config, monitor)
+    if (why := await steady.check()) is not None:
+        return fail(f"the steady state does not hold before the fault ({why}): nothing to prove")
+    say(f"· steady state holds on {drill.target}")
+    run = f"{drill.id}-{os.urandom(3).hex()}"
+    fault = make_fault(drill.fault, config, drill.target, run)
+    record = write_pending(pending, run, {**fault.record(), "drill": drill.id})
+    try:
+        injected = time.monotonic()
+        say(f"· fault injected: {await asyncio.to_thread(fault.inject)}")
+        why = await _until(steady, holds=False, seconds=BREAK_WAIT_SECONDS)
+        if why is None:
+            return fail(f"the fault did not break the steady state within {BREAK_WAIT_SECONDS:g} s")
+        outcome.broke_after = time.monotonic() - injected
+        say(f"· steady state broken after {outcome.broke_after:.1f} s: {why}")
+
+        remaining = drill.time_limit_seconds - (time.monotonic() - injected)
+        say(f"· running runbook {runbook.id}")
+        try:
+            result = await asyncio.wait_for(runner.run(), timeout=max(1.0, remaining))
+        except TimeoutError:
+            return fail(f"runbook {runbook.id} did not finish within the time limit")
+        outcome.runbook_outcome = result.outcome
+        if result.outcome != "completed":
+            return fail(f"runbook {runbook.id} {result.outcome}: {result.reason}")
+        remaining = drill.time_limit_seconds - (time.monotonic() - injected)
+        still = await _until(steady, holds=True, seconds=max(1.0, remaining))
+        if still is not None:
+            return fail(f"the steady state does not hold again after the runbook: {still}")
+        outcome.recovered_after = time.monotonic() - injected
+        say(f"· steady state holds again after {outcome.recovered_after:.1f} s")
+        outcome.passed = True
+        outcome.reason = "the runbook brought it back"
+        return outcome
+    finally:
+        said = await asyncio.to_thread(fault.undo)
+        say(f"· fault undone: {said}")
+        done(record)  # only once undone: a fault that could not be is retried at next start
+        if drill.rollback:
+            await _extra_rollback(drill, config, runner)
+
+
+async def _extra_rollback(drill: Drill, config: Config, runner: Runner) -> None:
+    """The scenario's own rollback commands, after the fault's undo, whatever happened."""
+    steps = Runbook(
+        id=f"{drill.id}-rollback",
+        title=f"Roll back drill {drill.id}",
+        summary="What the fault's own undo cannot know.",
+        steps=list(drill.rollback),
+    )
+    rollback = Runner(
+        steps, {}, AutoOperator(drill), runner.emit_to, runner.options, probes=runner.probes
+    )
+    rollback.values.update(sandbox_values(config, drill.target))
+    await rollback.run()
+
+
+async def _until(steady: SteadyState, *, holds: bool, seconds: float) -> str | None:
+    """Waits for the steady state to hold (holds=True: returns None, or the last reason
+    it did not) or to break (holds=False: returns why it broke, or None if it never did)."""
+    deadline = time.monotonic() + seconds
+    last: str | None = None
+    while True:
+        last = await steady.check()
+        if holds and last is None:
+            return None
+        if not holds and last is not None:
+            return last
+        if time.monotonic() >= deadline:
+            return last
+        await asyncio.sleep(POLL_SECONDS)

@@ -1,0 +1,139 @@
+"""`opsconsole drill list | run SCENARIO --auto | run --all --auto | recover`.
+
+Every `drill` command first undoes what a killed drill left behind."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
+from opsconsole.drills.auto import run_drill
+from opsconsole.drills.model import DrillBook, find_drills, load_drills, target_problem
+from opsconsole.drills.pending import default_directory, recover
+from opsconsole.engine.terminal import printer
+from opsconsole.problems import ProblemsFound
+from opsconsole.runbooks import Library, find_runbooks, load_runbooks
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_PROBLEMS = 2
+
+
+def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    drill = commands.add_parser(
+        "drill",
+        parents=[files],
+        help="training drills: a real fault in a sandbox, and the runbook that fixes it",
+        description="Drills inject a real fault into a target marked `sandbox = true` in "
+        "the configuration. `run SCENARIO --auto` proves a runbook: the steady state "
+        "holds, breaks once the fault is in, holds again after the runbook ran; the fault "
+        "is undone whatever happens. Exit 0 when all of that happened, 1 when it did not, "
+        "2 on a configuration error.",
+        argument_default=argparse.SUPPRESS,
+    )
+    drill.add_argument("--drills", type=Path, metavar="FILE", help="scenario file")
+    actions = drill.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="every scenario, and whether this configuration allows it")
+    actions.add_parser("recover", help="undo the faults a killed drill left behind")
+    run = actions.add_parser("run", help="run a scenario")
+    run.add_argument("scenario", nargs="?", help="the scenario's id")
+    run.add_argument("--all", action="store_true", help="every scenario, one after another")
+    run.add_argument("--auto", action="store_true", help="run the runbook without a person")
+
+
+def main(args: argparse.Namespace) -> int:
+    loaded = _config(args)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    config = loaded.config
+    pending = default_directory()
+    left_behind = recover(pending, config)
+    for each in left_behind:
+        print(f"recovered drill {each.run}: {each.said}", file=sys.stderr)
+    if any(not each.undone for each in left_behind):
+        print("opsconsole: a fault is still in place: fix that first", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        library = load_runbooks(
+            find_runbooks(getattr(args, "runbooks", None), loaded.runbooks_path())
+        )
+        book = load_drills(find_drills(getattr(args, "drills", None)), library)
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.action == "recover":
+        print(f"{len(left_behind)} left-behind faults undone")
+        return EXIT_OK
+    if args.action == "list":
+        for drill in book.drills:
+            problem = target_problem(config, drill)
+            print(f"{drill.id:<28} {drill.target:<12} {drill.fault.kind:<22} {problem or 'ready'}")
+        return EXIT_OK
+    return _run(args, config_book=(loaded, book, library))
+
+
+def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, Library]) -> int:
+    loaded, book, library = config_book
+    if not getattr(args, "auto", False):
+        print(
+            "opsconsole: drill mode in the dashboard is not built yet; "
+            "`drill run SCENARIO --auto` proves a scenario's runbook",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    if getattr(args, "all", False):
+        chosen = list(book.drills)
+    else:
+        chosen = [d for d in book.drills if d.id == getattr(args, "scenario", None)]
+        if not chosen:
+            known = ", ".join(d.id for d in book.drills)
+            print(
+                f"opsconsole: no scenario {getattr(args, 'scenario', '')!r} (there are: {known})",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
+    failed = []
+    for drill in chosen:
+        print(f"== drill {drill.id}: {drill.title}")
+        artifacts = Path(tempfile.mkdtemp(prefix=f"opsconsole-drill-{drill.id}-"))
+        outcome = asyncio.run(
+            run_drill(
+                drill,
+                loaded.config,
+                library,
+                pending=default_directory(),
+                artifacts=artifacts,
+                say=lambda line: print(line, flush=True),
+                emit=printer(sys.stdout),
+            )
+        )
+        if outcome.passed:
+            print(
+                f"✔ {drill.id}: broken after {outcome.broke_after:.1f} s, "
+                f"back after {outcome.recovered_after:.1f} s: {outcome.reason}"
+            )
+        else:
+            failed.append(drill.id)
+    if len(chosen) > 1:
+        print(
+            f"{len(chosen) - len(failed)} of {len(chosen)} drills passed"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+        )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _config(args: argparse.Namespace) -> LoadedConfig | None:
+    try:
+        return load_config(find_config(getattr(args, "config", None)))
+    except ConfigNotFound as error:
+        print(
+            f"opsconsole: {error}: a drill needs the configuration that marks its sandbox",
+            file=sys.stderr,
+        )
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+    return None

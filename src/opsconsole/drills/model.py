@@ -1,0 +1,221 @@
+"""The drill scenarios, ``drills.toml``: what fault to inject where, what steady state it
+breaks, which runbook must bring it back, and how it is checked by `opsconsole check`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field
+
+from opsconsole.config import Config
+from opsconsole.runbooks import (
+    CommandStep,
+    DecisionStep,
+    Expect,
+    Id,
+    Library,
+    Strict,
+    placeholders,
+)
+from opsconsole.tomldoc import Finding, load_document
+
+DRILLS_FILENAME = "drills.toml"
+DRILLS_ENV = "OPSCONSOLE_DRILLS"
+
+FaultKind = Literal[
+    "postgres_connections",
+    "postgres_lock",
+    "redis_memory",
+    "redis_queue",
+    "container_stop",
+    "container_kill",
+    "container_pause",
+]
+TARGET_OF: dict[str, str] = {
+    "postgres_connections": "postgres",
+    "postgres_lock": "postgres",
+    "redis_memory": "redis",
+    "redis_queue": "redis",
+}
+"""The target a fault kind needs; container faults need a service with a container."""
+
+
+SANDBOX_VALUES = frozenset(
+    {"target", "container", "health_url", "postgres_host", "postgres_port", "postgres_user",
+     "postgres_db", "redis_host", "redis_port", "redis_db"}
+)  # fmt: skip
+"""What a scenario's parameters may refer to; `sandbox_values` fills them in."""
+
+
+class FaultSpec(Strict):
+    kind: FaultKind
+    table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] = "opsconsole_drill_lock"
+    """postgres_lock: the table held under ACCESS EXCLUSIVE (created when missing)."""
+    leave_free: Annotated[int, Field(ge=1, le=50)] = 3
+    """postgres_connections: slots left below max_connections (superuser ones aside)."""
+    queue: str | None = None
+    """redis_queue: the list key; by default the first of [redis] queues."""
+    items: Annotated[int, Field(ge=1, le=10_000_000)] = 5000
+
+
+class SteadyState(Strict):
+    """What holds when the system is healthy. By default: the dashboard shows no breach
+    of the target (one poll of every configured source, as `opsconsole status`); with a
+    probe, also that probe's value meets `expect`."""
+
+    probe: Literal["http", "promql", "sql", "redis"] | None = None
+    target: str | None = None
+    expect: Expect = Expect()
+
+
+class Drill(Strict):
+    id: Id
+    title: str
+    description: str = ""
+    target: str
+    """A service name, "postgres" or "redis": marked `sandbox = true` in the configuration."""
+    fault: FaultSpec
+    steady_state: SteadyState = SteadyState()
+    runbook: Id
+    params: dict[str, str] = Field(default_factory=dict)
+    """The runbook's parameters; may use {target}, {container}, {health_url},
+    {postgres_host}, {postgres_port}, {postgres_user}, {postgres_db}, {redis_host},
+    {redis_port}, {redis_db}: taken from the configuration, so a scenario fits any sandbox."""
+    answers: dict[str, str] = Field(default_factory=dict)
+    """For `--auto`: the answer label to give at each decision step, by step id."""
+    time_limit_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    """How long the trainee (or the runbook, with --auto) has to bring it back."""
+    rollback: list[CommandStep] = Field(default_factory=list)
+    """Run after the fault is undone, whatever happened: for what the fault cannot know."""
+
+
+class DrillBook(Strict):
+    drills: Annotated[list[Drill], Field(min_length=1)]
+
+
+def sandbox_values(config: Config, target: str) -> dict[str, str]:
+    """What a scenario's parameters may refer to, from the configuration."""
+    values = {"target": target}
+    service = next((s for s in config.services if s.name == target), None)
+    if service is not None:
+        values["health_url"] = str(service.health_url)
+        if service.container:
+            values["container"] = service.container
+    if config.postgres is not None:
+        info = conninfo_to_dict(config.postgres.dsn.get_secret_value())
+        values |= {
+            "postgres_host": str(info.get("host") or "127.0.0.1"),
+            "postgres_port": str(info.get("port") or 5432),
+            "postgres_user": str(info.get("user") or "postgres"),
+            "postgres_db": str(info.get("dbname") or "postgres"),
+        }
+    if config.redis is not None:
+        url = urlsplit(config.redis.url.get_secret_value())
+        values |= {
+            "redis_host": url.hostname or "127.0.0.1",
+            "redis_port": str(url.port or 6379),
+            "redis_db": url.path.strip("/") or "0",
+        }
+    return values
+
+
+def target_problem(config: Config, drill: Drill) -> str | None:
+    """Why the configuration does not allow this drill; None when it does."""
+    kind, target = drill.fault.kind, drill.target
+    needed = TARGET_OF.get(kind)
+    if needed is not None and target != needed:
+        return f'a {kind} fault needs target = "{needed}", not "{target}"'
+    if target == "postgres":
+        section = config.postgres
+        if section is None:
+            return "target postgres: no [postgres] in the configuration"
+        if not section.sandbox:
+            return "target postgres is not marked sandbox = true: drills are refused there"
+        return None
+    if target == "redis":
+        if config.redis is None:
+            return "target redis: no [redis] in the configuration"
+        if not config.redis.sandbox:
+            return "target redis is not marked sandbox = true: drills are refused there"
+        if kind == "redis_queue" and not (drill.fault.queue or config.redis.queues):
+            return "a redis_queue fault needs a queue: fault.queue or [redis] queues"
+        return None
+    service = next((s for s in config.services if s.name == target), None)
+    if service is None:
+        return f"target {target}: no such service in the configuration"
+    if not service.sandbox:
+        return f"target {target} is not marked sandbox = true: drills are refused there"
+    if kind.startswith("container_") and service.container is None:
+        return f"target {target} has no container for a {kind} fault"
+    if kind.startswith("container_") and config.docker is None:
+        return f"a {kind} fault needs [docker] in the configuration"
+    return None
+
+
+def drill_checks(book: DrillBook, library: Library | None = None) -> Iterator[Finding]:
+    """What can be checked without the configuration: ids, the runbook, its parameters
+    and the scripted answers."""
+    seen: set[str] = set()
+    for number, drill in enumerate(book.drills):
+        at = ("drills", number)
+        if drill.id in seen:
+            yield Finding((*at, "id"), f"duplicate drill id '{drill.id}'")
+        seen.add(drill.id)
+        for name, value in drill.params.items():
+            for used in placeholders(value):
+                if used not in SANDBOX_VALUES:
+                    yield Finding(
+                        (*at, "params", name), f"unknown value '{{{used}}}' in parameter '{name}'"
+                    )
+        if library is None:
+            continue
+        runbook = next((b for b in library.runbooks if b.id == drill.runbook), None)
+        if runbook is None:
+            yield Finding((*at, "runbook"), f"no runbook '{drill.runbook}' in the library")
+            continue
+        declared = {p.name for p in runbook.params}
+        for name in drill.params:
+            if name not in declared:
+                yield Finding(
+                    (*at, "params", name), f"runbook '{runbook.id}' has no parameter '{name}'"
+                )
+        decisions = {s.id: s for s in runbook.steps if isinstance(s, DecisionStep)}
+        for step_id, label in drill.answers.items():
+            step = decisions.get(step_id)
+            if step is None:
+                yield Finding(
+                    (*at, "answers", step_id),
+                    f"runbook '{runbook.id}' has no decision step '{step_id}'",
+                )
+            elif label not in [a.label for a in step.answers]:
+                yield Finding(
+                    (*at, "answers", step_id),
+                    f"'{label}' is not an answer of '{step_id}' (answers: "
+                    + ", ".join(repr(a.label) for a in step.answers)
+                    + ")",
+                )
+
+
+def shipped_drills() -> Path:
+    return Path(str(resources.files("opsconsole") / DRILLS_FILENAME))
+
+
+def find_drills(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:
+    """First of: --drills, $OPSCONSOLE_DRILLS, ./drills.toml, the shipped scenarios."""
+    env = os.environ if env is None else env
+    if explicit is not None:
+        return explicit
+    if env.get(DRILLS_ENV):
+        return Path(env[DRILLS_ENV])
+    local = Path(DRILLS_FILENAME)
+    return local if local.is_file() else shipped_drills()
+
+
+def load_drills(path: Path, library: Library | None = None) -> DrillBook:
+    return load_document(path, DrillBook, checks=lambda book: drill_checks(book, library))

@@ -1,0 +1,71 @@
+"""Faults injected and not yet undone, on disk: written (and fsynced) before a fault is
+injected and removed once it is undone, so that the next start undoes what a killed
+console left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opsconsole.config import Config
+from opsconsole.drills.faults import FaultRefused, undo_recorded
+from opsconsole.paths import state_directory
+
+SUFFIX = ".pending.json"
+
+
+def default_directory(env: dict[str, str] | None = None) -> Path:
+    return state_directory("drills", env=env)
+
+
+def write_pending(directory: Path, run: str, record: dict[str, Any]) -> Path:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{run}{SUFFIX}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, json.dumps({**record, "run": run}).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the new name is durable too
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def done(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    run: str
+    said: str
+    undone: bool
+
+
+def recover(directory: Path, config: Config) -> list[Recovered]:
+    """Undoes every fault a drill left behind. One that cannot be undone now stays on
+    record, to be tried again, and says why."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in sorted(directory.glob(f"*{SUFFIX}")):
+        run = path.name.removesuffix(SUFFIX)
+        try:
+            record = json.loads(path.read_text())
+            said = undo_recorded(record, config)
+        except (OSError, ValueError, KeyError, FaultRefused) as error:
+            found.append(Recovered(run, f"not undone: {error}", undone=False))
+            continue
+        except Exception as error:  # a server down now: tried again at the next start
+            found.append(Recovered(run, f"not undone yet: {error}", undone=False))
+            continue
+        done(path)
+        found.append(Recovered(run, said, undone=True))
+    return found

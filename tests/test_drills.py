@@ -1,0 +1,388 @@
+"""Drills against the harness's real PostgreSQL, Redis and Docker: every shipped scenario
+proven with `opsconsole drill run --auto`, refused where nothing is marked sandbox, failed
+when its runbook does not fix it, and undone after the console is killed mid-drill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
+from tests.servers import (
+    BUSYBOX_IMAGE,
+    TEST_LABEL,
+    DockerDaemon,
+    PostgresServer,
+    RedisServer,
+    free_port,
+)
+
+OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
+APP = "sandbox-app"
+
+
+def drill(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OPSCONSOLE, "drill", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def write_config(directory: Path, *sections: str, sandbox: bool = True) -> Path:
+    text = "\n".join(sections)
+    if not sandbox:
+        text = text.replace("sandbox = true", "sandbox = false")
+    # A service is always configured; this one answers (the harness's Prometheus is not
+    # needed): nothing but the drill's target may breach.
+    path = directory / "opsconsole.toml"
+    path.write_text('[console]\nenvironment = "drill-sandbox"\n' + text)
+    return path
+
+
+def postgres_section(server: PostgresServer) -> str:
+    return f'[postgres]\ndsn = "{server.dsn}"\nsandbox = true\n'
+
+
+def redis_section(server: RedisServer, queues: str = "[]") -> str:
+    return f'[redis]\nurl = "{server.url}"\nqueues = {queues}\nsandbox = true\n'
+
+
+def drill_sessions(server: PostgresServer) -> int:
+    rows = server.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'opsconsole drill %'"
+    )
+    return int(str(rows[0][0]))
+
+
+@pytest.fixture
+def sandbox_app(docker_daemon: DockerDaemon) -> Iterator[tuple[str, Any]]:
+    """A container that serves its own health on loopback (host network): stopped, the
+    service is really down."""
+    port = free_port()
+    script = (
+        'mkdir -p /www && echo \'{"status": "ok"}\' > /www/health'
+        f" && exec httpd -f -p 127.0.0.1:{port} -h /www"
+    )
+    client = docker_daemon.client()
+    container = client.containers.create(
+        BUSYBOX_IMAGE, ["sh", "-c", script], name=APP, network_mode="host",
+        labels={TEST_LABEL: "drills"},
+    )  # fmt: skip
+    container.start()
+    health = f"http://127.0.0.1:{port}/health"
+    try:
+        yield health, container
+    finally:
+        container.remove(force=True)
+
+
+def service_section(health_url: str, container: str | None = None) -> str:
+    lines = [f'[[services]]\nname = "{APP}"\nhealth_url = "{health_url}"\nsandbox = true']
+    if container:
+        lines.append(f'container = "{container}"')
+    return "\n".join(lines) + "\n"
+
+
+# -- every shipped scenario, --auto ----------------------------------------------------------
+
+
+def test_postgres_pool_exhausted_is_fixed_by_its_runbook(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    write_config(tmp_path, postgres_section(postgres), service_section("http://127.0.0.1:9/"))
+    ran = drill("run", "postgres-pool-exhausted", "--auto", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert any(line.startswith("· fault injected: ") and "idle connections held open" in line
+               for line in lines), ran.stdout  # fmt: skip
+    assert any("postgres connections at" in line for line in lines), ran.stdout
+    assert "✔ postgres-pool-exhausted: broken after" in ran.stdout
+    assert drill_sessions(postgres) == 0
+
+
+def test_redis_memory_full_is_fixed_by_its_runbook(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("maxmemory", 48 * 1024 * 1024)
+    try:
+        write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
+        ran = drill("run", "redis-memory-full", "--auto", cwd=tmp_path)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "redis memory at" in ran.stdout
+        assert "✔ redis-memory-full" in ran.stdout
+        assert list(client.scan_iter(match="opsconsole-drill:*")) == []
+    finally:
+        client.config_set("maxmemory", 0)
+        client.close()
+
+
+@pytest.mark.parametrize("scenario", ["container-stopped", "container-killed"])
+def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
+    scenario: str,
+    docker_daemon: DockerDaemon,
+    sandbox_app: tuple[str, Any],
+    tmp_path: Path,
+) -> None:
+    health, container = sandbox_app
+    write_config(
+        tmp_path,
+        f'[docker]\nbase_url = "{docker_daemon.base_url}"\n',
+        service_section(health, APP),
+    )
+    env = {"DOCKER_HOST": docker_daemon.base_url}  # the runbook's docker CLI
+    ran = drill("run", scenario, "--auto", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"{APP} is DOWN" in ran.stdout  # the health check, as well as the container state
+    assert "docker start sandbox-app" in ran.stdout
+    container.reload()
+    assert container.status == "running"
+
+
+# -- refused, failed, killed -------------------------------------------------------------------
+
+
+def test_a_target_not_marked_sandbox_is_refused_and_nothing_is_injected(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    write_config(
+        tmp_path, postgres_section(postgres), service_section("http://127.0.0.1:9/"), sandbox=False
+    )
+    ran = drill("run", "postgres-pool-exhausted", "--auto", cwd=tmp_path)
+    assert ran.returncode == 1
+    assert (
+        "refused: target postgres is not marked sandbox = true: drills are refused there"
+        in ran.stdout
+    )
+    assert "fault injected" not in ran.stdout
+    assert drill_sessions(postgres) == 0
+
+
+BROKEN = """
+[[runbooks]]
+id = "looks-but-fixes-nothing"
+title = "Looks, fixes nothing"
+summary = "A runbook broken on purpose: the drill must fail."
+
+[[runbooks.steps]]
+id = "look"
+kind = "command"
+title = "Look"
+argv = ["redis-cli", "-h", "{redis_host}", "-p", "{redis_port}", "llen", "{queue}"]
+
+[[runbooks.params]]
+name = "redis_host"
+description = "Redis"
+
+[[runbooks.params]]
+name = "redis_port"
+description = "Redis port"
+
+[[runbooks.params]]
+name = "queue"
+description = "The queue"
+"""
+
+QUEUE_DRILL = """
+[[drills]]
+id = "queue-backlog"
+title = "Audit queue backlog"
+target = "redis"
+fault = {{ kind = "redis_queue", items = 3000 }}
+runbook = "{runbook}"
+params = {{ redis_host = "{{redis_host}}", redis_port = "{{redis_port}}"{extra} }}
+time_limit_seconds = {limit}
+"""
+
+
+def test_a_runbook_that_does_not_fix_the_fault_fails_the_drill_and_the_fault_is_undone(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("audit_events_queue")
+    client.rpush("audit_events_queue", "a real event")
+    write_config(
+        tmp_path,
+        redis_section(redis_server, '["audit_events_queue"]'),
+        service_section("http://127.0.0.1:9/"),
+    )
+    (tmp_path / "runbooks.toml").write_text(BROKEN)
+    (tmp_path / "drills.toml").write_text(
+        QUEUE_DRILL.format(
+            runbook="looks-but-fixes-nothing", extra=', queue = "audit_events_queue"', limit=8
+        )
+    )
+    ran = drill("run", "queue-backlog", "--auto", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "queue audit_events_queue holds 3001 > 1000" in ran.stdout
+    assert "✖ queue-backlog: the steady state does not hold again after the runbook" in ran.stdout
+    assert "· fault undone: 3000 drill entries removed from audit_events_queue" in ran.stdout
+    assert client.lrange("audit_events_queue", 0, -1) == [b"a real event"]  # only ours went
+    client.delete("audit_events_queue")
+    client.close()
+
+
+SLOW = """
+[[runbooks]]
+id = "takes-its-time"
+title = "Takes its time"
+summary = "Long enough to be killed in."
+
+[[runbooks.steps]]
+id = "wait"
+kind = "command"
+title = "Wait"
+argv = ["sleep", "60"]
+timeout_seconds = 120
+"""
+
+
+def test_a_drill_killed_mid_run_is_undone_at_the_next_start(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("audit_events_queue")
+    write_config(
+        tmp_path,
+        redis_section(redis_server, '["audit_events_queue"]'),
+        service_section("http://127.0.0.1:9/"),
+    )
+    (tmp_path / "runbooks.toml").write_text(SLOW)
+    (tmp_path / "drills.toml").write_text(
+        QUEUE_DRILL.format(runbook="takes-its-time", extra="", limit=300).replace(
+            'params = { redis_host = "{redis_host}", redis_port = "{redis_port}" }\n', ""
+        )
+    )
+    console = subprocess.Popen(
+        [OPSCONSOLE, "drill", "run", "queue-backlog", "--auto"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert console.stdout is not None
+    seen = []
+    for line in console.stdout:
+        seen.append(line)
+        if "running runbook takes-its-time" in line:
+            break
+    assert client.llen("audit_events_queue") == 3000, "".join(seen)
+    os.kill(console.pid, signal.SIGKILL)  # no finally, no rollback: a crash
+    console.wait(10)
+    assert client.llen("audit_events_queue") == 3000  # left behind
+
+    recovered = drill("recover", cwd=tmp_path)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "recovered drill queue-backlog-" in recovered.stderr
+    assert "3000 drill entries removed from audit_events_queue" in recovered.stderr
+    assert client.llen("audit_events_queue") == 0
+    again = drill("recover", cwd=tmp_path)  # undone once: nothing left to do
+    assert again.stdout.strip() == "0 left-behind faults undone"
+    client.close()
+
+
+# -- the faults themselves ---------------------------------------------------------------------
+
+
+def test_a_long_lock_blocks_the_table_until_undone(postgres: PostgresServer) -> None:
+    fault = PostgresLock(postgres.dsn, f"lock-{os.getpid()}", "opsconsole_drill_lock")
+    assert fault.inject() == (
+        "opsconsole_drill_lock locked (ACCESS EXCLUSIVE) by a session idle in its transaction"
+    )
+    try:
+        with psycopg.connect(postgres.dsn, autocommit=True) as other:
+            other.execute("SET lock_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("SELECT count(*) FROM opsconsole_drill_lock")
+    finally:
+        assert fault.undo().startswith("lock released")
+    with psycopg.connect(postgres.dsn, autocommit=True) as other:
+        other.execute("SET lock_timeout = '300ms'")
+        assert other.execute("SELECT count(*) FROM opsconsole_drill_lock").fetchone() == (0,)
+    assert drill_sessions(postgres) == 0
+
+
+def test_a_paused_container_is_unpaused(
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any]
+) -> None:
+    _, container = sandbox_app
+    fault = ContainerFault(docker_daemon.base_url, APP, "pause")
+    fault.inject()
+    container.reload()
+    assert container.status == "paused"
+    assert fault.undo() == f"container {APP} unpaused"
+    container.reload()
+    assert container.status == "running"
+    assert fault.undo() == f"container {APP} was running"  # twice is harmless
+
+
+def test_a_queue_backlog_undo_removes_only_the_drills_entries(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    client.rpush("jobs", "job-1")
+    fault = RedisQueue(redis_server.url, "test", "jobs", 2500)
+    fault.inject()
+    client.rpush("jobs", "job-2")  # real work arriving during the drill stays
+    assert client.llen("jobs") == 2502
+    assert fault.undo() == "2500 drill entries removed from jobs"
+    assert client.lrange("jobs", 0, -1) == [b"job-1", b"job-2"]
+    client.delete("jobs")
+    client.close()
+
+
+def test_the_drills_shipped_and_their_checks(tmp_path: Path) -> None:
+    (tmp_path / "drills.toml").write_text(
+        """
+[[drills]]
+id = "bad"
+title = "Bad"
+target = "redis"
+fault = { kind = "redis_queue" }
+runbook = "redis-cache"
+params = { redis_host = "{redis_hots}", colour = "blue" }
+answers = { action = "Panic" }
+
+[[drills]]
+id = "bad"
+title = "Bad twice"
+target = "redis"
+fault = { kind = "redis_queue" }
+runbook = "no-such-runbook"
+"""
+    )
+    checked = subprocess.run(
+        [OPSCONSOLE, "check"], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert checked.returncode == 2
+    problems = [line.split(": ", 1)[1] for line in checked.stdout.splitlines()]
+    assert problems == [
+        "unknown value '{redis_hots}' in parameter 'redis_host'",
+        "runbook 'redis-cache' has no parameter 'colour'",
+        "'Panic' is not an answer of 'action' (answers: 'Delete the matching keys', "
+        "'Raise maxmemory or change the eviction policy', 'Nothing: it was informational')",
+        "duplicate drill id 'bad'",
+        "no runbook 'no-such-runbook' in the library",
+    ]
+    shipped = subprocess.run(
+        [OPSCONSOLE, "check"], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert "drills.toml: 4 drills" in shipped.stdout, shipped.stdout + shipped.stderr
