@@ -11,12 +11,23 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import redis
+from textual.widgets import Markdown
 
+from opsconsole.app import OpsConsoleApp, make_app
+from opsconsole.config import Config
+from opsconsole.drill_desk import DrillPlan
 from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
+from opsconsole.drills.model import Drill
+from opsconsole.incidents.files import FileStore
+from opsconsole.incidents.model import Kind
+from opsconsole.runbooks import Library
+from opsconsole.screens.dialogs import ConfirmDialog
+from opsconsole.screens.drill_report import DrillReportScreen
 from tests.servers import (
     BUSYBOX_IMAGE,
     TEST_LABEL,
@@ -25,6 +36,10 @@ from tests.servers import (
     RedisServer,
     free_port,
 )
+from tests.test_incident_desk import open_incident, run_book, toasts
+from tests.test_runner import book
+from tests.test_tui import wait_for
+from tests.test_wizard import finished
 
 OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
 APP = "sandbox-app"
@@ -172,6 +187,11 @@ def test_a_target_not_marked_sandbox_is_refused_and_nothing_is_injected(
     )
     assert "fault injected" not in ran.stdout
     assert drill_sessions(postgres) == 0
+    listed = drill("list", cwd=tmp_path)
+    assert listed.returncode == 0
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert rows["postgres-pool-exhausted"].endswith("drills are refused there")
+    assert rows["redis-memory-full"].endswith("target redis: no [redis] in the configuration")
 
 
 BROKEN = """
@@ -386,3 +406,132 @@ runbook = "no-such-runbook"
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
     assert "drills.toml: 4 drills" in shipped.stdout, shipped.stdout + shipped.stderr
+
+
+# -- drill mode in the dashboard -----------------------------------------------------------
+
+DRAIN = book(
+    id="empty-the-queue",
+    title="Empty the queue",
+    params=[
+        {"name": "redis_host", "description": "Redis host"},
+        {"name": "redis_port", "description": "Redis port"},
+        {"name": "queue", "description": "The queue", "default": "jobs"},
+    ],
+    steps=[
+        {"id": "empty", "kind": "command", "title": "Empty it", "destructive": True,
+         "description": "Deletes every entry of the queue.",
+         "argv": ["redis-cli", "-h", "{redis_host}", "-p", "{redis_port}", "del", "{queue}"]},
+    ],
+)  # fmt: skip
+
+
+def drill_app(redis_server: RedisServer, tmp_path: Path, store: FileStore) -> OpsConsoleApp:
+    url = urlsplit(redis_server.url)
+    runbook = DRAIN.model_copy(
+        update={
+            "params": [
+                p.model_copy(update={"default": str(url.hostname)}) if p.name == "redis_host"
+                else p.model_copy(update={"default": str(url.port)}) if p.name == "redis_port"
+                else p
+                for p in DRAIN.params
+            ]
+        }
+    )  # fmt: skip
+    config = Config.model_validate(
+        {"console": {"environment": "training", "refresh_seconds": 0.3},
+         "services": [{"name": "api", "health_url": "http://127.0.0.1:9/health"}],
+         "redis": {"url": redis_server.url, "queues": ["jobs"], "sandbox": True}}
+    )  # fmt: skip
+    scenario = Drill.model_validate(
+        {"id": "jobs-backlog", "title": "Jobs backlog", "target": "redis",
+         "fault": {"kind": "redis_queue", "items": 3000}, "runbook": "empty-the-queue",
+         "time_limit_seconds": 600}
+    )  # fmt: skip
+    plan = DrillPlan(scenario, tmp_path / "pending", tmp_path / "reports")
+    return make_app(config, library=Library(runbooks=[runbook]), incidents=store, drill=plan)
+
+
+async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    store = FileStore(tmp_path / "incidents")
+    app = drill_app(redis_server, tmp_path, store)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        session = app.session
+        assert session is not None
+        assert app.sub_title.startswith("DRILL Jobs backlog")
+        await wait_for(pilot, lambda: session.injected_at is not None)
+        assert client.llen("jobs") == 3000
+        assert list((tmp_path / "pending").iterdir())  # how to undo it, on disk first
+        await wait_for(pilot, lambda: session.breach_seen is not None)
+
+        await pilot.press("h")
+        await wait_for(pilot, lambda: any("Hint: look at redis" in t for t in toasts(app)))
+        incident = await open_incident(pilot, app, title="Jobs pile up")
+        assert incident.mode == "drill"
+
+        wizard = await run_book(pilot, app, app.library.runbooks[0])  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press(*"jobs", "enter")
+        await wait_for(pilot, finished(wizard))
+        await wait_for(pilot, lambda: isinstance(app.screen, DrillReportScreen), seconds=20)
+        report = app.screen.query_one("#drill-report", Markdown)
+        assert report is not None
+
+    assert app.report_path is not None
+    text = app.report_path.read_text()
+    assert "- **Score:** 95 / 100" in text
+    assert "+50 recovered in" in text
+    assert "+20 the right runbook (empty-the-queue)" in text
+    assert "+5 process (1 hints, 0 steps skipped)" in text
+    assert f"- **Incident:** {incident.id}" in text
+    found = store.get(incident.id)
+    markers = [e.data["text"] for e in found.events if e.kind == Kind.DRILL]
+    assert markers[0] == "fault injected: jobs-backlog (redis_queue on redis)"
+    assert markers[-1].startswith(
+        "drill ended, the steady state holds again; score 95/100: jobs-backlog"
+    )
+    assert client.llen("jobs") == 0
+    assert list((tmp_path / "pending").iterdir()) == []
+    client.close()
+
+
+async def test_leaving_a_drill_midway_undoes_its_fault(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    client.rpush("jobs", "real work")
+    app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.session is not None
+        await wait_for(
+            pilot, lambda: app.session is not None and app.session.injected_at is not None
+        )
+        assert client.llen("jobs") == 3001
+        await pilot.press("q")
+    assert client.lrange("jobs", 0, -1) == [b"real work"]
+    assert list((tmp_path / "pending").iterdir()) == []
+    client.delete("jobs")
+    client.close()
+
+
+def test_a_fault_the_sandbox_cannot_take_fails_cleanly(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A Redis without maxmemory is not filled: that would fill the host."""
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.config_get("maxmemory")["maxmemory"] == "0"
+    write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
+    ran = drill("run", "redis-memory-full", "--auto", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert (
+        "✖ redis-memory-full: the fault could not be injected: this Redis has no maxmemory"
+        in ran.stdout
+    )
+    assert "Traceback" not in ran.stderr
+    assert list(client.scan_iter(match="opsconsole-drill:*")) == []
+    client.close()

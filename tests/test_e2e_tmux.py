@@ -89,7 +89,10 @@ def terminal(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
 
 def test_demo_shows_the_fleet_up_at_80x24_and_quits_on_q(terminal) -> None:  # type: ignore[no-untyped-def]
     term = terminal("demo")
-    screen = term.wait_for("nl-fhir", "hapi-fhir", "backend", "frontend", "nginx", "HTTP 200")
+    # Panes are drawn on their own clock: wait for them too, not only the services.
+    screen = term.wait_for(
+        "nl-fhir", "hapi-fhir", "backend", "frontend", "nginx", "HTTP 200", "not configured"
+    )
     assert screen.count("✔ UP") == 5
     assert "demo @ " in screen  # the environment, in the header
     assert "Quit" in screen

@@ -218,7 +218,8 @@ async def test_a_verifying_check_proposes_monitoring_then_resolved_once_it_has_h
     resolved = [e for e in events if e.kind == Kind.PROPOSAL][-1]
     assert resolved.data["to"] == "RESOLVED"
     assert resolved.data["accepted"] is True
-    assert resolved.data["before"] == ["The flag is there: exit 0 in 0.0 s (when MONITORING began)"]
+    (before,) = resolved.data["before"]
+    assert re.fullmatch(r"The flag is there: exit 0 in \d+\.\d s \(when MONITORING began\)", before)
     assert resolved.data["after"][0].startswith("The flag is there: passed every time for 1s")
     assert "1 failed before that" in resolved.data["after"][0]
     assert store.read(incident.id).ok

@@ -14,9 +14,9 @@ from textual.screen import Screen
 
 from opsconsole.board import Board
 from opsconsole.config import Config
+from opsconsole.drill_desk import DrillDesk, DrillPlan
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
-from opsconsole.incident_desk import IncidentDesk
 from opsconsole.incidents.files import FileStore, default_directory
 from opsconsole.incidents.store import IncidentStore
 from opsconsole.monitor import Monitor
@@ -43,7 +43,7 @@ def environment_kind(environment: str) -> str:
     return "other"
 
 
-class OpsConsoleApp(IncidentDesk):
+class OpsConsoleApp(DrillDesk):
     CSS_PATH = "app.tcss"
     TITLE = "opsconsole"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -59,6 +59,7 @@ class OpsConsoleApp(IncidentDesk):
         monitor: Monitor,
         library: Library | None = None,
         incidents: IncidentStore | None = None,
+        drill: DrillPlan | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -70,6 +71,7 @@ class OpsConsoleApp(IncidentDesk):
         self.place = f"{config.console.environment} @ {socket.gethostname()}"
         self.sub_title = self.place
         self.add_class(f"-env-{environment_kind(config.console.environment)}")
+        self.setup_drill(drill)
 
     @property
     def checker(self) -> HealthChecker:
@@ -78,8 +80,10 @@ class OpsConsoleApp(IncidentDesk):
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.monitor, self.board, self.library))
         self.start_incident_clocks()
+        self.start_drill()
 
     async def on_unmount(self) -> None:
+        await self.undo_fault()  # a drill never leaves its fault behind, however it ends
         await self.monitor.aclose()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
@@ -128,6 +132,7 @@ class OpsConsoleApp(IncidentDesk):
         self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
 
     def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
+        self.runbook_started(book.id)
         recorder = self.recorder_for_run()
         wizard = WizardScreen(
             book,
@@ -172,10 +177,11 @@ def make_app(
     checker: HealthChecker | None = None,
     library: Library | None = None,
     incidents: IncidentStore | None = None,
+    drill: DrillPlan | None = None,
 ) -> OpsConsoleApp:
     """The app for a configuration; tests pass their own sources. The runbook library
     is the shipped one unless given; incidents go to the default directory unless a
     store is given."""
     if library is None:
         library = load_runbooks(shipped_runbooks())
-    return OpsConsoleApp(config, Monitor(config, health=checker), library, incidents)
+    return OpsConsoleApp(config, Monitor(config, health=checker), library, incidents, drill)

@@ -183,6 +183,10 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
     if found is None:
         return EXIT_PROBLEMS
     loaded, library = found
+    from opsconsole.drills.pending import default_directory, recover
+
+    for each in recover(default_directory(), loaded.config):  # a drill killed mid-run
+        print(f"recovered drill {each.run}: {each.said}", file=sys.stderr)
     make_app(loaded.config, library=library, incidents=incidents_commands.store_for(loaded)).run()
     return EXIT_OK
 

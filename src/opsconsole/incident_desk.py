@@ -31,6 +31,7 @@ from opsconsole.incidents.model import (
     Event,
     Incident,
     Kind,
+    Mode,
     Status,
 )
 from opsconsole.incidents.recorder import IncidentRecorder
@@ -177,6 +178,7 @@ class IncidentDesk(App[None]):
                 values["title"],
                 values["severity"],  # type: ignore[arg-type]
                 self.who,
+                mode=self.incident_mode(),
                 impact=values["impact"],
                 environment=self.config.console.environment,
             )
@@ -187,7 +189,22 @@ class IncidentDesk(App[None]):
         self.notify(f"Incident {self.incident.id} opened: everything from now on is recorded.")
         for breach in self.breaching.values():  # what it was opened on: the "before"
             self._record(Kind.BREACH, _breach_data(breach, "seen"), announce=False)
+        self.incident_opened()
         self._remind()
+
+    # -- what a drill hooks into (nothing, outside one) -----------------------------------
+
+    def incident_mode(self) -> Mode:
+        return "real"
+
+    def incident_opened(self) -> None:
+        """An incident was opened here, and its opening recorded."""
+
+    def breaches_seen(self, breaches: list[Breach]) -> None:
+        """The dashboard's breaches changed."""
+
+    def run_ended(self, message: RunEnded) -> None:
+        """A runbook run in the wizard is over."""
 
     def _record_change(self, kind: Kind, to: str) -> None:
         assert self.incident is not None
@@ -256,11 +273,13 @@ class IncidentDesk(App[None]):
                 if key not in now:
                     self._record(Kind.BREACH, _breach_data(breach, "cleared"), announce=False)
         self.breaching = now
+        self.breaches_seen(message.breaches)
 
     # -- proposals -----------------------------------------------------------------------
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
+        self.run_ended(message)
         incident = self.incident
         if incident is None or incident.status not in (Status.INVESTIGATING, Status.IDENTIFIED):
             return

@@ -155,7 +155,11 @@ async def _inject_and_prove(
     record = write_pending(pending, run, {**fault.record(), "drill": drill.id})
     try:
         injected = time.monotonic()
-        say(f"· fault injected: {await asyncio.to_thread(fault.inject)}")
+        try:
+            said = await asyncio.to_thread(fault.inject)
+        except Exception as error:  # refused by the sandbox, or a server gone: undone below
+            return fail(f"the fault could not be injected: {error}")
+        say(f"· fault injected: {said}")
         why = await _until(steady, holds=False, seconds=BREAK_WAIT_SECONDS)
         if why is None:
             return fail(f"the fault did not break the steady state within {BREAK_WAIT_SECONDS:g} s")

@@ -79,12 +79,7 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, Library]) -> int:
     loaded, book, library = config_book
     if not getattr(args, "auto", False):
-        print(
-            "opsconsole: drill mode in the dashboard is not built yet; "
-            "`drill run SCENARIO --auto` proves a scenario's runbook",
-            file=sys.stderr,
-        )
-        return EXIT_PROBLEMS
+        return _in_the_dashboard(args, loaded, book, library)
     if getattr(args, "all", False):
         chosen = list(book.drills)
     else:
@@ -124,6 +119,31 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
             + (f"; failed: {', '.join(failed)}" if failed else "")
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _in_the_dashboard(
+    args: argparse.Namespace, loaded: LoadedConfig, book: DrillBook, library: Library
+) -> int:
+    """The trainee's drill: the dashboard in drill mode, the fault injected unseen."""
+    from opsconsole.app import make_app
+    from opsconsole.drill_desk import DrillPlan
+    from opsconsole.incidents.commands import store_for
+
+    scenario = getattr(args, "scenario", None)
+    chosen = next((d for d in book.drills if d.id == scenario), None)
+    if chosen is None or getattr(args, "all", False):
+        known = ", ".join(d.id for d in book.drills)
+        print(f"opsconsole: name one scenario to train on (there are: {known})", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if problem := target_problem(loaded.config, chosen):
+        print(f"opsconsole: refused: {problem}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    plan = DrillPlan(chosen, default_directory(), default_directory() / "reports")
+    app = make_app(loaded.config, library=library, incidents=store_for(loaded), drill=plan)
+    app.run()
+    if app.report_path is not None:
+        print(f"drill report: {app.report_path}")
+    return EXIT_OK
 
 
 def _config(args: argparse.Namespace) -> LoadedConfig | None:

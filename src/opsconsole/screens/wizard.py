@@ -68,11 +68,15 @@ class RunEnded(Message):
     """The run is over. `verified` holds its verifying steps that passed, last one last:
     with an incident open, the app proposes MONITORING on their evidence."""
 
-    def __init__(self, runbook: Runbook, result: RunResult, verified: list[Verified]) -> None:
+    def __init__(
+        self, runbook: Runbook, result: RunResult, verified: list[Verified], left_undone: int
+    ) -> None:
         super().__init__()
         self.runbook = runbook
         self.result = result
         self.verified = verified
+        self.left_undone = left_undone
+        """Steps still to come when the run was aborted: what a drill counts as skipped."""
 
 
 class WizardScreen(Screen[None]):
@@ -324,7 +328,11 @@ class WizardScreen(Screen[None]):
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, RunResult):
             self.result = event.worker.result
             self._take_events()
-            self.post_message(RunEnded(self.runbook, self.result, list(self.verified)))
+            left = 0
+            if self.result.outcome == "aborted":
+                main = [step.id for step in self.runbook.steps]
+                left = sum(1 for step_id in main if self.states[step_id] == "pending")
+            self.post_message(RunEnded(self.runbook, self.result, list(self.verified), left))
         elif event.state is WorkerState.ERROR:
             self.problem = f"the run broke: {event.worker.error}"
         elif event.state is WorkerState.CANCELLED:
