@@ -22,12 +22,13 @@ from opsconsole.app import OpsConsoleApp, make_app
 from opsconsole.config import Config
 from opsconsole.drill_desk import DrillPlan
 from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
-from opsconsole.drills.model import Drill
+from opsconsole.drills.model import Drill, DrillBook
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Kind
 from opsconsole.runbooks import Library
 from opsconsole.screens.dialogs import ConfirmDialog
 from opsconsole.screens.drill_report import DrillReportScreen
+from opsconsole.screens.incident import ProposalDialog
 from tests.servers import (
     BUSYBOX_IMAGE,
     TEST_LABEL,
@@ -179,7 +180,7 @@ def test_a_target_not_marked_sandbox_is_refused_and_nothing_is_injected(
     write_config(
         tmp_path, postgres_section(postgres), service_section("http://127.0.0.1:9/"), sandbox=False
     )
-    ran = drill("run", "postgres-pool-exhausted", "--auto", cwd=tmp_path)
+    ran = drill("postgres-pool-exhausted", "--auto", cwd=tmp_path)  # `run` is implied
     assert ran.returncode == 1
     assert (
         "refused: target postgres is not marked sandbox = true: drills are refused there"
@@ -426,7 +427,9 @@ DRAIN = book(
 )  # fmt: skip
 
 
-def drill_app(redis_server: RedisServer, tmp_path: Path, store: FileStore) -> OpsConsoleApp:
+def drill_app(
+    redis_server: RedisServer, tmp_path: Path, store: FileStore, *, offered: bool = False
+) -> OpsConsoleApp:
     url = urlsplit(redis_server.url)
     runbook = DRAIN.model_copy(
         update={
@@ -448,8 +451,12 @@ def drill_app(redis_server: RedisServer, tmp_path: Path, store: FileStore) -> Op
          "fault": {"kind": "redis_queue", "items": 3000}, "runbook": "empty-the-queue",
          "time_limit_seconds": 600}
     )  # fmt: skip
+    library = Library(runbooks=[runbook])
+    if offered:  # from the palette, once the dashboard is open
+        book = DrillBook(drills=[scenario])
+        return make_app(config, library=library, incidents=store, drills=book)
     plan = DrillPlan(scenario, tmp_path / "pending", tmp_path / "reports")
-    return make_app(config, library=Library(runbooks=[runbook]), incidents=store, drill=plan)
+    return make_app(config, library=library, incidents=store, drill=plan)
 
 
 async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
@@ -535,3 +542,40 @@ def test_a_fault_the_sandbox_cannot_take_fails_cleanly(
     assert "Traceback" not in ran.stderr
     assert list(client.scan_iter(match="opsconsole-drill:*")) == []
     client.close()
+
+
+async def test_a_drill_started_from_the_palette_is_confirmed_first(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # where its undo record goes
+    try:
+        app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"), offered=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert app.session is None
+            await pilot.press("ctrl+p", *"Drill: Jobs backlog")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+            assert isinstance(app.screen, ProposalDialog)
+            assert "A real redis_queue fault goes into redis now" in app.screen.proposal
+            await pilot.press("n")  # declined: nothing is touched
+            await pilot.pause(0.5)
+            assert app.session is None
+            assert client.llen("jobs") == 0
+
+            await pilot.press("ctrl+p", *"Drill: Jobs backlog")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+            await pilot.press("y")
+            await wait_for(
+                pilot, lambda: app.session is not None and app.session.injected_at is not None
+            )
+            assert client.llen("jobs") == 3000
+            assert "DRILL Jobs backlog" in app.sub_title
+        assert client.llen("jobs") == 0  # quitting undid it
+    finally:
+        client.delete("jobs")
+        client.close()

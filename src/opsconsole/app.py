@@ -15,6 +15,7 @@ from textual.screen import Screen
 from opsconsole.board import Board
 from opsconsole.config import Config
 from opsconsole.drill_desk import DrillDesk, DrillPlan
+from opsconsole.drills.model import DrillBook
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
 from opsconsole.incidents.files import FileStore, default_directory
@@ -60,6 +61,7 @@ class OpsConsoleApp(DrillDesk):
         library: Library | None = None,
         incidents: IncidentStore | None = None,
         drill: DrillPlan | None = None,
+        drills: DrillBook | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -72,6 +74,7 @@ class OpsConsoleApp(DrillDesk):
         self.sub_title = self.place
         self.add_class(f"-env-{environment_kind(config.console.environment)}")
         self.setup_drill(drill)
+        self.offer_drills(drills)
 
     @property
     def checker(self) -> HealthChecker:
@@ -103,6 +106,7 @@ class OpsConsoleApp(DrillDesk):
                 f"Runbook: {book.title}", book.summary, partial(self.open_runbook, book)
             )
         yield from self.incident_commands()
+        yield from self.drill_commands()
 
     @on(RunbookRequested)
     def _run_requested(self, message: RunbookRequested) -> None:
@@ -178,10 +182,12 @@ def make_app(
     library: Library | None = None,
     incidents: IncidentStore | None = None,
     drill: DrillPlan | None = None,
+    drills: DrillBook | None = None,
 ) -> OpsConsoleApp:
     """The app for a configuration; tests pass their own sources. The runbook library
     is the shipped one unless given; incidents go to the default directory unless a
     store is given."""
     if library is None:
         library = load_runbooks(shipped_runbooks())
-    return OpsConsoleApp(config, Monitor(config, health=checker), library, incidents, drill)
+    monitor = Monitor(config, health=checker)
+    return OpsConsoleApp(config, monitor, library, incidents, drill, drills)

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(drill_commands.with_run_implied(arguments))
     if args.command == "check":
         return check(args.config, args.runbooks)
     if args.command == "status":
@@ -187,7 +188,13 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
 
     for each in recover(default_directory(), loaded.config):  # a drill killed mid-run
         print(f"recovered drill {each.run}: {each.said}", file=sys.stderr)
-    make_app(loaded.config, library=library, incidents=incidents_commands.store_for(loaded)).run()
+    try:
+        drills = load_drills(find_drills(None), library)
+    except ProblemsFound as error:  # the dashboard is needed more than the drills
+        print(f"{error}\nopsconsole: no drills offered until that is fixed", file=sys.stderr)
+        drills = None
+    store = incidents_commands.store_for(loaded)
+    make_app(loaded.config, library=library, incidents=store, drills=drills).run()
     return EXIT_OK
 
 

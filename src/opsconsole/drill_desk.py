@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from textual import on
+from textual.app import SystemCommand
 from textual.message import Message
 from textual.worker import Worker
 
 from opsconsole.drills.auto import SteadyState
 from opsconsole.drills.faults import Fault, make_fault
-from opsconsole.drills.model import Drill
+from opsconsole.drills.model import Drill, DrillBook, target_problem
+from opsconsole.drills.pending import default_directory as drills_directory
 from opsconsole.drills.pending import done, write_pending
 from opsconsole.drills.session import DrillSession
 from opsconsole.incident_desk import IncidentDesk
@@ -26,6 +30,7 @@ from opsconsole.incidents.model import Kind, Mode
 from opsconsole.incidents.store import StoreError
 from opsconsole.monitor import Breach, Monitor
 from opsconsole.screens.drill_report import DrillReportScreen
+from opsconsole.screens.incident import ProposalDialog
 from opsconsole.screens.wizard import RunEnded
 from opsconsole.timefmt import duration
 
@@ -61,6 +66,37 @@ class SteadyChecked(Message):
 
 
 class DrillDesk(IncidentDesk):
+    def offer_drills(self, book: DrillBook | None) -> None:
+        """The scenarios Ctrl+P offers, those this configuration allows."""
+        self.drill_book = book
+
+    def drill_commands(self) -> Iterable[SystemCommand]:
+        if self.session is not None or self.drill_book is None:
+            return
+        for drill in self.drill_book.drills:
+            if target_problem(self.config, drill) is None:
+                yield SystemCommand(
+                    f"Drill: {drill.title}",
+                    f"Train on it: a real {drill.fault.kind} fault into {drill.target} (sandbox)",
+                    partial(self._offer_drill, drill),
+                )
+
+    def _offer_drill(self, drill: Drill) -> None:
+        def answered(start: bool | None) -> None:
+            if start and self.session is None:
+                pending = drills_directory()
+                self.setup_drill(DrillPlan(drill, pending, pending / "reports"))
+                self.start_drill()
+
+        self.push_screen(
+            ProposalDialog(
+                f"Start the drill '{drill.title}'? A real {drill.fault.kind} fault goes into "
+                f"{drill.target} now, unseen; the clock runs from then.",
+                [drill.description, f"time limit {duration(drill.time_limit_seconds)}"],
+            ),
+            callback=answered,
+        )
+
     def setup_drill(self, plan: DrillPlan | None) -> None:
         self.plan = plan
         self.session = DrillSession(plan.drill) if plan else None
@@ -71,7 +107,7 @@ class DrillDesk(IncidentDesk):
         self._record_path: Path | None = None
         self._watch: Worker[None] | None = None
         self.report_path: Path | None = None
-        self._outside_drill = self.place
+        self._outside_drill = getattr(self, "_outside_drill", self.place)
         if plan is not None:
             self.add_class("-drill")
             self.place = f"DRILL {plan.drill.title} · {self._outside_drill}"

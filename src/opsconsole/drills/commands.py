@@ -45,6 +45,31 @@ def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentPar
     run.add_argument("--auto", action="store_true", help="run the runbook without a person")
 
 
+ACTIONS = ("list", "recover", "run")
+
+
+def with_run_implied(argv: list[str]) -> list[str]:
+    """`opsconsole drill SCENARIO` is `opsconsole drill run SCENARIO`: what a trainer types."""
+    command = _first_word(argv, 0)
+    if command is None or argv[command] != "drill":
+        return argv
+    action = _first_word(argv, command + 1)
+    if action is not None and argv[action] not in ACTIONS:
+        return [*argv[:action], "run", *argv[action:]]
+    return argv
+
+
+def _first_word(argv: list[str], start: int) -> int | None:
+    """Where the first word that is neither an option nor an option's value is."""
+    position = start
+    while position < len(argv) and argv[position].startswith("-"):
+        position += 2 if argv[position] in VALUED_OPTIONS else 1
+    return position if position < len(argv) else None
+
+
+VALUED_OPTIONS = ("--config", "--runbooks", "--drills")
+
+
 def main(args: argparse.Namespace) -> int:
     loaded = _config(args)
     if loaded is None:
