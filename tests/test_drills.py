@@ -428,7 +428,12 @@ DRAIN = book(
 
 
 def drill_app(
-    redis_server: RedisServer, tmp_path: Path, store: FileStore, *, offered: bool = False
+    redis_server: RedisServer,
+    tmp_path: Path,
+    store: FileStore,
+    *,
+    offered: bool = False,
+    limit: float = 600,
 ) -> OpsConsoleApp:
     url = urlsplit(redis_server.url)
     runbook = DRAIN.model_copy(
@@ -449,7 +454,7 @@ def drill_app(
     scenario = Drill.model_validate(
         {"id": "jobs-backlog", "title": "Jobs backlog", "target": "redis",
          "fault": {"kind": "redis_queue", "items": 3000}, "runbook": "empty-the-queue",
-         "time_limit_seconds": 600}
+         "time_limit_seconds": limit}
     )  # fmt: skip
     library = Library(runbooks=[runbook])
     if offered:  # from the palette, once the dashboard is open
@@ -485,6 +490,9 @@ async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
         await pilot.press(*"jobs", "enter")
         await wait_for(pilot, finished(wizard))
         await wait_for(pilot, lambda: isinstance(app.screen, DrillReportScreen), seconds=20)
+        # The header's new title reaches every screen's Header through awaited watchers:
+        # let them run before the test tears the app down under them.
+        await pilot.pause(0.3)
         report = app.screen.query_one("#drill-report", Markdown)
         assert report is not None
 
@@ -579,3 +587,28 @@ async def test_a_drill_started_from_the_palette_is_confirmed_first(
     finally:
         client.delete("jobs")
         client.close()
+
+
+async def test_when_time_is_up_the_drill_ends_unrecovered_and_is_on_record_all_the_same(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    store = FileStore(tmp_path / "incidents")
+    app = drill_app(redis_server, tmp_path, store, limit=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DrillReportScreen), seconds=20)
+        # The header's new title reaches every screen's Header through awaited watchers:
+        # let them run before the test tears the app down under them.
+        await pilot.pause(0.3)
+        assert "DRILL over" in app.sub_title
+    assert app.report_path is not None
+    text = app.report_path.read_text()
+    assert "- **Score:** 10 / 100" in text  # the process points: no hint, nothing skipped
+    assert "+0 not recovered within 3s" in text
+    assert "+0 no incident opened" in text
+    (incident,) = store.incidents()
+    assert (incident.mode, incident.status) == ("drill", "RESOLVED")
+    assert incident.title == "Drill: Jobs backlog"
+    assert client.llen("jobs") == 0
+    client.close()

@@ -26,7 +26,7 @@ from opsconsole.drills.pending import default_directory as drills_directory
 from opsconsole.drills.pending import done, write_pending
 from opsconsole.drills.session import DrillSession
 from opsconsole.incident_desk import IncidentDesk
-from opsconsole.incidents.model import Kind, Mode
+from opsconsole.incidents.model import Kind, Mode, Status
 from opsconsole.incidents.store import StoreError
 from opsconsole.monitor import Breach, Monitor
 from opsconsole.screens.drill_report import DrillReportScreen
@@ -142,8 +142,8 @@ class DrillDesk(IncidentDesk):
                 return
             self.post_message(DrillStarted(datetime.now(UTC), said))
             while True:
-                await asyncio.sleep(STEADY_CHECK_SECONDS)
                 self.post_message(SteadyChecked(await steady.check()))
+                await asyncio.sleep(STEADY_CHECK_SECONDS)
         finally:
             await monitor.aclose()
 
@@ -168,7 +168,9 @@ class DrillDesk(IncidentDesk):
         if session is None or session.ended is not None or session.injected_at is None:
             return
         now = datetime.now(UTC)
-        self._steady_broke |= message.why is not None
+        # Broken as this check saw it, or as the dashboard did: a quick fix may come
+        # between two of these checks.
+        self._steady_broke |= message.why is not None or session.breach_seen is not None
         if message.why is None and self._steady_broke:
             session.first("recovered", now)
             self.run_worker(self.end_drill("the steady state holds again"), group="drill-end")
@@ -238,7 +240,8 @@ class DrillDesk(IncidentDesk):
             self._watch.cancel()
         said = await self.undo_fault()
         score, _ = session.score()
-        if self.incident is None or self.incident.id != session.incident:
+        opened_here = self.incident is None or self.incident.id != session.incident
+        if opened_here:
             try:  # none opened by the trainee: the drill is on record all the same
                 self.incident = self.incidents.open(
                     f"Drill: {session.drill.title}", "P3", self.who, mode="drill"
@@ -255,18 +258,33 @@ class DrillDesk(IncidentDesk):
              "report": report},
             announce=False,
         )  # fmt: skip
-        plan.reports.mkdir(parents=True, exist_ok=True)
-        self.report_path = plan.reports / f"{session.incident}.md"
-        self.report_path.write_text(report)
+        if opened_here and self.incident is not None and session.incident == self.incident.id:
+            self._record_status(Status.RESOLVED, "the drill is over")
+        self.place = f"DRILL over · {self._outside_drill}"
+        self._show_incident()
+        path = plan.reports / f"{session.incident or plan.drill.id}.md"
+        try:
+            plan.reports.mkdir(parents=True, exist_ok=True)
+            path.write_text(report)
+            self.report_path = path
+        except OSError as error:
+            self.notify(f"The report could not be saved: {error}", severity="error")
         self.push_screen(DrillReportScreen(report, self.report_path, why))
 
     async def undo_fault(self) -> str:
+        """Undoes the fault, once its injection is over. One that cannot be undone now
+        (its server is down) keeps its record: the next start undoes it."""
         if self._fault is None:
             return "nothing was injected"
         fault, self._fault = self._fault, None
         # An injection still under way (the app quit at that moment) finishes first.
         await asyncio.to_thread(self._injection_over.wait, 60)
-        said = await asyncio.to_thread(fault.undo)
+        try:
+            said = await asyncio.to_thread(fault.undo)
+        except Exception as error:  # the world's failure: said, and kept on record
+            said = f"NOT undone ({error}); the next start of opsconsole undoes it"
+            self.notify(f"The drill's fault is still in place: {said}", severity="error")
+            return said
         if self._record_path is not None:
             done(self._record_path)
         return said

@@ -185,9 +185,15 @@ async def _inject_and_prove(
         outcome.reason = "the runbook brought it back"
         return outcome
     finally:
-        said = await asyncio.to_thread(fault.undo)
-        say(f"· fault undone: {said}")
-        done(record)  # only once undone: a fault that could not be is retried at next start
+        try:
+            said = await asyncio.to_thread(fault.undo)
+        except Exception as error:  # kept on record: `opsconsole drill recover` retries
+            outcome.passed = False
+            outcome.reason = f"the fault could not be undone: {error}"
+            say(f"✖ {drill.id}: {outcome.reason}; `opsconsole drill recover` tries again")
+        else:
+            say(f"· fault undone: {said}")
+            done(record)  # only once undone: one that could not be is retried at next start
         if drill.rollback:
             await _extra_rollback(drill, config, runner)
 

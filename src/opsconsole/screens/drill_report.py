@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Markdown, Static
 class DrillReportScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
 
-    def __init__(self, report: str, saved: Path, why: str) -> None:
+    def __init__(self, report: str, saved: Path | None, why: str) -> None:
         super().__init__()
         self.report = report
         self.saved = saved
