@@ -7,6 +7,7 @@ recorded in the incident."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ class DrillDesk(IncidentDesk):
             if (why := await steady.check()) is not None:
                 self.post_message(DrillNotStarted(f"the steady state does not hold: {why}"))
                 return
-            run = f"{plan.drill.id}-{datetime.now(UTC):%H%M%S}"
+            run = f"{plan.drill.id}-{datetime.now(UTC):%H%M%S}-{os.urandom(2).hex()}"
             try:
                 fault = make_fault(plan.drill.fault, self.config, plan.drill.target, run)
                 self._record_path = write_pending(
