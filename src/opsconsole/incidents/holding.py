@@ -102,10 +102,6 @@ class VerifyingCheck:
         self.probes = probes
         self.artifacts = artifacts or Path(tempfile.mkdtemp(prefix=f"opsconsole-hold-{step.id}-"))
 
-    @property
-    def title(self) -> str:
-        return f"{self.runbook.id} · {self.step.title}"
-
     async def run(self) -> CheckResult:
         once = self.step.model_copy(update={"retry": None, "when": [], "on_failure": "stop"})
         book = self.runbook.model_copy(update={"steps": [once], "rollback": []})
