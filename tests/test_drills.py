@@ -311,7 +311,8 @@ def test_a_drill_killed_mid_run_is_undone_at_the_next_start(
 
     recovered = drill("recover", cwd=tmp_path)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    assert "recovered drill queue-backlog-" in recovered.stderr
+    assert "drill queue-backlog-" in recovered.stderr
+    assert "left a fault behind, undone: " in recovered.stderr
     assert "3000 drill entries removed from audit_events_queue" in recovered.stderr
     assert client.llen("audit_events_queue") == 0
     again = drill("recover", cwd=tmp_path)  # undone once: nothing left to do

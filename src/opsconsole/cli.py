@@ -184,10 +184,7 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
     if found is None:
         return EXIT_PROBLEMS
     loaded, library = found
-    from opsconsole.drills.pending import default_directory, recover
-
-    for each in recover(default_directory(), loaded.config):  # a drill killed mid-run
-        print(f"recovered drill {each.run}: {each.said}", file=sys.stderr)
+    drill_commands.undo_left_behind(loaded.config)  # a drill killed mid-run
     try:
         drills = load_drills(find_drills(None), library)
     except ProblemsFound as error:  # the dashboard is needed more than the drills

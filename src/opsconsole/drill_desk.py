@@ -20,7 +20,7 @@ from textual.app import SystemCommand
 from textual.message import Message
 from textual.worker import Worker
 
-from opsconsole.drills.auto import SteadyState
+from opsconsole.drills.auto import SteadyStateCheck
 from opsconsole.drills.faults import Fault, make_fault
 from opsconsole.drills.model import Drill, DrillBook, target_problem
 from opsconsole.drills.pending import default_directory as drills_directory
@@ -125,7 +125,7 @@ class DrillDesk(IncidentDesk):
     async def _inject_and_watch(self, plan: DrillPlan) -> None:
         monitor = Monitor(self.config)
         try:
-            steady = SteadyState(plan.drill, self.config, monitor)
+            steady = SteadyStateCheck(plan.drill, self.config, monitor)
             if (why := await steady.check()) is not None:
                 self.post_message(DrillNotStarted(f"the steady state does not hold: {why}"))
                 return

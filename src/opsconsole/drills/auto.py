@@ -64,7 +64,7 @@ class AutoOperator:
         return f"drill {self.drill.id}, run with --auto"
 
 
-class SteadyState:
+class SteadyStateCheck:
     """One look at whether the steady state holds, and if not, why."""
 
     def __init__(self, drill: Drill, config: Config, monitor: Monitor) -> None:
@@ -146,7 +146,7 @@ async def _inject_and_prove(
     say: Callable[[str], None],
     fail: Callable[[str], DrillOutcome],
 ) -> DrillOutcome:
-    steady = SteadyState(drill, config, monitor)
+    steady = SteadyStateCheck(drill, config, monitor)
     if (why := await steady.check()) is not None:
         return fail(f"the steady state does not hold before the fault ({why}): nothing to prove")
     say(f"· steady state holds on {drill.target}")
@@ -213,7 +213,7 @@ async def _extra_rollback(drill: Drill, config: Config, runner: Runner) -> None:
     await rollback.run()
 
 
-async def _until(steady: SteadyState, *, holds: bool, seconds: float) -> str | None:
+async def _until(steady: SteadyStateCheck, *, holds: bool, seconds: float) -> str | None:
     """Waits for the steady state to hold (holds=True: returns None, or the last reason
     it did not) or to break (holds=False: returns why it broke, or None if it never did)."""
     deadline = time.monotonic() + seconds

@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
+from opsconsole.config import Config, ConfigNotFound, LoadedConfig, find_config, load_config
 from opsconsole.drills.auto import run_drill
 from opsconsole.drills.model import DrillBook, find_drills, load_drills, target_problem
-from opsconsole.drills.pending import default_directory, recover
+from opsconsole.drills.pending import Recovered, default_directory, recover
 from opsconsole.engine.terminal import printer
 from opsconsole.problems import ProblemsFound
 from opsconsole.runbooks import Library, find_runbooks, load_runbooks
@@ -75,12 +75,13 @@ def main(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_PROBLEMS
     config = loaded.config
-    pending = default_directory()
-    left_behind = recover(pending, config)
-    for each in left_behind:
-        print(f"recovered drill {each.run}: {each.said}", file=sys.stderr)
+    left_behind = undo_left_behind(config)
     if any(not each.undone for each in left_behind):
-        print("opsconsole: a fault is still in place: fix that first", file=sys.stderr)
+        print(
+            "opsconsole: a drill's fault is still in place; no drill starts until "
+            "`opsconsole drill recover` has undone it",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     try:
         library = load_runbooks(
@@ -144,6 +145,15 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
             + (f"; failed: {', '.join(failed)}" if failed else "")
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def undo_left_behind(config: Config) -> list[Recovered]:
+    """Undoes, and says on stderr, the faults a killed drill left behind."""
+    found = recover(default_directory(), config)
+    for each in found:
+        state = "undone" if each.undone else "STILL IN PLACE"
+        print(f"drill {each.run} left a fault behind, {state}: {each.said}", file=sys.stderr)
+    return found
 
 
 def _in_the_dashboard(
