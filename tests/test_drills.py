@@ -23,6 +23,7 @@ from opsconsole.config import Config
 from opsconsole.drill_desk import DrillPlan
 from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
 from opsconsole.drills.model import Drill, DrillBook
+from opsconsole.drills.oom import ContainerOom, OomRefused
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Kind
 from opsconsole.runbooks import Library
@@ -96,9 +97,10 @@ def sandbox_app(docker_daemon: DockerDaemon) -> Iterator[tuple[str, Any]]:
         f" && exec httpd -f -p 127.0.0.1:{port} -h /www"
     )
     client = docker_daemon.client()
+    # A memory limit, as a production service has: the OOM drill needs one.
     container = client.containers.create(
         BUSYBOX_IMAGE, ["sh", "-c", script], name=APP, network_mode="host",
-        labels={TEST_LABEL: "drills"},
+        labels={TEST_LABEL: "drills"}, mem_limit="32m", memswap_limit="32m",
     )  # fmt: skip
     container.start()
     health = f"http://127.0.0.1:{port}/health"
@@ -169,6 +171,33 @@ def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
     assert "docker start sandbox-app" in ran.stdout
     container.reload()
     assert container.status == "running"
+
+
+def test_an_oom_killed_container_is_brought_back_by_service_down(
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path
+) -> None:
+    health, container = sandbox_app
+    write_config(
+        tmp_path,
+        f'[docker]\nbase_url = "{docker_daemon.base_url}"\n',
+        service_section(health, APP),
+    )
+    env = {"DOCKER_HOST": docker_daemon.base_url}
+    ran = drill("run", "container-oom-killed", "--auto", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (
+        f"· fault injected: container {APP}: main process OOM-killed under its 32 MiB limit"
+        " (exit 137)" in ran.stdout
+    )
+    # What the dashboard's sources saw while the fault was in, and what the runbook read.
+    broken = next(line for line in ran.stdout.splitlines() if "steady state broken" in line)
+    assert f"{APP} was OOM-killed" in broken, broken
+    assert "OOMKilled=true ExitCode=137" in ran.stdout
+    assert "docker start sandbox-app" in ran.stdout
+    assert "✔ container-oom-killed: broken after" in ran.stdout
+    container.reload()
+    assert container.status == "running"
+    assert container.attrs["State"]["OOMKilled"] is False
 
 
 # -- refused, failed, killed -------------------------------------------------------------------
@@ -355,6 +384,34 @@ def test_a_paused_container_is_unpaused(
     assert fault.undo() == f"container {APP} was running"  # twice is harmless
 
 
+def test_an_oom_kill_is_undone_twice_harmlessly_and_refused_without_a_memory_limit(
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any]
+) -> None:
+    _, container = sandbox_app
+    fault = ContainerOom(docker_daemon.base_url, APP)
+    assert fault.inject().startswith(f"container {APP}: main process OOM-killed")
+    container.reload()
+    assert (container.status, container.attrs["State"]["OOMKilled"]) == ("exited", True)
+    assert fault.undo() == (
+        f"container {APP} started, restarted to clear the OOMKilled of the drill's kill"
+    )
+    container.reload()
+    assert (container.status, container.attrs["State"]["OOMKilled"]) == ("running", False)
+    assert fault.undo() == f"container {APP} was running"
+
+    unlimited = docker_daemon.client().containers.run(
+        BUSYBOX_IMAGE, ["busybox", "sleep", "600"], name=f"{APP}-unlimited", detach=True,
+        labels={TEST_LABEL: "drills"},
+    )  # fmt: skip
+    try:
+        with pytest.raises(OomRefused, match="has no memory limit: filling it would fill the host"):
+            ContainerOom(docker_daemon.base_url, f"{APP}-unlimited").inject()
+        unlimited.reload()
+        assert unlimited.status == "running"
+    finally:
+        unlimited.remove(force=True)
+
+
 def test_a_queue_backlog_undo_removes_only_the_drills_entries(redis_server: RedisServer) -> None:
     client = redis.Redis.from_url(redis_server.url)
     client.delete("jobs")
@@ -407,7 +464,7 @@ runbook = "no-such-runbook"
         [OPSCONSOLE, "check"], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
-    assert "drills.toml: 4 drills" in shipped.stdout, shipped.stdout + shipped.stderr
+    assert "drills.toml: 5 drills" in shipped.stdout, shipped.stdout + shipped.stderr
 
 
 # -- drill mode in the dashboard -----------------------------------------------------------

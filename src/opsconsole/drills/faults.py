@@ -18,6 +18,7 @@ from docker.errors import NotFound
 
 from opsconsole.config import Config
 from opsconsole.drills.model import FaultSpec
+from opsconsole.drills.oom import ContainerOom
 
 DRILL_KEY_PREFIX = "opsconsole-drill"
 FILL_VALUE_BYTES = 256 * 1024
@@ -278,6 +279,8 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
     assert config.docker is not None
     service = next(s for s in config.services if s.name == target)
     assert service.container is not None
+    if kind == "container_oom":
+        return ContainerOom(config.docker.base_url, service.container)
     action = kind.removeprefix("container_")
     return ContainerFault(config.docker.base_url, service.container, action)
 
@@ -301,5 +304,7 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
         return RedisQueue(url, run, str(record["queue"]), 0).undo()
     if config.docker is None:
         raise FaultRefused("no [docker] in the configuration to undo it with")
+    if kind == "container_oom":
+        return ContainerOom(config.docker.base_url, str(record["container"])).undo()
     action = kind.removeprefix("container_")
     return ContainerFault(config.docker.base_url, str(record["container"]), action).undo()

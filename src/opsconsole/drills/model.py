@@ -36,6 +36,7 @@ FaultKind = Literal[
     "container_stop",
     "container_kill",
     "container_pause",
+    "container_oom",
 ]
 TARGET_OF: dict[str, str] = {
     "postgres_connections": "postgres",
