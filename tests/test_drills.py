@@ -4,6 +4,7 @@ when its runbook does not fix it, and undone after the console is killed mid-dri
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from opsconsole.drill_desk import DrillPlan
 from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
 from opsconsole.drills.model import Drill, DrillBook
 from opsconsole.drills.oom import ContainerOom, OomRefused
+from opsconsole.drills.pending import write_pending
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Kind
 from opsconsole.runbooks import Library
@@ -349,6 +351,36 @@ def test_a_drill_killed_mid_run_is_undone_at_the_next_start(
     client.close()
 
 
+def test_the_fault_of_a_drill_still_running_elsewhere_is_not_taken_for_left_behind(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Two consoles, one state directory: the second's start must not undo the first's
+    drill mid-run. Once its owner is gone, the record is left behind, and undone."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    write_config(
+        tmp_path, redis_section(redis_server, '["jobs"]'), service_section("http://127.0.0.1:9/")
+    )
+    fault = RedisQueue(redis_server.url, "live", "jobs", 5)
+    pending = tmp_path / ".local" / "state" / "opsconsole" / "drills"
+    record = write_pending(pending, "live", fault.record())  # owned by this test's process
+    fault.inject()
+    try:
+        busy = drill("recover", cwd=tmp_path)
+        assert busy.stdout.strip() == "0 left-behind faults undone", busy.stdout + busy.stderr
+        assert client.llen("jobs") == 5
+
+        owned = json.loads(record.read_text())
+        owned["owner"] = {"pid": owned["owner"]["pid"], "started": -1}  # a pid reused since
+        record.write_text(json.dumps(owned))
+        recovered = drill("recover", cwd=tmp_path)
+        assert "5 drill entries removed from jobs" in recovered.stderr
+        assert client.llen("jobs") == 0
+    finally:
+        client.delete("jobs")
+        client.close()
+
+
 # -- the faults themselves ---------------------------------------------------------------------
 
 
@@ -464,7 +496,7 @@ runbook = "no-such-runbook"
         [OPSCONSOLE, "check"], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
-    assert "drills.toml: 5 drills" in shipped.stdout, shipped.stdout + shipped.stderr
+    assert "drills.toml: 9 drills" in shipped.stdout, shipped.stdout + shipped.stderr
 
 
 # -- drill mode in the dashboard -----------------------------------------------------------

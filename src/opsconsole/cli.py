@@ -9,6 +9,7 @@ from pathlib import Path
 
 from opsconsole import __version__
 from opsconsole.config import ConfigNotFound, LoadedConfig, find_config, load_config
+from opsconsole.demo import commands as demo_commands
 from opsconsole.drills import commands as drill_commands
 from opsconsole.drills.model import find_drills, load_drills
 from opsconsole.incidents import commands as incidents_commands
@@ -43,12 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
-        "demo",
-        help="open the dashboard on the embedded demo fleet (no servers, no config)",
-        description="Start a demo fleet of real HTTP services on loopback inside this "
-        "process and open the dashboard on it. Needs no configuration file.",
-    )
+    demo_commands.add_parser(commands)
     commands.add_parser(
         "check",
         parents=[files],
@@ -108,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         return run_status(args.config, getattr(args, "json", False))
     if args.command == "demo":
+        if args.demo_action is not None:
+            return demo_commands.main(args)
         return run_demo(args.runbooks)
     if args.command == "run":
         return run_runbook(args)
@@ -197,6 +195,7 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
 
 def run_demo(runbooks_path: Path | None) -> int:
     from opsconsole.app import make_app
+    from opsconsole.demo.control import ControlServer
     from opsconsole.demo.fleet import DemoFleet
 
     try:
@@ -204,8 +203,14 @@ def run_demo(runbooks_path: Path | None) -> int:
     except ProblemsFound as error:
         print(error, file=sys.stderr)
         return EXIT_PROBLEMS
-    with DemoFleet() as fleet:
-        make_app(fleet.config(), library=library).run()
+    try:
+        drills = load_drills(find_drills(None), library)
+    except ProblemsFound as error:  # the demo is needed more than the drills
+        print(f"{error}\nopsconsole: no drills offered until that is fixed", file=sys.stderr)
+        drills = None
+    # The control channel lets the demo's runbooks and drills set and clear its faults.
+    with DemoFleet() as fleet, ControlServer(fleet):
+        make_app(fleet.config(), library=library, drills=drills).run()
     return EXIT_OK
 
 

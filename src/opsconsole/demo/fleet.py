@@ -61,7 +61,8 @@ class DemoFleet:
         self.services[name].set_fault(fault, **settings)
 
     def config(self) -> Config:
-        """A configuration that points the console at this fleet, as at any real one."""
+        """A configuration that points the console at this fleet, as at any real one.
+        Its services are a sandbox: drills may inject their faults."""
         return Config(
             console=ConsoleSection(environment="demo"),
             services=[
@@ -70,6 +71,7 @@ class DemoFleet:
                     health_url=s.health_url,
                     metrics_url=s.base_url + "/metrics",
                     prometheus_label=s.name,
+                    sandbox=True,
                 )
                 for s in self.services.values()
             ],

@@ -17,6 +17,7 @@ import redis
 from docker.errors import NotFound
 
 from opsconsole.config import Config
+from opsconsole.drills.demo_faults import DEMO_PREFIX, DemoFault
 from opsconsole.drills.model import FaultSpec
 from opsconsole.drills.oom import ContainerOom
 
@@ -276,6 +277,8 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
             return RedisMemory(url, run)
         queue = spec.queue or config.redis.queues[0]
         return RedisQueue(url, run, queue, spec.items)
+    if kind.startswith(DEMO_PREFIX):
+        return DemoFault(target, kind.removeprefix(DEMO_PREFIX))
     assert config.docker is not None
     service = next(s for s in config.services if s.name == target)
     assert service.container is not None
@@ -302,6 +305,8 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
         if kind == "redis_memory":
             return f"{_delete_prefixed(url, str(record['prefix']))} drill keys deleted"
         return RedisQueue(url, run, str(record["queue"]), 0).undo()
+    if kind.startswith(DEMO_PREFIX):
+        return DemoFault(str(record["service"]), kind.removeprefix(DEMO_PREFIX)).undo()
     if config.docker is None:
         raise FaultRefused("no [docker] in the configuration to undo it with")
     if kind == "container_oom":

@@ -37,6 +37,10 @@ FaultKind = Literal[
     "container_kill",
     "container_pause",
     "container_oom",
+    "demo_down",
+    "demo_slow",
+    "demo_erroring",
+    "demo_flapping",
 ]
 TARGET_OF: dict[str, str] = {
     "postgres_connections": "postgres",
@@ -44,7 +48,8 @@ TARGET_OF: dict[str, str] = {
     "redis_memory": "redis",
     "redis_queue": "redis",
 }
-"""The target a fault kind needs; container faults need a service with a container."""
+"""The target a fault kind needs; container faults need a service with a container, demo
+faults a service of the demo fleet (its configuration marks them sandbox)."""
 
 
 SANDBOX_VALUES = frozenset(

@@ -1,0 +1,73 @@
+"""`opsconsole demo [serve | status | fault SERVICE KIND | clear SERVICE]`: the demo fleet,
+and its faults set and cleared from another terminal, a runbook or a drill."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from opsconsole.demo.control import FAULTS, ControlServer, DemoControlError, call
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    demo = commands.add_parser(
+        "demo",
+        help="open the dashboard on the embedded demo fleet (no servers, no config)",
+        description="Start a demo fleet of real HTTP services on loopback inside this "
+        "process and open the dashboard on it. Needs no configuration file. While it "
+        "runs, the other actions reach it from any terminal of the same user.",
+    )
+    actions = demo.add_subparsers(dest="demo_action", metavar="ACTION")
+    actions.add_parser(
+        "serve",
+        help="run the demo fleet without the dashboard, until interrupted",
+        description="Run the demo fleet without the dashboard. It writes a configuration "
+        "that points at it, for `opsconsole --config FILE` (and drills) in another terminal.",
+    )
+    actions.add_parser("status", help="each service of the running demo fleet, and its fault")
+    fault = actions.add_parser("fault", help="set a fault on a service of the running fleet")
+    fault.add_argument("service")
+    fault.add_argument("kind", choices=FAULTS)
+    clear = actions.add_parser(
+        "clear",
+        aliases=["restart"],
+        help="clear a service's fault (a DOWN one is started again, on the same port)",
+    )
+    clear.add_argument("service")
+
+
+def main(args: argparse.Namespace) -> int:
+    """The actions that talk to a running fleet, and `serve`; the dashboard is the CLI's."""
+    if args.demo_action == "serve":
+        return serve()
+    try:
+        if args.demo_action == "status":
+            for each in call({"op": "status"})["services"]:
+                print(f"{each['service']:<12} {each['fault']:<10} {each['health_url']}")
+        elif args.demo_action == "fault":
+            print(call({"op": "fault", "service": args.service, "fault": args.kind})["said"])
+        else:
+            print(call({"op": "clear", "service": args.service})["said"])
+    except DemoControlError as error:
+        print(f"opsconsole: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def serve() -> int:
+    from opsconsole.demo.fleet import DemoFleet
+
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    with DemoFleet() as fleet, ControlServer(fleet) as control:
+        print(f"demo fleet running; its configuration: {control.config_path}", flush=True)
+        for service in fleet.services.values():
+            print(f"  {service.name:<12} {service.health_url}", flush=True)
+        stop.wait()
+    return EXIT_OK
