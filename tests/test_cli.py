@@ -109,6 +109,31 @@ def test_config_from_the_environment_variable(tmp_path: Path) -> None:
     assert "elsewhere.toml: 1 services" in result.stdout
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(["--config", "elsewhere.toml", "{command}"], id="before the command"),
+        pytest.param(["{command}", "--config", "elsewhere.toml"], id="after the command"),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "status", "drill list"])
+def test_the_configuration_named_before_or_after_the_command_is_the_one_used(
+    tmp_path: Path, where: list[str], command: str
+) -> None:
+    (tmp_path / "elsewhere.toml").write_text(GOOD.replace("8001", "1"))
+    arguments = [word for part in where for word in part.format(command=command).split()]
+    result = run(*arguments, cwd=tmp_path)
+    # No ./opsconsole.toml here: without elsewhere.toml each would say none was found.
+    assert "no configuration found" not in result.stdout + result.stderr
+    shown = {
+        "check": ("elsewhere.toml: 1 services", 0),
+        "status": ("connection refused", 1),  # port 1: nothing listens there
+        "drill list": ("target postgres: no [postgres] in the configuration", 0),
+    }[command]
+    assert shown[0] in result.stdout
+    assert result.returncode == shown[1]
+
+
 def test_nothing_starts_on_an_invalid_config(tmp_path: Path) -> None:
     (tmp_path / "opsconsole.toml").write_text(
         GOOD + '[postgres]\ndsn = "postgresql://u:${NOPE}@h/db"\n'

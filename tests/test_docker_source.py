@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from opsconsole.config import Config, DockerSection, ServiceSection
+from opsconsole.monitor import Snapshot, breaches
 from opsconsole.sources.base import describe_error, read
 from opsconsole.sources.docker import (
     LONGEST_LINE_BYTES,
@@ -133,6 +135,35 @@ async def test_oom_killed_under_a_memory_limit(docker_daemon: DockerDaemon, run:
     assert status.state == "exited"
     assert status.oom_killed is True
     assert status.exit_code == 137  # SIGKILL
+
+
+async def test_an_oom_kill_breaches_until_the_container_runs_again(
+    docker_daemon: DockerDaemon, run: Run
+) -> None:
+    name = unique("oom-once")
+    # Out of memory the first time only: the marker file outlives the kill in the
+    # container's own layer, so the next start stays up. exec: Docker says OOMKilled only
+    # when the container's main process is the one killed.
+    script = "if [ ! -e /once ]; then touch /once; exec tail /dev/zero; fi; exec sleep 600"
+    container = run(["sh", "-c", script], name=name, mem_limit="16m", memswap_limit="16m")
+    source = DockerSource(docker_daemon.base_url, containers=[name])
+    config = Config(
+        services=[ServiceSection(name="app", health_url="http://127.0.0.1:1/", container=name)],
+        docker=DockerSection(base_url=docker_daemon.base_url),
+    )
+
+    def breached() -> set[str]:
+        return {b.signal for b in breaches(config, Snapshot(health={}, containers=reading))}
+
+    await poll_until(source, name, lambda s: s.state == "exited" and s.oom_killed)
+    reading = await read(source.poll, 10)
+    assert breached() == {"container_state", "oom_killed"}
+
+    container.start()
+    await poll_until(source, name, lambda s: s.state == "running")
+    reading = await read(source.poll, 10)
+    # Docker before 25 still says OOMKilled of the last exit; running, it is not a breach.
+    assert breached() == set()
 
 
 async def test_restart_policy_counts_restarts(docker_daemon: DockerDaemon, run: Run) -> None:

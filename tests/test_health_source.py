@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -11,7 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from opsconsole.demo.service import DemoService, Fault
-from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget, judge
+from opsconsole.sources.health import (
+    BODY_SHOWN_CHARS,
+    HealthChecker,
+    HealthState,
+    HealthTarget,
+    judge,
+)
 
 
 @pytest.fixture
@@ -56,6 +63,94 @@ async def test_down_service_shows_connection_refused_then_recovers(
     )
     service.clear_fault()
     assert (await checker.check(target(service.health_url))).state is HealthState.UP
+
+
+async def test_a_connection_kept_from_before_does_not_hide_a_service_going_down(
+    service: DemoService, checker: HealthChecker
+) -> None:
+    assert (await checker.check(target(service.health_url))).state is HealthState.UP
+    service.set_fault(Fault.DOWN)
+    down = await checker.check(target(service.health_url))
+    assert (down.state, down.reason) == (HealthState.DOWN, "connection refused")
+    service.clear_fault()
+    assert (await checker.check(target(service.health_url))).state is HealthState.UP
+
+
+@pytest.fixture
+def hang_up_server() -> Iterator[tuple[str, list[int]]]:
+    """Says keep-alive, then closes every connection right after its answer: a server whose
+    keep-alive timeout runs out between two checks does the same, only later. Yields the
+    URL and the count of connections it has accepted."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = [0]
+    body = b'{"status": "ok"}'
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted[0] += 1
+            with connection:
+                connection.recv(4096)
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Connection: keep-alive\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/health", accepted
+    listener.close()
+
+
+async def test_a_server_closing_its_kept_connections_is_never_shown_down(
+    hang_up_server: tuple[str, list[int]], checker: HealthChecker
+) -> None:
+    url, accepted = hang_up_server
+    checks = []
+    for _ in range(10):
+        checks.append(await checker.check(target(url)))
+        # At once: the hang-up may arrive before the next check or while it is sent.
+        await asyncio.sleep(0)
+    assert [c.state for c in checks] == [HealthState.UP] * 10
+    assert accepted[0] >= 10  # each check really found its connection closed
+
+
+@pytest.fixture
+def endless_server() -> Iterator[str]:
+    """Answers 200 with a body that never ends: a misrouted stream endpoint."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                while True:
+                    self.wfile.write(b"x" * 8192)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/health"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_an_endless_answer_is_cut_short_and_the_next_check_still_works(
+    endless_server: str, checker: HealthChecker
+) -> None:
+    for _ in range(2):
+        check = await checker.check(target(endless_server))
+        assert (check.state, check.status_code) == (HealthState.UP, 200)
+        assert check.body == "x" * BODY_SHOWN_CHARS
 
 
 async def test_a_service_that_does_not_answer_in_time_is_down_with_the_timeout(

@@ -21,7 +21,9 @@ EXIT_PROBLEMS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    files = argparse.ArgumentParser(add_help=False)
+    # Given before the command or after it, a file counts: a subcommand's own copy of the
+    # option must not put None over the one given before it (see `main`).
+    files = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     files.add_argument(
         "--config",
         type=Path,
@@ -51,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the configuration and the runbook library",
         description="Validate the configuration and the runbook library. Prints every "
         "problem as FILE:LINE:COL: message and exits 2, or exits 0 when all is well.",
-        # The subcommand's --config must not reset the one given before it.
         argument_default=argparse.SUPPRESS,
     )
     status = commands.add_parser(
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(drill_commands.with_run_implied(arguments))
+    for option in ("config", "runbooks"):
+        setattr(args, option, getattr(args, option, None))
     if args.command == "check":
         return check(args.config, args.runbooks)
     if args.command == "status":

@@ -3,6 +3,8 @@ wobbles in its third digit does not repaint the screen every poll."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def significant(value: float) -> str:
     """Two significant digits, without a needless exponent: 0.35, 3.5, 35, 350, 3500."""
@@ -14,6 +16,8 @@ def significant(value: float) -> str:
     return text
 
 
+# A dashboard shows the same held figures poll after poll: worth remembering.
+@lru_cache(maxsize=4096)
 def seconds(value: float) -> str:
     """``35ms``, ``350ms``, ``1.2s``, ``12s``."""
     milliseconds = significant(value * 1000)
@@ -22,6 +26,7 @@ def seconds(value: float) -> str:
     return f"{significant(value)}s"
 
 
+@lru_cache(maxsize=4096)
 def percent(ratio: float) -> str:
     """``0%``, ``<0.1%``, ``0.52%``, ``12%``."""
     if ratio == 0:
@@ -31,6 +36,7 @@ def percent(ratio: float) -> str:
     return f"{significant(ratio * 100)}%"
 
 
+@lru_cache(maxsize=4096)
 def rate(per_second: float) -> str:
     """``0.5``, ``12``, ``120``, ``1.2k``."""
     if per_second >= 1000:

@@ -171,7 +171,9 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             container = containers.get(service.container)
             if container is not None and container.state != "running":
                 found.append(Breach(service.name, "container_state", container.state, "running"))
-            if container is not None and container.oom_killed:
+            # Only while it is down, as the table shows it: Docker before 25 keeps the flag
+            # of the last exit after a start, and a recovered service would breach forever.
+            if container is not None and container.oom_killed and container.state != "running":
                 found.append(Breach(service.name, "oom_killed", "true", "false"))
     for name, reading in (
         ("prometheus" if config.prometheus else "metrics", snapshot.metrics),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -116,7 +118,34 @@ class DemoService:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    """Keeps connections alive, as real services do, and ends every one of them when it
+    stops: a DOWN service must refuse the very next check, not answer it on a connection
+    kept from before."""
+
     daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # the client hung up first
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Silent: a client that hangs up early (a health check timing out) is normal here,
@@ -125,9 +154,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     service: ClassVar[DemoService]
-    # HTTP/1.0 closes every connection after its answer, so a DOWN fault refuses the
-    # very next request instead of living on in a kept-alive connection.
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"
+    # An idle kept-alive connection is let go after this long, so threads do not pile up.
+    timeout = 30
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]

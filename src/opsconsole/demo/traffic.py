@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 
-import httpx
+import aiohttp
 
 from opsconsole.demo.service import WORK_PATH, DemoService
 
@@ -47,14 +47,15 @@ class TrafficGenerator:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()
-        async with httpx.AsyncClient(timeout=15.0) as client:
+        timeout = aiohttp.ClientTimeout(total=15.0)
+        async with aiohttp.ClientSession(timeout=timeout) as client:
             senders = [asyncio.create_task(self._send_to(client, s)) for s in self.services]
             await self._stop.wait()
             for sender in senders:
                 sender.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
 
-    async def _send_to(self, client: httpx.AsyncClient, service: DemoService) -> None:
+    async def _send_to(self, client: aiohttp.ClientSession, service: DemoService) -> None:
         in_flight: set[asyncio.Task[None]] = set()
         while True:
             if len(in_flight) < self.max_in_flight:
@@ -64,7 +65,8 @@ class TrafficGenerator:
             await asyncio.sleep(1 / self.rate)
 
     @staticmethod
-    async def _request(client: httpx.AsyncClient, service: DemoService) -> None:
+    async def _request(client: aiohttp.ClientSession, service: DemoService) -> None:
         # A service under a fault fails requests; that is the point.
-        with contextlib.suppress(httpx.HTTPError):
-            await client.get(service.base_url + WORK_PATH)
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with client.get(service.base_url + WORK_PATH) as answer:
+                await answer.read()

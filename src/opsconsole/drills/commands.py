@@ -24,9 +24,13 @@ EXIT_PROBLEMS = 2
 
 
 def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    drill_files = argparse.ArgumentParser(
+        add_help=False, parents=[files], argument_default=argparse.SUPPRESS
+    )
+    drill_files.add_argument("--drills", type=Path, metavar="FILE", help="scenario file")
     drill = commands.add_parser(
         "drill",
-        parents=[files],
+        parents=[drill_files],
         help="training drills: a real fault in a sandbox, and the runbook that fixes it",
         description="Drills inject a real fault into a target marked `sandbox = true` in "
         "the configuration. `run SCENARIO --auto` proves a runbook: the steady state "
@@ -35,11 +39,17 @@ def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentPar
         "2 on a configuration error.",
         argument_default=argparse.SUPPRESS,
     )
-    drill.add_argument("--drills", type=Path, metavar="FILE", help="scenario file")
     actions = drill.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="every scenario, and whether this configuration allows it")
-    actions.add_parser("recover", help="undo the faults a killed drill left behind")
-    run = actions.add_parser("run", help="run a scenario")
+    # The files may be named after the action too: `drill run X --config F`.
+    actions.add_parser(
+        "list",
+        parents=[drill_files],
+        help="every scenario, and whether this configuration allows it",
+    )
+    actions.add_parser(
+        "recover", parents=[drill_files], help="undo the faults a killed drill left behind"
+    )
+    run = actions.add_parser("run", parents=[drill_files], help="run a scenario")
     run.add_argument("scenario", nargs="?", help="the scenario's id")
     run.add_argument("--all", action="store_true", help="every scenario, one after another")
     run.add_argument("--auto", action="store_true", help="run the runbook without a person")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import shlex
 
-import httpx
 import psycopg
 import redis.asyncio as aioredis
 from prometheus_api_client import PrometheusConnect
 
 from opsconsole.config import Config
+from opsconsole.sources.http import new_session
 
 PROBE_TIMEOUT_SECONDS = 10.0
 
@@ -37,8 +37,8 @@ class ConfiguredProbes:
         raise ProbeUnavailable(f"no probe of kind {kind!r}")
 
     async def _http(self, url: str) -> int:
-        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
-            return (await client.get(url)).status_code
+        async with new_session() as session, session.get(url, allow_redirects=False) as answer:
+            return answer.status
 
     def _promql(self, query: str) -> float | None:
         if self.config is None or self.config.prometheus is None:

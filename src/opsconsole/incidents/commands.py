@@ -27,13 +27,14 @@ def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentPar
         argument_default=argparse.SUPPRESS,
     )
     actions = incidents.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="every incident, newest first")
+    # The files may be named after the action too: `incidents list --config F`.
+    actions.add_parser("list", parents=[files], help="every incident, newest first")
     for name, help_text in (
         ("show", "an incident and its timeline"),
         ("verify", "check the hash chain: exit 1 naming each changed line"),
         ("export", "the incident update and the postmortem timeline"),
     ):
-        action = actions.add_parser(name, help=help_text)
+        action = actions.add_parser(name, parents=[files], help=help_text)
         action.add_argument("id", help="the incident's id, or a prefix of it")
         if name == "export":
             action.add_argument("--format", choices=("md", "json"), default="md")

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from http import HTTPStatus
 
-import httpx
+import aiohttp
 
-from opsconsole.sources.base import describe_error
-from opsconsole.sources.http import PoolPerOrigin
+from opsconsole.sources.http import describe_http_error, new_session, read_capped
 
 # Enough for any health document; a server that streams more is not answering health.
 MAX_BODY_BYTES = 64 * 1024
@@ -61,18 +60,11 @@ BODY_SHOWN_CHARS = 2000
 
 
 class HealthChecker:
-    """Checks many services concurrently through one shared HTTP client."""
+    """Checks many services concurrently through one shared HTTP session."""
 
-    def __init__(self, targets: list[HealthTarget], client: httpx.AsyncClient | None = None):
+    def __init__(self, targets: list[HealthTarget]) -> None:
         self.targets = targets
-        # Health checks must not queue behind each other in the pool.
-        limits = httpx.Limits(max_connections=max(10, 2 * len(targets)))
-        self._client = client or httpx.AsyncClient(
-            follow_redirects=False,
-            headers={"User-Agent": "opsconsole", "Accept": "application/json, */*;q=0.5"},
-            limits=limits,
-            transport=PoolPerOrigin(limits),  # not one pool for all: see why there
-        )
+        self._session: aiohttp.ClientSession | None = None
 
     async def check_all(self) -> list[HealthCheck]:
         return list(await asyncio.gather(*(self.check(target) for target in self.targets)))
@@ -89,12 +81,13 @@ class HealthChecker:
             return HealthCheck(target.name, state, reason, status, latency, checked_at, shown)
 
         try:
-            # httpx's timeout is per phase; the deadline here covers the whole check.
             async with asyncio.timeout(target.timeout):
                 status, body, content_type = await self._get(target)
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             return result(HealthState.DOWN, f"timeout after {target.timeout:.1f} s")
-        except httpx.HTTPError as error:
+        except aiohttp.InvalidURL:
+            return result(HealthState.DOWN, f"not a URL: {target.url}")
+        except aiohttp.ClientError as error:
             return result(HealthState.DOWN, describe_http_error(error))
         latency = time.monotonic() - started
         state, reason = judge(status, body, content_type)
@@ -103,16 +96,17 @@ class HealthChecker:
         return result(state, reason, status, body)
 
     async def _get(self, target: HealthTarget) -> tuple[int, bytes, str]:
-        async with self._client.stream("GET", target.url, timeout=target.timeout) as response:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= MAX_BODY_BYTES:
-                    break
-            return response.status_code, bytes(body), response.headers.get("content-type", "")
+        if self._session is None:
+            self._session = new_session(
+                {"User-Agent": "opsconsole", "Accept": "application/json, */*;q=0.5"}
+            )
+        async with self._session.get(target.url, allow_redirects=False) as response:
+            body, _ = await read_capped(response, MAX_BODY_BYTES)
+            return response.status, body, response.headers.get("Content-Type", "")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 def judge(status: int, body: bytes, content_type: str) -> tuple[HealthState, str]:
@@ -146,13 +140,3 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
-
-
-def describe_http_error(error: httpx.HTTPError) -> str:
-    """The cause in a few words: "connection refused", not "All connection attempts failed"."""
-    if isinstance(error, httpx.RemoteProtocolError):
-        return f"bad HTTP answer: {error}"
-    described = describe_error(error)
-    if isinstance(error, httpx.ConnectError) and described == str(error):
-        return f"cannot connect: {described}"
-    return described

@@ -8,12 +8,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsconsole.metrics import MetricsReading, ServiceMetrics, histogram_quantile
 from opsconsole.sources.base import describe_error
-from opsconsole.sources.http import PoolPerOrigin
+from opsconsole.sources.http import describe_http_error, new_session, read_capped
 
 # An exposition of many megabytes is not one we want to parse on every refresh.
 MAX_EXPOSITION_BYTES = 8 * 1024 * 1024
@@ -47,15 +47,11 @@ class ScrapeSource:
         targets: list[ScrapeTarget],
         window: float = 60.0,
         timeout: float = 5.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.targets = targets
         self.window = window
         self.timeout = timeout
-        limits = httpx.Limits(max_connections=max(10, 2 * len(targets)))
-        self._client = client or httpx.AsyncClient(
-            timeout=timeout, limits=limits, transport=PoolPerOrigin(limits)
-        )
+        self._session: aiohttp.ClientSession | None = None
         self._history: dict[str, deque[Snapshot]] = {t.name: deque() for t in targets}
 
     async def poll(self) -> MetricsReading:
@@ -66,6 +62,12 @@ class ScrapeSource:
         )
         reading = MetricsReading(metrics={})
         for target, result in zip(self.targets, results, strict=True):
+            if isinstance(result, aiohttp.ClientError):
+                reading.errors[target.name] = describe_http_error(result)
+                continue
+            if isinstance(result, TimeoutError):
+                reading.errors[target.name] = f"timeout after {self.timeout:g} s"
+                continue
             if isinstance(result, BaseException):
                 reading.errors[target.name] = describe_error(result)
                 continue
@@ -75,11 +77,19 @@ class ScrapeSource:
         return reading
 
     async def _scrape(self, target: ScrapeTarget) -> Snapshot:
-        answer = await self._client.get(target.url, timeout=self.timeout)
-        answer.raise_for_status()
-        if len(answer.content) > MAX_EXPOSITION_BYTES:
+        if self._session is None:
+            self._session = new_session()
+        async with (
+            asyncio.timeout(self.timeout),
+            self._session.get(target.url, allow_redirects=False) as answer,
+        ):
+            if answer.status >= 400:
+                raise ValueError(f"HTTP {answer.status} {answer.reason or ''}".rstrip())
+            exposition, whole = await read_capped(answer, MAX_EXPOSITION_BYTES)
+        if not whole:
             raise ValueError(f"exposition larger than {MAX_EXPOSITION_BYTES // 2**20} MiB")
-        return parse_snapshot(answer.text, target, time.monotonic())
+        # The exposition format is UTF-8 whatever the header says.
+        return parse_snapshot(exposition.decode(errors="replace"), target, time.monotonic())
 
     def _remember(self, name: str, snapshot: Snapshot) -> ServiceMetrics | None:
         snapshots = self._history[name]
@@ -93,7 +103,8 @@ class ScrapeSource:
         return difference(snapshots[0], snapshot)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 def difference(old: Snapshot, new: Snapshot) -> ServiceMetrics:

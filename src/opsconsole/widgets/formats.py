@@ -5,6 +5,7 @@ breach reads the same under NO_COLOR."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rich.text import Text
 
@@ -55,7 +56,11 @@ class Steady:
 def sparkline(values: Sequence[float], width: int, ceiling: float) -> str:
     """The last `width` values as bars, full height at `ceiling` (a threshold) or at the
     largest value when that is higher; padded on the left until there is history."""
-    shown = list(values)[-width:]
+    return _bars(tuple(values)[-width:], width, ceiling)
+
+
+@lru_cache(maxsize=4096)  # a trend's buckets stay the same for 30 s, poll after poll
+def _bars(shown: tuple[float, ...], width: int, ceiling: float) -> str:
     top = max([ceiling, *shown]) or 1.0
     bars = "".join(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1) + 0.5))] for v in shown)
     return bars.rjust(width)
