@@ -76,16 +76,14 @@ async def test_a_connection_kept_from_before_does_not_hide_a_service_going_down(
     assert (await checker.check(target(service.health_url))).state is HealthState.UP
 
 
-@pytest.fixture
-def hang_up_server() -> Iterator[tuple[str, list[int]]]:
-    """Says keep-alive, then closes every connection right after its answer: a server whose
-    keep-alive timeout runs out between two checks does the same, only later. Yields the
-    URL and the count of connections it has accepted."""
+@contextlib.contextmanager
+def raw_server(answer: bytes) -> Iterator[tuple[str, list[int]]]:
+    """A socket that sends `answer` to each connection's first bytes, then hangs up.
+    Yields its URL and the count of connections it has accepted."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     accepted = [0]
-    body = b'{"status": "ok"}'
 
     def serve() -> None:
         while True:
@@ -96,14 +94,23 @@ def hang_up_server() -> Iterator[tuple[str, list[int]]]:
             accepted[0] += 1
             with connection:
                 connection.recv(4096)
-                connection.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Connection: keep-alive\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-                )
+                connection.sendall(answer)
 
     threading.Thread(target=serve, daemon=True).start()
     yield f"http://127.0.0.1:{listener.getsockname()[1]}/health", accepted
     listener.close()
+
+
+@pytest.fixture
+def hang_up_server() -> Iterator[tuple[str, list[int]]]:
+    """Says keep-alive, then closes every connection right after its answer: a server whose
+    keep-alive timeout runs out between two checks does the same, only later."""
+    body = b'{"status": "ok"}'
+    with raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Connection: keep-alive\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    ) as served:
+        yield served
 
 
 async def test_a_server_closing_its_kept_connections_is_never_shown_down(
@@ -217,23 +224,8 @@ async def test_an_unknown_host_is_down_and_says_so(checker: HealthChecker) -> No
 def garbage_server() -> Iterator[str]:
     """Answers every connection with bytes that are not HTTP: what no real server shows
     on purpose, but a port taken by some other program does."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            with connection:
-                connection.recv(1024)
-                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\x00\xff garbage\r\n\r\n")
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/health"
-    listener.close()
+    with raw_server(b"SSH-2.0-OpenSSH_9.2\r\n\x00\xff garbage\r\n\r\n") as (url, _):
+        yield url
 
 
 async def test_garbage_on_the_port_is_down_not_a_crash(
