@@ -20,10 +20,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.health_fanout import serve
-
+from health_fanout import serve
 from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget
 
 ENDPOINTS = 50
