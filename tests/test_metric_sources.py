@@ -4,8 +4,10 @@ same app, against the truth the app was built to have."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -142,6 +144,33 @@ async def test_a_failed_scrape_names_its_reason_and_spares_the_others(
         await scrape.aclose()
     assert result.errors == {"gone": "connection refused"}
     assert set(result.metrics) == {"known"}
+
+
+async def test_a_scrape_answered_with_a_redirect_or_an_error_says_its_status() -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/moved":
+                self.send_response(302)  # a login page, say: not an exposition
+                self.send_header("Location", "/login")
+            else:
+                self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    scrape = ScrapeSource([ScrapeTarget("moved", base + "/moved"), ScrapeTarget("gone", base)])
+    try:
+        result = await scrape.poll()
+    finally:
+        await scrape.aclose()
+        server.shutdown()
+        server.server_close()
+    assert result.errors == {"moved": "HTTP 302 Found", "gone": "HTTP 404 Not Found"}
 
 
 @pytest.mark.parametrize(

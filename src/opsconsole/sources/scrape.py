@@ -83,7 +83,7 @@ class ScrapeSource:
             asyncio.timeout(self.timeout),
             self._session.get(target.url, allow_redirects=False) as answer,
         ):
-            if answer.status >= 400:
+            if not 200 <= answer.status < 300:  # a redirect is not an exposition either
                 raise ValueError(f"HTTP {answer.status} {answer.reason or ''}".rstrip())
             exposition, whole = await read_capped(answer, MAX_EXPOSITION_BYTES)
         if not whole:
