@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -218,6 +221,43 @@ def test_what_a_body_reports(body: bytes, state: HealthState, reason: str) -> No
 async def test_an_unknown_host_is_down_and_says_so(checker: HealthChecker) -> None:
     check = await checker.check(target("http://no-such-host.invalid/health"))
     assert (check.state, check.reason) == (HealthState.DOWN, "host name not found")
+
+
+@pytest.fixture
+def self_signed_server(tmp_path: Path) -> Iterator[str]:
+    """HTTPS with a certificate no one vouches for: a real TLS handshake that fails."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"https://127.0.0.1:{listener.getsockname()[1]}/health"
+    listener.close()
+
+
+async def test_an_untrusted_certificate_is_down_and_says_so(
+    self_signed_server: str, checker: HealthChecker
+) -> None:
+    check = await checker.check(target(self_signed_server))
+    assert (check.state, check.reason) == (
+        HealthState.DOWN,
+        "TLS certificate not trusted: self-signed certificate",
+    )
 
 
 @pytest.fixture

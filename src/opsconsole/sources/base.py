@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -80,6 +81,12 @@ def describe_error(error: BaseException) -> str:
     cause = _root_os_error(error)
     if isinstance(cause, socket.gaierror):
         return "host name not found"
+    # TLS errors are OSErrors whose errno is the library's, not the system's: strerror
+    # would call a bad certificate "operation not permitted".
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed: {(cause.reason or str(cause)).replace('_', ' ').lower()}"
     if cause is not None and cause.errno:
         return os.strerror(cause.errno).lower()
     text = " ".join(str(error).split())  # one line, whatever the library sent
