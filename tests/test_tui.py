@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -11,9 +14,10 @@ from opsconsole.app import OpsConsoleApp, make_app
 from opsconsole.config import Config, ConsoleSection
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
+from opsconsole.screens.dashboard import DashboardScreen, Poll
 from opsconsole.screens.help import HelpScreen
 from opsconsole.sources.health import HealthCheck
-from opsconsole.widgets.services_table import ServicesTable
+from opsconsole.widgets.services_table import ServicesTable, TableView
 
 
 @pytest.fixture
@@ -142,6 +146,76 @@ async def test_polls_never_overlap(fleet: DemoFleet) -> None:
             await pilot.press("r")
         await pilot.pause(1.5)
     assert rounds_started == 1
+
+
+async def test_a_slow_round_does_not_push_the_next_one_late(fleet: DemoFleet) -> None:
+    """Rounds start on the refresh beat, not one interval after the last one ended: a
+    service answering in 0.6 s neither slows the refresh down nor drifts the health checks
+    apart from the metrics polled with them."""
+    fleet.set_fault("backend", Fault.SLOW, slow_seconds=0.6)
+    app = make_app(with_refresh(fleet.config(), 1.0))
+    starts: list[float] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        original = app.checker.check_all
+
+        async def timed() -> list[HealthCheck]:
+            starts.append(time.monotonic())
+            return await original()
+
+        app.checker.check_all = timed  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: len(starts) >= 5, seconds=15)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # One interval after the last end would be 1.6 s apart.
+    assert all(0.8 < gap < 1.3 for gap in gaps), gaps
+
+
+def test_a_poll_longer_than_its_interval_takes_a_new_beat_half_an_interval_later() -> None:
+    async def never_run() -> None:
+        raise AssertionError("not run here")
+
+    poll = Poll(never_run, timeout=5.0, due=100.0)
+    assert poll.next_wait(delay=2.0, interval=2.0, now=100.1) == pytest.approx(1.9)
+    assert poll.due == pytest.approx(102.0)  # on the beat, whatever the timer's lateness
+    # Back 4.5 s after it was due (a timeout): not asked again at once, but 1 s later.
+    assert poll.next_wait(delay=2.0, interval=2.0, now=106.5) == pytest.approx(1.0)
+    assert poll.due == pytest.approx(107.5)
+
+
+async def test_a_beat_is_drawn_whole_not_half_updated(fleet: DemoFleet) -> None:
+    """Health and metrics are polled on the same beat: the table shows the two readings of a
+    beat together (one build of every row), never the health of this beat beside the
+    metrics of the last."""
+    app = make_app(with_refresh(fleet.config(), 1.0))
+    done = {"health": 0, "metrics": 0}
+    drawn: list[tuple[int, int]] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        table = screen.query_one(ServicesTable)
+        original_check, original_scrape = app.checker.check_all, screen.polls["metrics"].run
+        original_show = table.show
+
+        async def counted_check() -> list[HealthCheck]:
+            checks = await original_check()
+            done["health"] += 1
+            return checks
+
+        async def counted_scrape() -> Any:
+            reading = await original_scrape()
+            done["metrics"] += 1
+            return reading
+
+        def recorded_show(view: TableView) -> None:
+            drawn.append((done["health"], done["metrics"]))
+            original_show(view)
+
+        app.checker.check_all = counted_check  # type: ignore[method-assign]
+        screen.polls["metrics"].run = counted_scrape
+        table.show = recorded_show  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: min(done.values()) >= 6, seconds=15)
+    # The first beat may have begun before the counting did.
+    torn = [(health, metrics) for health, metrics in drawn if abs(health - metrics) > 0]
+    assert len(torn) <= 1, drawn
 
 
 async def test_a_failed_round_is_shown_and_polling_carries_on(fleet: DemoFleet) -> None:

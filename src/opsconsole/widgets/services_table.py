@@ -90,7 +90,7 @@ def clock_texts(board: Board, now: datetime) -> tuple[str, ...]:
     for status in board.statuses.values():
         if status.since is not None:
             texts.append(age((now - status.since).total_seconds()))
-        if status.last_good is not None:
+        if status.last_good is not None and _shows_last_good(status):
             texts.append(age((now - status.last_good.checked_at).total_seconds()))
     return tuple(texts)
 
@@ -236,16 +236,24 @@ def _detail(status: ServiceStatus, now: datetime) -> Text:
         return Text(f"HTTP {check.status_code}" if check.status_code else "")
     _, style = STATE_LOOK[check.state]
     parts = [check.reason]
-    # Never seen up needs no words here: FOR's "≥" says the state predates the console.
-    if (
-        status.last_good is not None
-        and status.since is not None
-        and (status.since - status.last_good.checked_at) > LAST_GOOD_SLACK
-    ):
-        # Up, then degraded, now down: FOR tells when this state began, not when it was
-        # last well. When the two are the same moment, FOR says it all.
+    if status.last_good is not None and _shows_last_good(status):
         parts.append(f"last good {age((now - status.last_good.checked_at).total_seconds())} ago")
     return Text(" · ".join(parts), style=style)
+
+
+def _shows_last_good(status: ServiceStatus) -> bool:
+    """Up, then degraded, now down: FOR tells when this state began, not when the service
+    was last well, so DETAIL says that. When the two are the same moment, FOR says it all;
+    never seen up needs no words either: FOR's "≥" says the state predates the console.
+    Up, the last good check is the latest, and its age is not shown anywhere."""
+    check = status.latest
+    return (
+        check is not None
+        and check.state is not HealthState.UP
+        and status.last_good is not None
+        and status.since is not None
+        and (status.since - status.last_good.checked_at) > LAST_GOOD_SLACK
+    )
 
 
 def _joined(detail: Text, more: str) -> Text:

@@ -1,0 +1,47 @@
+"""What moves in the services table with the clock alone, between two readings.
+
+Readings are plain values, as the health source returns them, and time is given
+explicitly: the test says what the table shows at a given second without waiting for it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from opsconsole.board import Board
+from opsconsole.config import Config
+from opsconsole.sources.health import HealthState
+from opsconsole.widgets.services_table import clock_texts, service_row
+from tests.test_status import T0, check
+
+
+def board_of_api() -> Board:
+    return Board(Config.model_validate({"services": [{"name": "api", "health_url": "http://a"}]}))
+
+
+def test_up_for_over_a_minute_nothing_shown_moves_from_one_second_to_the_next() -> None:
+    """The age of the last good check is shown only when the service is not UP: while it
+    is, the clock alone changes nothing on screen, and the table is not drawn again."""
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    board.observe_health([check(HealthState.UP, 88)])
+    assert service_row(board, "api", T0 + timedelta(seconds=90))["for"] == "1m"
+    assert clock_texts(board, T0 + timedelta(seconds=90)) == clock_texts(
+        board, T0 + timedelta(seconds=91)
+    )
+
+
+def test_down_after_being_up_counts_the_seconds_since_it_was_last_good() -> None:
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    board.observe_health([check(HealthState.DOWN, 30, "connection refused")])
+    row = service_row(board, "api", T0 + timedelta(seconds=95))
+    assert str(row["detail"]) == "connection refused · last good 1m ago"
+    assert clock_texts(board, T0 + timedelta(seconds=95)) == clock_texts(
+        board, T0 + timedelta(seconds=96)
+    )  # both "1m"
+    before = service_row(board, "api", T0 + timedelta(seconds=40))
+    assert str(before["detail"]) == "connection refused · last good 40s ago"
+    assert clock_texts(board, T0 + timedelta(seconds=40)) != clock_texts(
+        board, T0 + timedelta(seconds=41)
+    )
