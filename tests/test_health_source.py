@@ -129,6 +129,36 @@ async def test_a_server_closing_its_kept_connections_is_never_shown_down(
     assert accepted[0] >= 10  # each check really found its connection closed
 
 
+async def test_a_cookie_one_answer_sets_is_not_sent_with_the_next_check(
+    checker: HealthChecker,
+) -> None:
+    """A load balancer's stickiness cookie (AWSALB, say) would pin every later check to one
+    instance behind it: each check must reach the service as a new client does."""
+    cookies_sent: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            cookies_sent.append(self.headers.get("Cookie"))
+            self.send_response(200)
+            self.send_header("Set-Cookie", "AWSALB=instance-1; Path=/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://localhost:{server.server_address[1]}/health"
+        checks = [await checker.check(target(url)) for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [c.state for c in checks] == [HealthState.UP] * 3
+    assert cookies_sent == [None, None, None]
+
+
 @pytest.fixture
 def endless_server() -> Iterator[str]:
     """Answers 200 with a body that never ends: a misrouted stream endpoint."""

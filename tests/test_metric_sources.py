@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -144,6 +146,57 @@ async def test_a_failed_scrape_names_its_reason_and_spares_the_others(
         await scrape.aclose()
     assert result.errors == {"gone": "connection refused"}
     assert set(result.metrics) == {"known"}
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A plain HTTP forward proxy that records what it carries, as a bastion's would."""
+    carried: list[str] = []
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            carried.append(urllib.parse.urlsplit(self.path).path)
+            with direct.open(self.path, timeout=10) as answer:
+                body = answer.read()
+                self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", carried
+    server.shutdown()
+    server.server_close()
+
+
+async def test_prometheus_is_reached_through_the_proxy_the_environment_names(
+    prometheus: PrometheusServer,
+    known_app: KnownTrafficApp,
+    forward_proxy: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The environment is read once, when the source starts (not at every request, which
+    cost a third of each poll): changing it afterwards changes nothing until a restart."""
+    proxy_url, carried = forward_proxy
+    prometheus.scrape(f"127.0.0.1:{known_app.port}")
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy_url)
+    source = prometheus_source(prometheus)
+    monkeypatch.delenv("http_proxy")
+    try:
+        reading = await poll_until(source, lambda r: "known" in r.metrics)
+    finally:
+        source.close()
+    assert "known" in reading.metrics
+    assert carried.count("/api/v1/query") >= 3, carried
+    assert "/api/v1/alerts" in carried, carried
 
 
 async def test_a_scrape_answered_with_a_redirect_or_an_error_says_its_status() -> None:

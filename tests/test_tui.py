@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -240,3 +241,20 @@ async def test_a_failed_round_is_shown_and_polling_carries_on(fleet: DemoFleet) 
         assert failures == 1
         toasts = [str(toast.render()) for toast in app.screen.query("Toast")]
         assert any("Health checks failed" in t and "simulated bug" in t for t in toasts), toasts
+
+
+async def test_only_an_app_that_owns_its_process_freezes_what_start_up_made(
+    fleet: DemoFleet,
+) -> None:
+    """The CLI's app freezes its start-up objects out of the collector's way (measured in
+    bench/dashboard_cost.py); an app in a test must not, or every test's would be kept."""
+    assert gc.get_freeze_count() == 0
+    async with make_app(fleet.config()).run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        assert gc.get_freeze_count() == 0
+    try:
+        async with make_app(fleet.config(), owns_process=True).run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -192,7 +192,9 @@ def run_dashboard(config_path: Path | None, runbooks_path: Path | None) -> int:
         print(f"{error}\nopsconsole: no drills offered until that is fixed", file=sys.stderr)
         drills = None
     store = incidents_commands.store_for(loaded)
-    make_app(loaded.config, library=library, incidents=store, drills=drills).run()
+    make_app(
+        loaded.config, library=library, incidents=store, drills=drills, owns_process=True
+    ).run()
     return EXIT_OK
 
 
@@ -213,7 +215,7 @@ def run_demo(runbooks_path: Path | None) -> int:
         drills = None
     # The control channel lets the demo's runbooks and drills set and clear its faults.
     with DemoFleet() as fleet, ControlServer(fleet):
-        make_app(fleet.config(), library=library, drills=drills).run()
+        make_app(fleet.config(), library=library, drills=drills, owns_process=True).run()
     return EXIT_OK
 
 

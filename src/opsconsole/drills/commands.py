@@ -184,7 +184,13 @@ def _in_the_dashboard(
         print(f"opsconsole: refused: {problem}", file=sys.stderr)
         return EXIT_PROBLEMS
     plan = DrillPlan(chosen, default_directory(), default_directory() / "reports")
-    app = make_app(loaded.config, library=library, incidents=store_for(loaded), drill=plan)
+    app = make_app(
+        loaded.config,
+        library=library,
+        incidents=store_for(loaded),
+        drill=plan,
+        owns_process=True,
+    )
     app.run()
     if app.report_path is not None:
         print(f"drill report: {app.report_path}")

@@ -20,6 +20,8 @@ def new_session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
     connection the server has just closed is retried once on a new one by aiohttp (GET
     is idempotent), so a server's keep-alive timeout never shows as a failed check.
     Environment proxies are not used (trust_env is off): checks go straight to services.
+    No cookies are kept: a cookie one answer sets must not change what the next check
+    sees (a gateway's session cookie would make a login page look like health).
     Must be called with the event loop running.
     """
     return aiohttp.ClientSession(
@@ -28,6 +30,7 @@ def new_session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
         # Every caller puts its own deadline around the whole request.
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
