@@ -9,7 +9,7 @@ only in their first minute). Targets (issue 3): under 1.5 % of one core, under 1
 With --metrics prometheus (the default) a real Prometheus scrapes the fleet and the
 console asks it three queries a refresh; with --metrics scrape the console reads every
 service's /metrics itself.
-Run: .venv/bin/python bench/dashboard_cost.py [--metrics prometheus|scrape|none]
+Run: .venv/bin/python bench/dashboard_cost.py [--metrics prometheus|scrape|none] [--services N]
 """
 
 from __future__ import annotations
@@ -92,8 +92,12 @@ class Terminal:
                     return
 
     def cpu_seconds(self) -> float:
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system seconds: in the kernel is mostly the loopback network."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+        return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
 
     def close(self) -> None:
         self.process.terminate()
@@ -113,10 +117,13 @@ def main() -> None:
         default="prometheus",
         help="where P95 and error rates come from (none: health checks and drawing only)",
     )
+    parser.add_argument(
+        "--services", type=int, default=SERVICES, help="1 shows what the console costs idle"
+    )
     args = parser.parse_args()
 
     ours, theirs = multiprocessing.Pipe()
-    fleet = multiprocessing.Process(target=serve_fleet, args=(SERVICES, theirs), daemon=True)
+    fleet = multiprocessing.Process(target=serve_fleet, args=(args.services, theirs), daemon=True)
     fleet.start()
     services = ours.recv()
     prometheus = PrometheusServer()
@@ -130,6 +137,7 @@ def main() -> None:
         try:
             time.sleep(args.warmup)
             cpu, written, started = terminal.cpu_seconds(), terminal.written, time.monotonic()
+            _, system = terminal.cpu_split()
             # The CPU of each 10 s as well: this machine's neighbours make single runs
             # differ by a quarter, and the spread says how far to trust one figure.
             windows, last_cpu, last_time = [], cpu, started
@@ -140,6 +148,7 @@ def main() -> None:
                 last_cpu, last_time = now_cpu, now
             elapsed = time.monotonic() - started
             cpu = terminal.cpu_seconds() - cpu
+            system = terminal.cpu_split()[1] - system
             written = terminal.written - written
         finally:
             terminal.close()
@@ -147,10 +156,11 @@ def main() -> None:
     ours.send("stop")
     fleet.join(10)
     print(
-        f"dashboard, {SERVICES} services, metrics: {args.metrics}, "
+        f"dashboard, {args.services} services, metrics: {args.metrics}, "
         f"{COLUMNS}x{ROWS}, refresh 2 s, "
         f"{args.measure:.0f} s after {args.warmup:.0f} s warm-up: "
-        f"CPU {cpu / elapsed * 100:.2f} % of one core, "
+        f"CPU {cpu / elapsed * 100:.2f} % of one core "
+        f"({system / elapsed * 100:.2f} in the kernel), "
         f"{written / elapsed / 1024:.2f} KB/s to the terminal; "
         f"by {WINDOW_SECONDS:.0f} s: {' '.join(f'{w:.2f}' for w in windows)} %"
     )

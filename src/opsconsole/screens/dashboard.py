@@ -237,7 +237,7 @@ class DashboardScreen(Screen[None]):
             self._redraw_table(now)
         for source in PANES:
             self._redraw_pane(source, now)
-        self._redraw_suggestion()
+        # No suggestion here: what breaches changes with readings, not with the clock.
 
     def _redraw_suggestion(self) -> None:
         breaches = self.board.breaches()
