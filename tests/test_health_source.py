@@ -22,6 +22,7 @@ from opsconsole.sources.health import (
     HealthTarget,
     judge,
 )
+from tests.servers import QuietHandler, http_server
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ async def test_a_cookie_one_answer_sets_is_not_sent_with_the_next_check(
     instance behind it: each check must reach the service as a new client does."""
     cookies_sent: list[str | None] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             cookies_sent.append(self.headers.get("Cookie"))
             self.send_response(200)
@@ -144,17 +145,9 @@ async def test_a_cookie_one_answer_sets_is_not_sent_with_the_next_check(
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://localhost:{server.server_address[1]}/health"
+    with http_server(Handler) as base:
+        url = base.replace("127.0.0.1", "localhost") + "/health"  # no cookies for an IP
         checks = [await checker.check(target(url)) for _ in range(3)]
-    finally:
-        server.shutdown()
-        server.server_close()
     assert [c.state for c in checks] == [HealthState.UP] * 3
     assert cookies_sent == [None, None, None]
 
@@ -163,7 +156,7 @@ async def test_a_cookie_one_answer_sets_is_not_sent_with_the_next_check(
 def endless_server() -> Iterator[str]:
     """Answers 200 with a body that never ends: a misrouted stream endpoint."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
@@ -174,14 +167,8 @@ def endless_server() -> Iterator[str]:
                 while True:
                     self.wfile.write(b"x" * 8192)
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as base:
+        yield base + "/health"
 
 
 async def test_an_endless_answer_is_cut_short_and_the_next_check_still_works(

@@ -4,12 +4,10 @@ same app, against the truth the app was built to have."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,7 +22,7 @@ from tests.known_app import (
     TRUE_P95,
     KnownTrafficApp,
 )
-from tests.servers import PrometheusServer, free_port
+from tests.servers import PrometheusServer, QuietHandler, free_port, http_server
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +152,7 @@ def forward_proxy() -> Iterator[tuple[str, list[str]]]:
     carried: list[str] = []
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             carried.append(urllib.parse.urlsplit(self.path).path)
             with direct.open(self.path, timeout=10) as answer:
@@ -165,14 +163,8 @@ def forward_proxy() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", carried
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as base:
+        yield base, carried
 
 
 async def test_prometheus_is_reached_through_the_proxy_the_environment_names(
@@ -200,7 +192,7 @@ async def test_prometheus_is_reached_through_the_proxy_the_environment_names(
 
 
 async def test_a_scrape_answered_with_a_redirect_or_an_error_says_its_status() -> None:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             if self.path == "/moved":
                 self.send_response(302)  # a login page, say: not an exposition
@@ -210,19 +202,12 @@ async def test_a_scrape_answered_with_a_redirect_or_an_error_says_its_status() -
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    scrape = ScrapeSource([ScrapeTarget("moved", base + "/moved"), ScrapeTarget("gone", base)])
-    try:
-        result = await scrape.poll()
-    finally:
-        await scrape.aclose()
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as base:
+        scrape = ScrapeSource([ScrapeTarget("moved", base + "/moved"), ScrapeTarget("gone", base)])
+        try:
+            result = await scrape.poll()
+        finally:
+            await scrape.aclose()
     assert result.errors == {"moved": "HTTP 302 Found", "gone": "HTTP 404 Not Found"}
 
 

@@ -215,8 +215,8 @@ class DashboardScreen(Screen[None]):
     def _draw_table_soon(self, arrived: str) -> None:
         """Draws the table now, unless another of its sources of this beat is still to come
         back: then when it is, or after TABLE_DRAW_WAIT at most. Health and metrics come
-        back within milliseconds of each other, and building and drawing 50 rows once for
-        the two was a tenth of the dashboard's CPU."""
+        back within milliseconds of each other: one build and one draw of the 50 rows
+        shows both, where one for each did the same work twice."""
         now = time.monotonic()
         others = (TABLE_SOURCES & self.polls.keys()) - {arrived}
         if any(self.polls[source].pending(now, BEAT_SKEW) for source in others):

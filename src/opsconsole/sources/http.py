@@ -21,7 +21,7 @@ def new_session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
     is idempotent), so a server's keep-alive timeout never shows as a failed check.
     Environment proxies are not used (trust_env is off): checks go straight to services.
     No cookies are kept: a cookie one answer sets must not change what the next check
-    sees (a gateway's session cookie would make a login page look like health).
+    sees (a load balancer's stickiness cookie would pin every later check to one instance).
     Must be called with the event loop running.
     """
     return aiohttp.ClientSession(
