@@ -174,7 +174,7 @@ async def test_prometheus_is_reached_through_the_proxy_the_environment_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The environment is read once, when the source starts (not at every request, which
-    cost a third of each poll): changing it afterwards changes nothing until a restart."""
+    cost a quarter of each poll): changing it afterwards changes nothing until a restart."""
     proxy_url, carried = forward_proxy
     prometheus.scrape(f"127.0.0.1:{known_app.port}")
     for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):

@@ -91,7 +91,8 @@ def _session_reading_the_environment_once(url: str) -> requests.Session:
     """A session with the proxy, CA bundle and ~/.netrc the environment gives `url` now.
 
     requests reads them again at every request while trust_env is on, scanning all of
-    os.environ twice: a third of the CPU of each poll. Read once, at start, they are what
+    os.environ twice: a quarter of the CPU of each poll (bench/prometheus_poll.py). Read
+    once, at start, they are what
     a restart of the console would pick up anyway."""
     session = requests.Session()
     settings = session.merge_environment_settings(url, {}, None, True, None)
