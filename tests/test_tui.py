@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -166,8 +167,10 @@ async def test_a_slow_round_does_not_push_the_next_one_late(fleet: DemoFleet) ->
         app.checker.check_all = timed  # type: ignore[method-assign]
         await wait_for(pilot, lambda: len(starts) >= 5, seconds=15)
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    # One interval after the last end would be 1.6 s apart.
-    assert all(0.8 < gap < 1.3 for gap in gaps), gaps
+    # One interval after the last end would be 1.6 s apart. A timer fired late under load
+    # makes one gap longer and the next shorter: the beat holds on average.
+    assert 0.9 < statistics.mean(gaps) < 1.15, gaps
+    assert max(gaps) < 1.5, gaps
 
 
 def test_a_poll_longer_than_its_interval_takes_a_new_beat_half_an_interval_later() -> None:
@@ -215,7 +218,7 @@ async def test_a_beat_is_drawn_whole_not_half_updated(fleet: DemoFleet) -> None:
         table.show = recorded_show  # type: ignore[method-assign]
         await wait_for(pilot, lambda: min(done.values()) >= 6, seconds=15)
     # The first beat may have begun before the counting did.
-    torn = [(health, metrics) for health, metrics in drawn if abs(health - metrics) > 0]
+    torn = [(health, metrics) for health, metrics in drawn if health != metrics]
     assert len(torn) <= 1, drawn
 
 
