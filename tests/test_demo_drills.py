@@ -20,9 +20,7 @@ from opsconsole.demo.fleet import DemoFleet
 from opsconsole.drills.demo_faults import DemoFault
 from opsconsole.drills.model import load_drills, shipped_drills
 from opsconsole.runbooks import load_runbooks, shipped_runbooks
-from opsconsole.screens.incident import ProposalDialog
-from tests.test_drills import OPSCONSOLE, drill
-from tests.test_tui import wait_for
+from tests.test_drills import OPSCONSOLE, drill, propose_drill, wait_injected
 
 # The runbook's own `opsconsole demo restart` must be found, as it is where opsconsole is
 # installed.
@@ -160,14 +158,9 @@ async def test_the_demo_dashboard_offers_its_drills_and_one_goes_through_the_cha
                 "Drill: A demo service erroring",
                 "Drill: A demo service flapping",
             ]  # and none of PostgreSQL, Redis or Docker: this configuration has none
-            await pilot.press("ctrl+p", *"Drill: A demo service down")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+            await propose_drill(pilot, app, "A demo service down")
             await pilot.press("y")
-            await wait_for(
-                pilot, lambda: app.session is not None and app.session.injected_at is not None
-            )
+            await wait_injected(pilot, app)
             async with httpx.AsyncClient(timeout=5) as client:
                 with pytest.raises(httpx.ConnectError):
                     await client.get(backend.health_url)

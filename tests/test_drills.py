@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import redis
+from textual.pilot import Pilot
 from textual.widgets import Markdown
 
 from opsconsole.app import OpsConsoleApp, make_app
@@ -153,6 +154,19 @@ def test_redis_memory_full_is_fixed_by_its_runbook(
         client.close()
 
 
+def run_docker_drill(
+    scenario: str, docker_daemon: DockerDaemon, health: str, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """`drill run SCENARIO --auto` on the sandbox app, its container on the test daemon."""
+    write_config(
+        tmp_path,
+        f'[docker]\nbase_url = "{docker_daemon.base_url}"\n',
+        service_section(health, APP),
+    )
+    env = {"DOCKER_HOST": docker_daemon.base_url}  # the runbook's docker CLI
+    return drill("run", scenario, "--auto", cwd=tmp_path, env=env)
+
+
 @pytest.mark.parametrize("scenario", ["container-stopped", "container-killed"])
 def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
     scenario: str,
@@ -161,13 +175,7 @@ def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
     tmp_path: Path,
 ) -> None:
     health, container = sandbox_app
-    write_config(
-        tmp_path,
-        f'[docker]\nbase_url = "{docker_daemon.base_url}"\n',
-        service_section(health, APP),
-    )
-    env = {"DOCKER_HOST": docker_daemon.base_url}  # the runbook's docker CLI
-    ran = drill("run", scenario, "--auto", cwd=tmp_path, env=env)
+    ran = run_docker_drill(scenario, docker_daemon, health, tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert f"{APP} is DOWN" in ran.stdout  # the health check, as well as the container state
     assert "docker start sandbox-app" in ran.stdout
@@ -179,13 +187,7 @@ def test_an_oom_killed_container_is_brought_back_by_service_down(
     docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path
 ) -> None:
     health, container = sandbox_app
-    write_config(
-        tmp_path,
-        f'[docker]\nbase_url = "{docker_daemon.base_url}"\n',
-        service_section(health, APP),
-    )
-    env = {"DOCKER_HOST": docker_daemon.base_url}
-    ran = drill("run", "container-oom-killed", "--auto", cwd=tmp_path, env=env)
+    ran = run_docker_drill("container-oom-killed", docker_daemon, health, tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert (
         f"· fault injected: container {APP}: main process OOM-killed under its 32 MiB limit"
@@ -604,6 +606,18 @@ async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
     client.close()
 
 
+async def propose_drill(pilot: Pilot[None], app: OpsConsoleApp, title: str) -> None:
+    """Picks the drill in Ctrl+P, as a trainee does, up to the dialog that proposes it."""
+    await pilot.press("ctrl+p", *f"Drill: {title}")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+
+
+async def wait_injected(pilot: Pilot[None], app: OpsConsoleApp) -> None:
+    await wait_for(pilot, lambda: app.session is not None and app.session.injected_at is not None)
+
+
 async def test_leaving_a_drill_midway_undoes_its_fault(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -613,9 +627,7 @@ async def test_leaving_a_drill_midway_undoes_its_fault(
     app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"))
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.session is not None
-        await wait_for(
-            pilot, lambda: app.session is not None and app.session.injected_at is not None
-        )
+        await wait_injected(pilot, app)
         assert client.llen("jobs") == 3001
         await pilot.press("q")
     assert client.lrange("jobs", 0, -1) == [b"real work"]
@@ -652,10 +664,7 @@ async def test_a_drill_started_from_the_palette_is_confirmed_first(
         app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"), offered=True)
         async with app.run_test(size=(80, 24)) as pilot:
             assert app.session is None
-            await pilot.press("ctrl+p", *"Drill: Jobs backlog")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+            await propose_drill(pilot, app, "Jobs backlog")
             assert isinstance(app.screen, ProposalDialog)
             assert "A real redis_queue fault goes into redis now" in app.screen.proposal
             await pilot.press("n")  # declined: nothing is touched
@@ -663,14 +672,9 @@ async def test_a_drill_started_from_the_palette_is_confirmed_first(
             assert app.session is None
             assert client.llen("jobs") == 0
 
-            await pilot.press("ctrl+p", *"Drill: Jobs backlog")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+            await propose_drill(pilot, app, "Jobs backlog")
             await pilot.press("y")
-            await wait_for(
-                pilot, lambda: app.session is not None and app.session.injected_at is not None
-            )
+            await wait_injected(pilot, app)
             assert client.llen("jobs") == 3000
             assert "DRILL Jobs backlog" in app.sub_title
         assert client.llen("jobs") == 0  # quitting undid it

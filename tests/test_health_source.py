@@ -8,7 +8,7 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -81,13 +81,10 @@ async def test_a_connection_kept_from_before_does_not_hide_a_service_going_down(
 
 
 @contextlib.contextmanager
-def raw_server(answer: bytes) -> Iterator[tuple[str, list[int]]]:
-    """A socket that sends `answer` to each connection's first bytes, then hangs up.
-    Yields its URL and the count of connections it has accepted."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted = [0]
+def socket_server(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback listener whose every connection goes to `handle`, then is closed.
+    Yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         while True:
@@ -95,14 +92,29 @@ def raw_server(answer: bytes) -> Iterator[tuple[str, list[int]]]:
                 connection, _ = listener.accept()
             except OSError:
                 return
-            accepted[0] += 1
-            with connection:
-                connection.recv(4096)
-                connection.sendall(answer)
+            with connection, contextlib.suppress(OSError):
+                handle(connection)
 
     threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/health", accepted
-    listener.close()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@contextlib.contextmanager
+def raw_server(answer: bytes) -> Iterator[tuple[str, list[int]]]:
+    """A socket that sends `answer` to each connection's first bytes, then hangs up.
+    Yields its URL and the count of connections it has accepted."""
+    accepted = [0]
+
+    def answer_once(connection: socket.socket) -> None:
+        accepted[0] += 1
+        connection.recv(4096)
+        connection.sendall(answer)
+
+    with socket_server(answer_once) as port:
+        yield f"http://127.0.0.1:{port}/health", accepted
 
 
 @pytest.fixture
@@ -251,20 +263,13 @@ def self_signed_server(tmp_path: Path) -> Iterator[str]:
     )  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
 
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True):
-                pass
+    def handshake(connection: socket.socket) -> None:
+        with context.wrap_socket(connection, server_side=True):
+            pass
 
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"https://127.0.0.1:{listener.getsockname()[1]}/health"
-    listener.close()
+    with socket_server(handshake) as port:
+        yield f"https://127.0.0.1:{port}/health"
 
 
 async def test_an_untrusted_certificate_is_down_and_says_so(
