@@ -1,0 +1,73 @@
+"""Reading an exposition: what the scrape source sums is what prometheus_client's parser
+reads, line for line, however odd the labels. The expositions are written here because
+they are the input itself: label values a real service rarely serves, in one place."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from opsconsole.sources.scrape import ScrapeTarget, Snapshot, parse_snapshot
+
+TARGET = ScrapeTarget("api", "http://api/metrics")
+
+EXPOSITION = """\
+# HELP http_request_duration_seconds Request latency.
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{le="0.1",path="/a}b"} 3
+http_request_duration_seconds_bucket{le="0.5",path="/a}b"} 7 1700000000000
+http_request_duration_seconds_bucket{le="+Inf",path="/a}b"} 9
+http_request_duration_seconds_bucket{path="say \\"hi\\" {x}",le="0.1"} 1
+http_request_duration_seconds_bucket{path="say \\"hi\\" {x}",le="0.5"} 1
+http_request_duration_seconds_bucket{path="say \\"hi\\" {x}",le="+Inf"} 2.5e0
+http_request_duration_seconds_count{path="/a}b"} 9
+http_requests_total{status="200",path="a b"} 10
+http_requests_total{status="503",path="a b"} 4
+http_requests_total{status="500"}  1
+http_requests_total 2
+process_cpu_seconds_total 12.5
+"""
+
+
+def reference(exposition: str) -> Snapshot:
+    """The sums, from prometheus_client's parser reading the whole exposition."""
+    buckets: dict[float, float] = {}
+    requests = errors = 0.0
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "http_request_duration_seconds_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+            elif sample.name == "http_requests_total":
+                requests += sample.value
+                errors += sample.value if sample.labels.get("status", "").startswith("5") else 0
+    return Snapshot(0.0, buckets, requests, errors)
+
+
+def test_the_sums_are_those_of_prometheus_clients_parser() -> None:
+    ours = parse_snapshot(EXPOSITION, TARGET, 0.0)
+    assert ours == reference(EXPOSITION)
+    assert ours.buckets == {0.1: 4, 0.5: 8, float("inf"): 11.5}
+    assert (ours.requests, ours.errors) == (17, 5)
+
+
+def test_a_second_scrape_reads_its_own_values_not_the_first_ones() -> None:
+    """Each series is parsed once and remembered: only its value may be taken anew."""
+    parse_snapshot(EXPOSITION, TARGET, 0.0)
+    later = EXPOSITION.replace('status="503",path="a b"} 4', 'status="503",path="a b"} 40')
+    assert parse_snapshot(later, TARGET, 1.0).errors == 41
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'http_requests_total{status="200"} many',
+        'http_requests_total{status="200"} 1_000',
+        'http_requests_total{status="200"}',
+        'http_requests_total{status="200} 3',
+    ],
+)
+def test_a_garbled_sample_fails_the_scrape(line: str) -> None:
+    """What the service's row then says after "metrics:"."""
+    with pytest.raises(ValueError, match=r"^not a sample line: http_requests_total"):
+        parse_snapshot(line + "\n", TARGET, 0.0)
