@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsconsole.sources.scrape import ScrapeTarget, Snapshot, parse_snapshot
+from opsconsole.sources.scrape import ScrapeTarget, SeriesMemo, Snapshot, parse_snapshot
 
 TARGET = ScrapeTarget("api", "http://api/metrics")
 
@@ -53,9 +53,10 @@ def test_the_sums_are_those_of_prometheus_clients_parser() -> None:
 
 def test_a_second_scrape_reads_its_own_values_not_the_first_ones() -> None:
     """Each series is parsed once and remembered: only its value may be taken anew."""
-    parse_snapshot(EXPOSITION, TARGET, 0.0)
+    memo = SeriesMemo()
+    parse_snapshot(EXPOSITION, TARGET, 0.0, memo)
     later = EXPOSITION.replace('status="503",path="a b"} 4', 'status="503",path="a b"} 40')
-    assert parse_snapshot(later, TARGET, 1.0).errors == 41
+    assert parse_snapshot(later, TARGET, 1.0, memo).errors == 41
 
 
 @pytest.mark.parametrize(

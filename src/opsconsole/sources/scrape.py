@@ -8,7 +8,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -55,6 +54,7 @@ class ScrapeSource:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._history: dict[str, deque[Snapshot]] = {t.name: deque() for t in targets}
+        self._series = {t.name: SeriesMemo() for t in targets}
 
     async def poll(self) -> MetricsReading:
         """Metrics by service, and the reason for each service whose scrape failed.
@@ -91,7 +91,9 @@ class ScrapeSource:
         if not whole:
             raise ValueError(f"exposition larger than {MAX_EXPOSITION_BYTES // 2**20} MiB")
         # The exposition format is UTF-8 whatever the header says.
-        return parse_snapshot(exposition.decode(errors="replace"), target, time.monotonic())
+        return parse_snapshot(
+            exposition.decode(errors="replace"), target, time.monotonic(), self._series[target.name]
+        )
 
     def _remember(self, name: str, snapshot: Snapshot) -> ServiceMetrics | None:
         snapshots = self._history[name]
@@ -129,20 +131,33 @@ def _only_wanted(exposition: str, target: ScrapeTarget) -> list[str]:
     return [line for line in exposition.splitlines() if line.startswith(wanted)]
 
 
-@lru_cache(maxsize=8192)
-def _series(series: str) -> tuple[str, Mapping[str, str]]:
-    """Name and labels of one series, as prometheus_client's parser reads them.
+class SeriesMemo:
+    """The name and labels of each series one target exposed at its last scrape.
 
-    A series is the same text at every scrape, only its value moves; the parser walks
-    labels a character at a time (some 30 us a line), so it reads each series once."""
-    families = list(text_string_to_metric_families(f"{series} 0\n"))
-    if len(families) != 1 or len(families[0].samples) != 1:
-        raise ValueError(series)
-    sample = families[0].samples[0]
-    return sample.name, sample.labels
+    A series is the same text at every scrape, only its value moves. prometheus_client's
+    parser walks labels a character at a time (some 30 us a line), so each series is
+    parsed by it once, when it first appears. What a scrape no longer shows is forgotten:
+    a fleet of any size keeps its current series only."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[str, Mapping[str, str]]] = {}
+
+    def samples(self, lines: list[str]) -> list[tuple[str, Mapping[str, str], float]]:
+        """Name, labels and value of each sample line; ValueError names a garbled one."""
+        parsed: dict[str, tuple[str, Mapping[str, str]]] = {}
+        samples = []
+        for line in lines:
+            try:
+                series, value = _split(line)
+                name, labels = parsed[series] = self._parsed.get(series) or _parse(series)
+            except ValueError:
+                raise ValueError(f"not a sample line: {line[:120]}") from None
+            samples.append((name, labels, value))
+        self._parsed = parsed
+        return samples
 
 
-def _sample(line: str) -> tuple[str, Mapping[str, str], float]:
+def _split(line: str) -> tuple[str, float]:
     """`name{labels} value [timestamp]`: the labels end at the last brace, as a value
     and a timestamp have none, whatever braces the label values hold."""
     if "{" in line.partition(" ")[0]:
@@ -151,21 +166,27 @@ def _sample(line: str) -> tuple[str, Mapping[str, str], float]:
     else:
         series, _, rest = line.partition(" ")
     value = rest.split(maxsplit=1)[0] if rest.strip() else ""
-    try:
-        if "_" in value:  # float() takes 1_000; the exposition format does not
-            raise ValueError(value)
-        name, labels = _series(series)
-        return name, labels, float(value)
-    except ValueError:
-        raise ValueError(f"not a sample line: {line[:120]}") from None
+    if "_" in value:  # float() takes 1_000; the exposition format does not
+        raise ValueError(value)
+    return series, float(value)
 
 
-def parse_snapshot(exposition: str, target: ScrapeTarget, at: float) -> Snapshot:
+def _parse(series: str) -> tuple[str, Mapping[str, str]]:
+    families = list(text_string_to_metric_families(f"{series} 0\n"))
+    if len(families) != 1 or len(families[0].samples) != 1:
+        raise ValueError(series)
+    sample = families[0].samples[0]
+    return sample.name, sample.labels
+
+
+def parse_snapshot(
+    exposition: str, target: ScrapeTarget, at: float, series: SeriesMemo | None = None
+) -> Snapshot:
     """Sums over every label but `le`: one histogram and one counter for the service."""
     buckets: dict[float, float] = {}
     requests = errors = 0.0
-    for line in _only_wanted(exposition, target):
-        name, labels, value = _sample(line)
+    memo = series or SeriesMemo()
+    for name, labels, value in memo.samples(_only_wanted(exposition, target)):
         if name == f"{target.latency_histogram}_bucket":
             le = float(labels["le"])
             buckets[le] = buckets.get(le, 0.0) + value
