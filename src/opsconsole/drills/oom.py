@@ -13,6 +13,8 @@ from docker.errors import NotFound
 EXIT_WAIT_SECONDS = 15.0
 MARGIN_BYTES = 64 * 1024 * 1024
 HOG_PIECES_PER_LIMIT = 4
+HOG_MAX_PIECES = 64
+"""Enough for swap of 15 times the limit; a container allowed more is not filled."""
 HOG_HOLD_SECONDS = 10
 """How long each piece is held should nothing be killed: then the drill says so."""
 
@@ -34,7 +36,7 @@ def hog_script(limit_bytes: int, total_bytes: int) -> str:
     and together exceed `total_bytes`. If the main process survives, its score is set
     back once they have ended by themselves."""
     piece = max(limit_bytes // HOG_PIECES_PER_LIMIT, 1)
-    count = -(-total_bytes // piece) + 1
+    count = min(-(-total_bytes // piece) + 1, HOG_MAX_PIECES)
     hog = f"{{ head -c {piece} /dev/zero; sleep {HOG_HOLD_SECONDS}; }} | tail > /dev/null &"
     numbers = " ".join(str(n) for n in range(count))
     return (
@@ -71,17 +73,17 @@ class ContainerOom:
                 raise OomRefused(f"container {self.container} is {found.status}, not running")
             # With swap allowed, the cgroup takes memory and swap together before it kills.
             swap = int(host.get("MemorySwap") or 0)
-            hog = max(limit, swap) + MARGIN_BYTES
+            fill = max(limit, swap) + MARGIN_BYTES
             # Killed, a piece frees its memory; those still held make the kernel choose
             # again, and the main process still scores highest.
-            found.exec_run(["sh", "-c", hog_script(limit, hog)])
+            found.exec_run(["sh", "-c", hog_script(limit, fill)])
             state = _wait_for_oom_exit(found)
         finally:
             client.close()
         if state.get("Status") == "running":
             raise OomRefused(
-                f"{hog // 2**20} MiB filled in the container did not get its main process "
-                "OOM-killed (swap beyond its limit?): the container is still running"
+                "filling its memory did not get its main process OOM-killed "
+                "(swap far beyond its limit?): the container is still running"
             )
         if not state.get("OOMKilled"):
             raise OomRefused(

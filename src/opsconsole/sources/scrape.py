@@ -149,7 +149,7 @@ class SeriesMemo:
         for line in lines:
             try:
                 series, value = _split(line)
-                name, labels = parsed[series] = self._parsed.get(series) or _parse(series)
+                name, labels = parsed[series] = self._parsed.get(series) or _parse_series(series)
             except ValueError:
                 raise ValueError(f"not a sample line: {line[:120]}") from None
             samples.append((name, labels, value))
@@ -171,7 +171,7 @@ def _split(line: str) -> tuple[str, float]:
     return series, float(value)
 
 
-def _parse(series: str) -> tuple[str, Mapping[str, str]]:
+def _parse_series(series: str) -> tuple[str, Mapping[str, str]]:
     families = list(text_string_to_metric_families(f"{series} 0\n"))
     if len(families) != 1 or len(families[0].samples) != 1:
         raise ValueError(series)
@@ -185,7 +185,7 @@ def parse_snapshot(
     """Sums over every label but `le`: one histogram and one counter for the service."""
     buckets: dict[float, float] = {}
     requests = errors = 0.0
-    memo = series or SeriesMemo()
+    memo = series if series is not None else SeriesMemo()
     for name, labels, value in memo.samples(_only_wanted(exposition, target)):
         if name == f"{target.latency_histogram}_bucket":
             le = float(labels["le"])
