@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from rich.text import Text
+from textual.app import App, ComposeResult
+
 from opsconsole.board import Board
 from opsconsole.config import Config
 from opsconsole.sources.health import HealthState
-from opsconsole.widgets.services_table import clock_texts, service_row
+from opsconsole.widgets.quiet_table import Cell
+from opsconsole.widgets.services_table import (
+    LABELS,
+    ServicesTable,
+    TableView,
+    clock_texts,
+    service_row,
+)
 from tests.test_status import T0, check
 
 
@@ -45,3 +55,29 @@ def test_down_after_being_up_counts_the_seconds_since_it_was_last_good() -> None
     assert clock_texts(board, T0 + timedelta(seconds=40)) != clock_texts(
         board, T0 + timedelta(seconds=41)
     )
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ServicesTable()
+
+
+def one_row(health: str, detail: str) -> TableView:
+    row: dict[str, Cell] = dict.fromkeys(LABELS, "")
+    row |= {"service": "backend", "health": Text(health), "detail": Text(detail)}
+    unused = frozenset(LABELS) - {"service", "health", "for", "detail"}
+    return TableView(["backend"], {"backend": row}, unused)
+
+
+async def test_the_table_never_scrolls_sideways_when_a_column_narrows_and_detail_grows() -> None:
+    """DETAIL gets the room the other columns leave, reckoned from what they show now: a
+    column as wide as it once was ("… checking") pushed a long detail off the screen."""
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(ServicesTable)
+        table.show(one_row("… checking", "not seen"))
+        await pilot.pause()
+        table.show(one_row("✔ UP", "HTTP 200 · metrics: connection refused" + " and more" * 9))
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert str(table.get_cell("backend", "detail")).endswith("…")

@@ -1,4 +1,5 @@
-"""A DataTable that redraws only the cells whose text changed.
+"""A DataTable that redraws only the cells whose text changed, its columns always as wide
+as their widest cell.
 
 DataTable.update_cell refreshes the whole table: on a 120x40 terminal that is some 10 KB
 written for every changed number, which a slow SSH link to a bastion feels. Here an
@@ -62,7 +63,14 @@ class QuietTable(DataTable[Cell]):
             if shown is not None and same(shown, value):
                 continue
             self._shown[(row_key, column_key)] = value
-            if width(value) > self.columns[ColumnKey(column_key)].content_width:
+            column_width = self.columns[ColumnKey(column_key)].content_width
+            if width(value) > column_width or (
+                shown is not None
+                and width(value) < width(shown) == column_width
+                and self._widest(column_key) < column_width
+            ):
+                # Wider than its column, or it was the widest and the column narrows: every
+                # cell to its right moves. DataTable measures the column again, draws it all.
                 self.update_cell(row_key, column_key, value, update_width=True)
                 continue
             self._data[RowKey(row_key)][ColumnKey(column_key)] = value
@@ -74,6 +82,12 @@ class QuietTable(DataTable[Cell]):
             self.refresh_coordinate(
                 Coordinate(self.get_row_index(row_key), self.get_column_index(column_key))
             )
+
+    def _widest(self, column_key: str) -> int:
+        """The width the column needs for what it shows now, its label included."""
+        label = self.columns[ColumnKey(column_key)].label
+        shown = (self._shown.get((str(row.value), column_key), "") for row in self.rows)
+        return max([label.cell_len, *(width(cell) for cell in shown)])
 
     def _forget_renders(self, cells: set[tuple[str, str]]) -> None:
         """Drops what DataTable cached of these cells' renders, and of their rows.
