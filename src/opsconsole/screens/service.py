@@ -53,9 +53,12 @@ class ServiceScreen(Screen[None]):
             with Vertical(id="service-health") as health:
                 health.border_title = f"{self.service.name}: health"
                 yield Static(id="service-summary", markup=False)
+                # Each trend under the figures it draws: a sparkline alone has no scale.
+                yield Static(id="p95-figures", markup=False)
                 yield Sparkline([], id="p95-history")
+                yield Static(id="error-figures", markup=False)
                 yield Sparkline([], id="error-history")
-                yield Static(id="service-metrics", markup=False)
+                yield Static(id="request-rate", markup=False)
             container = Static(id="service-container", markup=False)
             container.border_title = f"container {self.service.container or ''}".rstrip()
             yield container
@@ -124,7 +127,10 @@ class ServiceScreen(Screen[None]):
         history = self.board.history[self.service.name]
         self._show_trend("#p95-history", history.p95)
         self._show_trend("#error-history", history.error_rate)
-        self._show("#service-metrics", self._metrics())
+        p95, errors, request_rate = self._metrics()
+        self._show("#p95-figures", p95)
+        self._show("#error-figures", errors)
+        self._show("#request-rate", request_rate)
         self._show(
             "#service-container",
             container_text(self.board.container(self.service.name), self._docker_state()),
@@ -161,26 +167,30 @@ class ServiceScreen(Screen[None]):
         if sparkline.data != data:
             sparkline.data = data
 
-    def _metrics(self) -> Text:
+    def _metrics(self) -> tuple[Text, Text, Text]:
+        """The P95 line, the errors line, the request rate."""
         history = self.board.history[self.service.name]
         measured = self.board.service_metrics(self.service.name)
         if measured is None:
-            return Text("no metrics", style="dim")
+            why = self.board.metrics_error(self.service.name)
+            said = f"metrics: {why}" if why else "no metrics"
+            return Text(f"P95 — {said}", style="dim"), Text("errors —", style="dim"), Text()
         p95_limit = self.board.config.p95_threshold(self.service)
         err_limit = self.board.config.error_rate_threshold(self.service)
-        parts = []
-        if measured.p95_seconds is not None:
-            parts.append(
-                figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
+        no_requests = Text("— no requests in the window", style="dim")
+        p95 = (
+            figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
+            if measured.p95_seconds is not None
+            else Text.assemble("P95 ", no_requests)
+        )
+        errors = (
+            figure_line(
+                "errors", measured.error_rate, err_limit, history.error_rate, formats.percent
             )
-        if measured.error_rate is not None:
-            parts.append(
-                figure_line(
-                    "errors", measured.error_rate, err_limit, history.error_rate, formats.percent
-                )
-            )
-        parts.append(Text(f"{formats.rate(measured.request_rate)} req/s"))
-        return Text("\n").join(parts)
+            if measured.error_rate is not None
+            else Text.assemble("errors ", no_requests)
+        )
+        return p95, errors, Text(f"{formats.rate(measured.request_rate)} req/s")
 
     def _docker_state(self) -> str | None:
         """Why there are no container figures, when there are none."""
