@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import Input
 
 from opsconsole.app import make_app
+from opsconsole.config import Config
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
 from opsconsole.monitor import Breach
@@ -36,7 +37,13 @@ LIBRARY = Library.model_validate(
                 "title": "Service down",
                 "summary": "It does not answer.",
                 "severity": "P1",
-                "params": [{"name": "service", "description": "Which", "default": "x"}],
+                "params": [
+                    {"name": "service", "description": "Which", "default": "x"},
+                    {"name": "health_url", "description": "Its health",
+                     "default": "http://x:8001/health"},
+                    {"name": "container", "description": "Its container",
+                     "default": "x-production"},
+                ],
                 "suggest_when": [{"signal": "health", "subject_param": "service"}],
                 "steps": [{"id": "look", "kind": "command", "title": "Look",
                            "argv": ["echo", "{service} is down"]}],
@@ -75,6 +82,29 @@ def test_offers_fit_the_breach_and_the_most_severe_comes_first() -> None:
     )
 
 
+def test_an_offer_for_a_service_fills_in_its_own_health_url_and_container() -> None:
+    """Never the runbook's defaults, which name another service: a service without a
+    container leaves the field empty, for the operator to fill in, and a URL holding a
+    password is not put on the screen."""
+    config = Config.model_validate(
+        {
+            "services": [
+                {"name": "web", "health_url": "http://web:80/health", "container": "web-1"},
+                {"name": "api", "health_url": "http://api:8080/health"},
+                {"name": "db-ui", "health_url": "http://admin:s3cret@db-ui/health"},
+            ]
+        }
+    )
+    services = {service.name: service for service in config.services}
+    breaches = [Breach(name, "health", "DOWN", "UP") for name in services]
+    found = offers(LIBRARY, breaches, services)
+    assert [offer.params for offer in found] == [
+        {"service": "web", "health_url": "http://web:80/health", "container": "web-1"},
+        {"service": "api", "health_url": "http://api:8080/health", "container": ""},
+        {"service": "db-ui", "health_url": "", "container": ""},
+    ]
+
+
 @pytest.fixture
 def fleet() -> Iterator[DemoFleet]:
     with DemoFleet(traffic_rate=0) as demo:
@@ -98,8 +128,17 @@ async def test_the_dashboard_offers_a_runbook_and_r_opens_it_on_the_subject(
         assert str(line.render()) == "▲ nginx is DOWN: press R for runbook 'Service down'"
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
-        assert app.screen.query_one("#param-service", Input).value == "nginx"
+        dialog = app.screen
+        assert dialog.query_one("#param-service", Input).value == "nginx"
+        assert dialog.query_one("#param-health_url", Input).value == (
+            fleet.services["nginx"].health_url
+        )
+        # The demo's nginx has no container: the field waits for one, the cursor in it.
+        container = dialog.query_one("#param-container", Input)
+        assert (container.value, container.has_focus) == ("", True)
         await pilot.press("enter")
+        assert "container' needs a value" in str(dialog.query_one("#params-problem").render())
+        await pilot.press(*"nginx-1", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen))
         wizard = app.screen
         assert isinstance(wizard, WizardScreen)

@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from opsconsole.config import ServiceSection
 from opsconsole.figures import percent, seconds
 from opsconsole.monitor import Breach
+from opsconsole.redact import redact_url
 from opsconsole.runbooks import Library, Runbook
 
 SEVERITY_ORDER = ("P0", "P1", "P2", "P3", "P4")
+SERVICE_PARAMS = ("health_url", "container", "metrics_url")
+"""A runbook offered for a configured service gets that service's own values in the
+parameters of these names, and an empty field where it has none: never the runbook's
+default, which names some other service's container."""
 
 
 @dataclass(frozen=True)
@@ -17,14 +24,19 @@ class Offer:
     runbook: Runbook
     breach: Breach
     params: dict[str, str]
-    """The subject of the breach, in the parameter the runbook names for it."""
+    """The subject of the breach, in the parameter the runbook names for it, and what
+    the configuration says of that service (SERVICE_PARAMS)."""
 
     @property
     def text(self) -> str:
         return f"{describe(self.breach)}: press R for runbook '{self.runbook.title}'"
 
 
-def offers(library: Library, breaches: list[Breach]) -> list[Offer]:
+def offers(
+    library: Library,
+    breaches: list[Breach],
+    services: Mapping[str, ServiceSection] | None = None,
+) -> list[Offer]:
     """Every runbook that fits a breach, the most severe runbook first, then in the order
     the breaches came (services as configured, then backends)."""
     found = []
@@ -40,9 +52,23 @@ def offers(library: Library, breaches: list[Breach]) -> list[Offer]:
                     if when.subject_param in declared and when.subject_param
                     else {}
                 )
+                service = (services or {}).get(breach.subject)
+                if service is not None:
+                    params |= {
+                        name: _shown_value(service, name)
+                        for name in SERVICE_PARAMS
+                        if name in declared
+                    }
                 found.append(Offer(runbook, breach, params))
                 break
     return sorted(found, key=lambda offer: SEVERITY_ORDER.index(offer.runbook.severity))
+
+
+def _shown_value(service: ServiceSection, name: str) -> str:
+    """The service's value, or nothing where it has none or it holds a password: the
+    form shows what it is filled with."""
+    value = str(getattr(service, name) or "")
+    return value if redact_url(value) == value else ""
 
 
 def describe(breach: Breach) -> str:

@@ -245,7 +245,7 @@ class DashboardScreen(Screen[None]):
         if breaching != self.breaching:
             self.breaching = breaching
             self.post_message(BreachesChanged(breaches))
-        found = offers(self.library, breaches) if self.library else []
+        found = offers(self.library, breaches, self.board.services) if self.library else []
         offer = found[0] if found else None
         if offer == self.offer:
             return
