@@ -87,10 +87,12 @@ async def test_escalation_reminders_follow_the_severity_and_are_recorded_once(
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         incident = await open_incident(pilot, app, severity="P1")
         assert Kind.ESCALATION not in kinds(store, incident.id)  # P1: nothing at +0
+        assert "INVESTIGATING <1m ·" in app.sub_title  # the header's age moves every 30 s
 
         # A moved clock (no test waits 15 minutes): the app reads the time through it.
         app.clock = lambda: datetime.now(UTC) + timedelta(minutes=16)
         app.incident_tick()
+        assert "INVESTIGATING 16m ·" in app.sub_title
         await wait_for(pilot, lambda: any("Level 2" in t for t in toasts(app)))
         reminders = [e for e in store.get(incident.id).events if e.kind == Kind.ESCALATION]
         assert [e.data["key"] for e in reminders] == ["P1+15m"]

@@ -240,9 +240,11 @@ class IncidentDesk(App[None]):
         if self.hold is not None and self.hold.since is not None:
             held = self.hold.held_seconds(self.clock())
             holding = f" (held {age(held)} of {age(self.hold.hold_seconds)})"
+        # Redrawn every 30 s: seconds here would sit at "0s", then jump to "30s".
+        opened = age(started) if started >= 60 else "<1m"
         self.sub_title = (
             f"{self.place} · ▲ {incident.severity} {incident.status}{holding} "
-            f"{age(started)} · {incident.title}"
+            f"{opened} · {incident.title}"
         )
 
     def recorder_for_run(self) -> IncidentRecorder | None:
