@@ -430,3 +430,37 @@ async def test_the_incidents_screen_lists_them_shows_a_timeline_and_joins(tmp_pa
         assert listing.get_row_at(0)[0] == f"▶ {current.id}"
         await pilot.press("escape")
         assert "▲ P1 INVESTIGATING" in app.sub_title
+
+
+async def test_the_incidents_screen_shows_what_another_console_records_as_it_happens(
+    tmp_path: Path,
+) -> None:
+    """No `r` needed; the operator's place holds: the incident under the cursor, and the
+    event they went back to, while the newest is followed only by a cursor left on it."""
+    store, other = FileStore(tmp_path / "incidents"), FileStore(tmp_path / "incidents")
+    older = other.open("Certificate expired", "P3", BOB)
+    worked = other.open("Queue backlog", "P1", BOB)
+    other.append(worked.id, Kind.NOTE, {"text": "audit consumer stuck"}, BOB)
+    app = make_app(config_for(), library=Library(runbooks=[book(steps=STEPS)]), incidents=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("I")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen))
+        await pilot.pause()
+        listing = app.screen.query_one("#incidents-list", DataTable)
+        timeline = app.screen.query_one("#incident-timeline", DataTable)
+
+        def whats() -> list[str]:
+            return [str(timeline.get_row_at(n)[2]) for n in range(timeline.row_count)]
+
+        assert whats()[-1] == "note: audit consumer stuck"
+        other.append(worked.id, Kind.NOTE, {"text": "consumer restarted"}, BOB)
+        await wait_for(pilot, lambda: whats()[-1] == "note: consumer restarted")
+        assert timeline.cursor_row == 2  # it was on the newest: it follows
+
+        await pilot.press("tab", "up", "up")  # back to "opened: ..." in the timeline
+        assert timeline.cursor_row == 0
+        other.append(worked.id, Kind.STATUS, {"from": "INVESTIGATING", "to": "IDENTIFIED"}, BOB)
+        await wait_for(pilot, lambda: whats()[-1] == "status INVESTIGATING → IDENTIFIED")
+        assert timeline.cursor_row == 0
+        assert [str(c) for c in listing.get_row(worked.id)[:3]] == [worked.id, "P1", "IDENTIFIED"]
+        assert str(listing.get_row(older.id)[2]) == "INVESTIGATING"

@@ -453,6 +453,9 @@ class IncidentDesk(App[None]):
     @on(IncidentChanged)
     def _incident_changed(self, message: IncidentChanged) -> None:
         self._following_failed = False
+        for screen in self.screen_stack:
+            if isinstance(screen, IncidentsScreen):
+                screen.action_reload()
         try:
             fresh = self.incidents.get(message.incident)
         except (OSError, StoreError):

@@ -1,5 +1,6 @@
 """Every incident the store holds, newest first, and the timeline of the one under the
-cursor. `j` makes it this console's incident: several engineers can work one."""
+cursor. `j` makes it this console's incident: several engineers can work one. What any
+console records shows here as it happens; the cursors stay where the operator put them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ class JoinIncident(Message):
         self.incident = incident
 
 
+AGES_EVERY_SECONDS = 30.0
+"""Ages count minutes after their first one."""
+
+
 class IncidentsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -37,6 +42,7 @@ class IncidentsScreen(Screen[None]):
         self.store = store
         self.current = current
         self.shown: dict[str, Incident] = {}
+        self._timeline_of: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,56 +61,80 @@ class IncidentsScreen(Screen[None]):
         )
         self.query_one("#incident-timeline", DataTable).add_columns("time", "who", "what")
         self.action_reload()
+        self.query_one("#incidents-list", DataTable).focus()
+        self.set_interval(AGES_EVERY_SECONDS, self.action_reload)
 
     def action_reload(self) -> None:
+        """Reads the store again; the app also calls it whenever an incident changes."""
         problem = self.query_one("#incidents-problem", Static)
         try:
-            incidents = self.store.incidents()
+            incidents = sorted(self.store.incidents(), key=lambda i: i.started, reverse=True)
         except (OSError, StoreError) as error:
             problem.update(f"✖ the incident store cannot be read: {error}")
             return
-        problem.update("")
+        problem.update("" if incidents else "No incidents yet: i on the dashboard opens one.")
         now = datetime.now(UTC)
         listing = self.query_one("#incidents-list", DataTable)
+        rows = {incident.id: self._row(incident, now) for incident in incidents}
+        self.shown = {incident.id: incident for incident in incidents}
+        if [str(key.value) for key in listing.rows] == list(rows):
+            # The same incidents: their cells change in place and the cursor stays put.
+            for incident_id, cells in rows.items():
+                for column, value in zip(listing.ordered_columns, cells, strict=True):
+                    if listing.get_cell(incident_id, column.key) != value:
+                        listing.update_cell(incident_id, column.key, value)
+            if self._timeline_of is not None:
+                self._show_timeline(self._timeline_of)
+            return
+        highlighted = self.highlighted_id()
+        keep = highlighted if highlighted in rows else self.current
         listing.clear()
-        self.shown = {}
-        for incident in sorted(incidents, key=lambda i: i.started, reverse=True):
-            self.shown[incident.id] = incident
-            mark = "▶ " if incident.id == self.current else ""
-            ended = incident.resolved or now
-            listing.add_row(
-                mark + incident.id,
-                incident.severity,
-                str(incident.status),
-                age((ended - incident.started).total_seconds()),
-                incident.mode,
-                incident.title,
-                key=incident.id,
-            )
-        if not self.shown:
-            problem.update("No incidents yet: i on the dashboard opens one.")
-        elif self.current in self.shown:
-            listing.move_cursor(row=listing.get_row_index(self.current))
-        listing.focus()
+        for incident_id, cells in rows.items():
+            listing.add_row(*cells, key=incident_id)
+        if keep in rows:
+            listing.move_cursor(row=listing.get_row_index(keep))
+
+    def _row(self, incident: Incident, now: datetime) -> tuple[str, ...]:
+        mark = "▶ " if incident.id == self.current else ""
+        ended = incident.resolved or now
+        return (
+            mark + incident.id,
+            incident.severity,
+            str(incident.status),
+            age((ended - incident.started).total_seconds()),
+            incident.mode,
+            incident.title,
+        )
 
     @on(DataTable.RowHighlighted, "#incidents-list")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        incident = self.shown.get(str(event.row_key.value))
+        self._show_timeline(str(event.row_key.value))
+
+    def _show_timeline(self, incident_id: str) -> None:
+        """Its events; shown again for the same incident, the cursor stays on the event it
+        was on, unless it was on the newest: then it follows what is recorded."""
         timeline = self.query_one("#incident-timeline", DataTable)
+        at_end = timeline.cursor_row >= timeline.row_count - 1
+        row = None if at_end or self._timeline_of != incident_id else timeline.cursor_row
         timeline.clear()
+        self._timeline_of = incident_id
+        incident = self.shown.get(incident_id)
         if incident is None:
             return
-        for event_ in incident.events:
-            timeline.add_row(f"{event_.at:%H:%M:%S}", event_.who.name, describe(event_))
+        for event in incident.events:
+            timeline.add_row(f"{event.at:%H:%M:%S}", event.who.name, describe(event))
         timeline.border_subtitle = f"{len(incident.events)} events · {incident.id}"
-        timeline.move_cursor(row=len(incident.events) - 1)
+        timeline.move_cursor(row=len(incident.events) - 1 if row is None else row)
+
+    def highlighted_id(self) -> str | None:
+        listing = self.query_one("#incidents-list", DataTable)
+        if not listing.row_count:
+            return None
+        return str(listing.coordinate_to_cell_key(listing.cursor_coordinate).row_key.value)
 
     def highlighted(self) -> Incident | None:
-        listing = self.query_one("#incidents-list", DataTable)
-        if not self.shown:
-            return None
-        key = listing.coordinate_to_cell_key(listing.cursor_coordinate).row_key.value
-        return self.shown.get(str(key))
+        highlighted = self.highlighted_id()
+        return self.shown.get(highlighted) if highlighted is not None else None
 
     def action_join(self) -> None:
         incident = self.highlighted()
