@@ -394,24 +394,39 @@ async def test_another_consoles_events_show_live_from_the_shared_store(own_datab
 # -- the incidents screen ----------------------------------------------------------------------
 
 
+def two_incidents(store: IncidentStore) -> tuple[Incident, Incident]:
+    """An older one, and the one being worked, with a note."""
+    older = store.open("Certificate expired", "P3", BOB)
+    worked = store.open("Queue backlog", "P1", BOB)
+    store.append(worked.id, Kind.NOTE, {"text": "audit consumer stuck"}, BOB)
+    return older, worked
+
+
+async def incidents_screen(
+    pilot: Pilot[None], app: OpsConsoleApp
+) -> tuple[DataTable[str], DataTable[str]]:
+    """I pressed: the listing and the timeline."""
+    await pilot.press("I")
+    await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen))
+    await pilot.pause()
+    return (
+        app.screen.query_one("#incidents-list", DataTable),
+        app.screen.query_one("#incident-timeline", DataTable),
+    )
+
+
 async def test_the_incidents_screen_lists_them_shows_a_timeline_and_joins(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "incidents")
-    old = store.open("Certificate expired", "P3", BOB)
+    old, current = two_incidents(store)
     store.append(old.id, Kind.STATUS, {"from": "INVESTIGATING", "to": "RESOLVED"}, BOB)
-    current = store.open("Queue backlog", "P1", BOB)
-    store.append(current.id, Kind.NOTE, {"text": "audit consumer stuck"}, BOB)
     app = make_app(config_for(), library=Library(runbooks=[book(steps=STEPS)]), incidents=store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("I")
-        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen))
-        await pilot.pause()
-        listing = app.screen.query_one("#incidents-list", DataTable)
+        listing, timeline = await incidents_screen(pilot, app)
         rows = [listing.get_row_at(n) for n in range(listing.row_count)]
         assert [(r[0], r[1], r[2]) for r in rows] == [
             (current.id, "P1", "INVESTIGATING"),
             (old.id, "P3", "RESOLVED"),
         ]
-        timeline = app.screen.query_one("#incident-timeline", DataTable)
         whats = [timeline.get_row_at(n)[2] for n in range(timeline.row_count)]
         assert whats == ["opened: Queue backlog (P1, real)", "note: audit consumer stuck"]
 
@@ -438,16 +453,10 @@ async def test_the_incidents_screen_shows_what_another_console_records_as_it_hap
     """No `r` needed; the operator's place holds: the incident under the cursor, and the
     event they went back to, while the newest is followed only by a cursor left on it."""
     store, other = FileStore(tmp_path / "incidents"), FileStore(tmp_path / "incidents")
-    older = other.open("Certificate expired", "P3", BOB)
-    worked = other.open("Queue backlog", "P1", BOB)
-    other.append(worked.id, Kind.NOTE, {"text": "audit consumer stuck"}, BOB)
+    older, worked = two_incidents(other)
     app = make_app(config_for(), library=Library(runbooks=[book(steps=STEPS)]), incidents=store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("I")
-        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen))
-        await pilot.pause()
-        listing = app.screen.query_one("#incidents-list", DataTable)
-        timeline = app.screen.query_one("#incident-timeline", DataTable)
+        listing, timeline = await incidents_screen(pilot, app)
 
         def whats() -> list[str]:
             return [str(timeline.get_row_at(n)[2]) for n in range(timeline.row_count)]
