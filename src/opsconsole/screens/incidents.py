@@ -82,7 +82,7 @@ class IncidentsScreen(Screen[None]):
             for incident_id, cells in rows.items():
                 for column, value in zip(listing.ordered_columns, cells, strict=True):
                     if listing.get_cell(incident_id, column.key) != value:
-                        listing.update_cell(incident_id, column.key, value)
+                        listing.update_cell(incident_id, column.key, value, update_width=True)
             if self._timeline_of is not None:
                 self._show_timeline(self._timeline_of)
             return
