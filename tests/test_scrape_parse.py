@@ -72,3 +72,9 @@ def test_a_garbled_sample_fails_the_scrape(line: str) -> None:
     """What the service's row then says after "metrics:"."""
     with pytest.raises(ValueError, match=r"^not a sample line: http_requests_total"):
         parse_snapshot(line + "\n", TARGET, 0.0)
+
+
+@pytest.mark.parametrize("labels", ['{path="/"}', '{le="soon"}'])
+def test_a_bucket_without_its_bound_says_so(labels: str) -> None:
+    with pytest.raises(ValueError, match=r"^http_request_duration_seconds_bucket has a bucket"):
+        parse_snapshot(f"http_request_duration_seconds_bucket{labels} 3\n", TARGET, 0.0)

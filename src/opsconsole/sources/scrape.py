@@ -188,7 +188,10 @@ def parse_snapshot(
     memo = series if series is not None else SeriesMemo()
     for name, labels, value in memo.samples(_only_wanted(exposition, target)):
         if name == f"{target.latency_histogram}_bucket":
-            le = float(labels["le"])
+            try:
+                le = float(labels["le"])
+            except (KeyError, ValueError):
+                raise ValueError(f"{name} has a bucket without a numeric le label") from None
             buckets[le] = buckets.get(le, 0.0) + value
         elif name == target.requests_total:
             requests += value
