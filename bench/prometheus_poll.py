@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.servers import PrometheusServer
 
-from opsconsole.config import PrometheusSection
+from opsconsole.config.model import PrometheusSection
 from opsconsole.demo.fleet import DemoFleet, DemoServiceSpec
 from opsconsole.sources.prometheus import PrometheusSource
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import timeit
 
-from opsconsole.redact import Redactor
+from opsconsole.common.redact import Redactor
 
 PLAIN = (
     "2024-05-01T12:34:56.789Z INFO  [worker-3] request_id=3f2a9c1e-8b7d-4e2a-9c1f-2b3d4e5f6a7b"

@@ -21,8 +21,8 @@ from textual import events
 from textual.app import App
 from textual.screen import Screen
 
-from opsconsole.runbooks import Runbook
-from opsconsole.screens.wizard import WizardScreen
+from opsconsole.runbooks.model import Runbook
+from opsconsole.tui.screens.wizard import WizardScreen
 
 KEY_EVERY_SECONDS = 0.05
 

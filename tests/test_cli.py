@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opsconsole.runbooks import load_runbooks, shipped_runbooks
+from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
 
 OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
 ROOT = Path(__file__).parent.parent

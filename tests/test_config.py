@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from opsconsole.config import ConfigNotFound, find_config, load_config
-from opsconsole.problems import ProblemsFound
+from opsconsole.config.model import ConfigNotFound, find_config, load_config
+from opsconsole.documents.problems import ProblemsFound
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "opsconsole.toml"
 

@@ -11,15 +11,15 @@ import pytest
 import redis
 from textual.color import Color
 
-from opsconsole.app import OpsConsoleApp, make_app
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
-from opsconsole.screens.service import ServiceScreen
-from opsconsole.widgets import formats
-from opsconsole.widgets.log_tail import LogTail
-from opsconsole.widgets.services_table import ServicesTable
-from opsconsole.widgets.source_panes import SourcePane
+from opsconsole.tui.app import OpsConsoleApp, make_app
+from opsconsole.tui.screens.service import ServiceScreen
+from opsconsole.tui.widgets import formats
+from opsconsole.tui.widgets.log_tail import LogTail
+from opsconsole.tui.widgets.services_table import ServicesTable
+from opsconsole.tui.widgets.source_panes import SourcePane
 from tests.known_app import TRUE_ERROR_RATE, TRUE_P95, KnownTrafficApp
 from tests.servers import (
     BUSYBOX_IMAGE,

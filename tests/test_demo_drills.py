@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsconsole.app import make_app
 from opsconsole.demo.control import ControlServer
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.drills.demo_faults import DemoFault
 from opsconsole.drills.model import load_drills, shipped_drills
-from opsconsole.runbooks import load_runbooks, shipped_runbooks
+from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+from opsconsole.tui.app import make_app
 from tests.test_drills import OPSCONSOLE, drill, propose_drill, wait_injected
 
 # The runbook's own `opsconsole demo restart` must be found, as it is where opsconsole is

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from opsconsole.config import Config, DockerSection, ServiceSection
-from opsconsole.monitor import Snapshot, breaches
+from opsconsole.config.model import Config, DockerSection, ServiceSection
+from opsconsole.monitoring.monitor import Snapshot, breaches
 from opsconsole.sources.base import describe_error, read
 from opsconsole.sources.docker import (
     LONGEST_LINE_BYTES,

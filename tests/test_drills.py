@@ -20,19 +20,19 @@ import redis
 from textual.pilot import Pilot
 from textual.widgets import Markdown
 
-from opsconsole.app import OpsConsoleApp, make_app
-from opsconsole.config import Config
-from opsconsole.drill_desk import DrillPlan
+from opsconsole.config.model import Config
 from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
 from opsconsole.drills.model import Drill, DrillBook
 from opsconsole.drills.oom import ContainerOom, OomRefused
 from opsconsole.drills.pending import write_pending
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Kind
-from opsconsole.runbooks import Library
-from opsconsole.screens.dialogs import ConfirmDialog
-from opsconsole.screens.drill_report import DrillReportScreen
-from opsconsole.screens.incident import ProposalDialog
+from opsconsole.runbooks.model import Library
+from opsconsole.tui.app import OpsConsoleApp, make_app
+from opsconsole.tui.drill_desk import DrillPlan
+from opsconsole.tui.screens.dialogs import ConfirmDialog
+from opsconsole.tui.screens.drill_report import DrillReportScreen
+from opsconsole.tui.screens.incident import ProposalDialog
 from tests.servers import (
     BUSYBOX_IMAGE,
     TEST_LABEL,

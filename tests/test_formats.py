@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsconsole.widgets import formats
+from opsconsole.tui.widgets import formats
 
 
 @pytest.mark.parametrize(

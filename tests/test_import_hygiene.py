@@ -16,14 +16,14 @@ import opsconsole.incidents
 import opsconsole.sources
 
 UI_FREE = [
-    "opsconsole.cli",
-    "opsconsole.config",
-    "opsconsole.runbooks",
-    "opsconsole.status",
-    "opsconsole.redact",
-    "opsconsole.monitor",
-    "opsconsole.board",
-    "opsconsole.status_report",
+    "opsconsole.cli.main",
+    "opsconsole.config.model",
+    "opsconsole.runbooks.model",
+    "opsconsole.monitoring.service_state",
+    "opsconsole.common.redact",
+    "opsconsole.monitoring.monitor",
+    "opsconsole.monitoring.board",
+    "opsconsole.cli.status_report",
     *(f"opsconsole.sources.{m.name}" for m in pkgutil.iter_modules(opsconsole.sources.__path__)),
     *(f"opsconsole.demo.{m.name}" for m in pkgutil.iter_modules(opsconsole.demo.__path__)),
     *(f"opsconsole.engine.{m.name}" for m in pkgutil.iter_modules(opsconsole.engine.__path__)),
@@ -53,7 +53,7 @@ def test_widgets_do_no_io() -> None:
     """Widgets render what screens give them: no client library or socket in sight.
     (They may import a source's result types, never run it.)"""
     forbidden = ("httpx", "socket", "urllib", "http", "psycopg", "redis", "docker", "asyncio")
-    widgets = sorted((Path(opsconsole.__file__).parent / "widgets").glob("*.py"))
+    widgets = sorted((Path(opsconsole.__file__).parent / "tui" / "widgets").glob("*.py"))
     assert len(widgets) > 1
     for widget in widgets:
         imports = [

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from opsconsole.app import make_app
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.incidents.files import FileStore
-from opsconsole.runbooks import Library
-from opsconsole.screens.dialogs import NoteDialog
-from opsconsole.screens.incident import OpenIncidentDialog
-from opsconsole.screens.params import ParamsDialog
-from opsconsole.screens.wizard import WizardScreen
+from opsconsole.runbooks.model import Library
+from opsconsole.tui.app import make_app
+from opsconsole.tui.screens.dialogs import NoteDialog
+from opsconsole.tui.screens.incident import OpenIncidentDialog
+from opsconsole.tui.screens.params import ParamsDialog
+from opsconsole.tui.screens.wizard import WizardScreen
 from tests.test_runner import book
 from tests.test_tui import wait_for
 from tests.test_wizard import finished, outcome

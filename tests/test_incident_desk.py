@@ -14,20 +14,20 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from opsconsole.app import OpsConsoleApp, make_app
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Actor, Incident, Kind, Status
 from opsconsole.incidents.postgres import PostgresStore
 from opsconsole.incidents.store import IncidentStore
-from opsconsole.runbooks import Library, Runbook
-from opsconsole.screens.dialogs import ConfirmDialog, DecisionDialog, NoteDialog
-from opsconsole.screens.incident import OpenIncidentDialog, ProposalDialog
-from opsconsole.screens.incidents import IncidentsScreen
-from opsconsole.screens.params import ParamsDialog
-from opsconsole.screens.wizard import WizardScreen
+from opsconsole.runbooks.model import Library, Runbook
+from opsconsole.tui.app import OpsConsoleApp, make_app
+from opsconsole.tui.screens.dialogs import ConfirmDialog, DecisionDialog, NoteDialog
+from opsconsole.tui.screens.incident import OpenIncidentDialog, ProposalDialog
+from opsconsole.tui.screens.incidents import IncidentsScreen
+from opsconsole.tui.screens.params import ParamsDialog
+from opsconsole.tui.screens.wizard import WizardScreen
 from tests.test_runner import book
 from tests.test_tui import wait_for, with_refresh
 from tests.test_wizard import finished, outcome, shown, status

@@ -6,7 +6,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input, Log
 
-from opsconsole.widgets.log_tail import LogTail
+from opsconsole.tui.widgets.log_tail import LogTail
 
 SIZE = (80, 12)  # 10 rows of log, its horizontal scrollbar, the filter bar
 

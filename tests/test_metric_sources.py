@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from opsconsole.config import PrometheusSection
-from opsconsole.metrics import MetricsReading, histogram_quantile
+from opsconsole.config.model import PrometheusSection
 from opsconsole.sources.base import read
+from opsconsole.sources.metrics import MetricsReading, histogram_quantile
 from opsconsole.sources.prometheus import PrometheusSource
 from opsconsole.sources.scrape import ScrapeSource, ScrapeTarget
 from tests.known_app import (

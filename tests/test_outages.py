@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from opsconsole.app import OpsConsoleApp, make_app
-from opsconsole.config import (
+from opsconsole.config.model import (
     Config,
     ConsoleSection,
     DockerSection,
@@ -20,7 +19,8 @@ from opsconsole.config import (
     ServiceSection,
 )
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.widgets.source_panes import SourcePane
+from opsconsole.tui.app import OpsConsoleApp, make_app
+from opsconsole.tui.widgets.source_panes import SourcePane
 from tests.conftest import _serve
 from tests.servers import (
     TEST_LABEL,

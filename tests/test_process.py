@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from opsconsole.common.redact import MASK, Redactor
 from opsconsole.engine.process import (
     MAX_BATCH,
     MAX_LINE_BYTES,
@@ -27,7 +28,6 @@ from opsconsole.engine.process import (
     OutputLine,
     run_command,
 )
-from opsconsole.redact import MASK, Redactor
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 

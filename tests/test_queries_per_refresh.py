@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client import Counter as CounterMetric
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsconsole.config import Config
-from opsconsole.metrics import MetricsReading
-from opsconsole.monitor import Monitor
+from opsconsole.config.model import Config
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.sources.metrics import MetricsReading
 from opsconsole.sources.postgres import TAG, PostgresSource
 from opsconsole.sources.prometheus import PrometheusSource
 from opsconsole.sources.redis import RedisReading, RedisSource

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from opsconsole.widgets.quiet_table import QuietTable
+from opsconsole.tui.widgets.quiet_table import QuietTable
 
 ROWS = ("one", "two", "three")
 

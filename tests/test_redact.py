@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsconsole.redact import (
+from opsconsole.common.redact import (
     MASK,
     MIN_SECRET_LENGTH,
     Redactor,

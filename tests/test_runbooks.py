@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from opsconsole.problems import ProblemsFound
-from opsconsole.runbooks import (
+from opsconsole.documents.problems import ProblemsFound
+from opsconsole.runbooks.model import (
     CheckStep,
     CommandStep,
     DecisionStep,

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.engine.events import Event, EventKind
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.render import ParamError, command_argv, resolve_params
 from opsconsole.engine.runner import Confirmation, Runner, RunOptions
-from opsconsole.runbooks import (
+from opsconsole.runbooks.model import (
     Answer,
     CommandStep,
     DecisionStep,

@@ -11,11 +11,11 @@ from datetime import timedelta
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from opsconsole.board import Board
-from opsconsole.config import Config
+from opsconsole.config.model import Config
+from opsconsole.monitoring.board import Board
 from opsconsole.sources.health import HealthState
-from opsconsole.widgets.quiet_table import Cell
-from opsconsole.widgets.services_table import (
+from opsconsole.tui.widgets.quiet_table import Cell
+from opsconsole.tui.widgets.services_table import (
     LABELS,
     ServicesTable,
     TableView,

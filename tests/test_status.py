@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from opsconsole.monitoring.service_state import ServiceStatus, observe_all
 from opsconsole.sources.health import HealthCheck, HealthState
-from opsconsole.status import ServiceStatus, observe_all
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 

@@ -7,15 +7,15 @@ from collections.abc import Iterator
 import pytest
 from textual.widgets import Input
 
-from opsconsole.app import make_app
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
-from opsconsole.monitor import Breach
-from opsconsole.runbooks import Library
-from opsconsole.screens.params import ParamsDialog
-from opsconsole.screens.wizard import WizardScreen
-from opsconsole.suggest import describe, offers
+from opsconsole.monitoring.monitor import Breach
+from opsconsole.monitoring.offers import describe, offers
+from opsconsole.runbooks.model import Library
+from opsconsole.tui.app import make_app
+from opsconsole.tui.screens.params import ParamsDialog
+from opsconsole.tui.screens.wizard import WizardScreen
 from tests.test_dashboard import with_console
 from tests.test_tui import health, wait_for
 

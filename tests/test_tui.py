@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from opsconsole.app import OpsConsoleApp, make_app
-from opsconsole.config import Config, ConsoleSection
+from opsconsole.config.model import Config, ConsoleSection
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
-from opsconsole.screens.dashboard import DashboardScreen, Poll
-from opsconsole.screens.help import HelpScreen
 from opsconsole.sources.health import HealthCheck
-from opsconsole.widgets.services_table import ServicesTable, TableView
+from opsconsole.tui.app import OpsConsoleApp, make_app
+from opsconsole.tui.screens.dashboard import DashboardScreen, Poll
+from opsconsole.tui.screens.help import HelpScreen
+from opsconsole.tui.widgets.services_table import ServicesTable, TableView
 
 
 @pytest.fixture

@@ -12,20 +12,25 @@ from textual.app import App
 from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 
-import opsconsole.app
-from opsconsole.app import OpsConsoleApp, make_app
-from opsconsole.config import Config
+import opsconsole.tui.app
+from opsconsole.config.model import Config
 from opsconsole.engine.events import Event, EventKind
-from opsconsole.runbooks import Library, Runbook
-from opsconsole.screens.dialogs import ChecklistDialog, ConfirmDialog, DecisionDialog, NoteDialog
-from opsconsole.screens.params import ParamsDialog
-from opsconsole.screens.wizard import WizardScreen
-from opsconsole.widgets.log_tail import LogTail
+from opsconsole.runbooks.model import Library, Runbook
+from opsconsole.tui.app import OpsConsoleApp, make_app
+from opsconsole.tui.screens.dialogs import (
+    ChecklistDialog,
+    ConfirmDialog,
+    DecisionDialog,
+    NoteDialog,
+)
+from opsconsole.tui.screens.params import ParamsDialog
+from opsconsole.tui.screens.wizard import WizardScreen
+from opsconsole.tui.widgets.log_tail import LogTail
 from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 from tests.test_runner import book, processes_with
 from tests.test_tui import wait_for
 
-CSS = Path(opsconsole.app.__file__).parent / "app.tcss"
+CSS = Path(opsconsole.tui.app.__file__).parent / "app.tcss"
 
 
 class Host(App[None]):

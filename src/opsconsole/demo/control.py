@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from opsconsole.common.paths import state_directory
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.demo.service import Fault
-from opsconsole.paths import state_directory
 
 SOCKET_ENV = "OPSCONSOLE_DEMO_SOCKET"
 ADDRESS_FILENAME = "fleet.json"

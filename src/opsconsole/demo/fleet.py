@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opsconsole.config import Config, ConsoleSection, ServiceSection
+from opsconsole.config.model import Config, ConsoleSection, ServiceSection
 from opsconsole.demo.service import DemoService, Fault
 from opsconsole.demo.traffic import TrafficGenerator
 

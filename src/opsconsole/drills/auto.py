@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, sandbox_values, target_problem
 from opsconsole.drills.pending import done, write_pending
@@ -19,9 +19,9 @@ from opsconsole.engine.events import Event
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.render import ParamError, expectation_failure, render
 from opsconsole.engine.runner import Confirmation, Runner, RunOptions
-from opsconsole.monitor import Monitor
-from opsconsole.runbooks import Answer, DecisionStep, Library, ManualStep, NoteStep, Runbook
-from opsconsole.suggest import describe
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.monitoring.offers import describe
+from opsconsole.runbooks.model import Answer, DecisionStep, Library, ManualStep, NoteStep, Runbook
 
 BREAK_WAIT_SECONDS = 60.0
 """How long the steady state has to break once the fault is in: a dashboard poll or two."""

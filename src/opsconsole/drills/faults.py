@@ -16,7 +16,7 @@ import psycopg
 import redis
 from docker.errors import NotFound
 
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.drills.demo_faults import DEMO_PREFIX, DemoFault
 from opsconsole.drills.model import FaultSpec
 from opsconsole.drills.oom import ContainerOom

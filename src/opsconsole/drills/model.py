@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field
 
-from opsconsole.config import Config
-from opsconsole.runbooks import (
+from opsconsole.config.model import Config
+from opsconsole.documents.load import Finding, load_document
+from opsconsole.runbooks.model import (
     CommandStep,
     DecisionStep,
     Expect,
@@ -23,7 +24,6 @@ from opsconsole.runbooks import (
     Strict,
     placeholders,
 )
-from opsconsole.tomldoc import Finding, load_document
 
 DRILLS_FILENAME = "drills.toml"
 DRILLS_ENV = "OPSCONSOLE_DRILLS"
@@ -209,7 +209,7 @@ def drill_checks(book: DrillBook, library: Library | None = None) -> Iterator[Fi
 
 
 def shipped_drills() -> Path:
-    return Path(str(resources.files("opsconsole") / DRILLS_FILENAME))
+    return Path(str(resources.files("opsconsole.drills") / DRILLS_FILENAME))
 
 
 def find_drills(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsconsole.config import Config
+from opsconsole.common.paths import state_directory
+from opsconsole.config.model import Config
 from opsconsole.drills.faults import FaultRefused, undo_recorded
-from opsconsole.paths import state_directory
 
 SUFFIX = ".pending.json"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from opsconsole.common.readable import duration
 from opsconsole.drills.model import Drill
-from opsconsole.timefmt import duration
 
 # What the score weighs, out of 100: recovering at all matters most; then finding it,
 # then knowing which runbook fixes it; hints and skipped steps cost a little each.

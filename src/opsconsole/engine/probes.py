@@ -10,7 +10,7 @@ import psycopg
 import redis.asyncio as aioredis
 from prometheus_api_client import PrometheusConnect
 
-from opsconsole.config import Config
+from opsconsole.config.model import Config
 from opsconsole.sources.http import new_session
 
 PROBE_TIMEOUT_SECONDS = 10.0

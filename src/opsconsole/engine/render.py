@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-from opsconsole.runbooks import (
+from opsconsole.runbooks.model import (
     PLACEHOLDER,
     Capture,
     CommandStep,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from opsconsole.common.redact import MASK, Redactor
 from opsconsole.engine.events import Event, EventKind
 from opsconsole.engine.process import CommandResult, OutputLine, run_command
 from opsconsole.engine.render import (
@@ -23,8 +24,7 @@ from opsconsole.engine.render import (
     render,
     resolve_params,
 )
-from opsconsole.redact import MASK, Redactor
-from opsconsole.runbooks import (
+from opsconsole.runbooks.model import (
     Answer,
     Capture,
     CheckStep,

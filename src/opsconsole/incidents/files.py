@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from opsconsole.common.paths import state_directory
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
 from opsconsole.incidents.store import IncidentExists, IncidentStore, StoreError, UnknownIncident
-from opsconsole.paths import state_directory
 
 SUFFIX = ".jsonl"
 TORN_SUFFIX = ".torn"

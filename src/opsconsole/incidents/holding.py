@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from opsconsole.engine.events import Event, EventKind
 from opsconsole.engine.runner import Confirmation, Probes, Runner, RunOptions
-from opsconsole.runbooks import (
+from opsconsole.runbooks.model import (
     Answer,
     CheckStep,
     CommandStep,

@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from opsconsole.common.redact import redact_url
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
 from opsconsole.incidents.store import IncidentExists, IncidentStore, StoreError, UnknownIncident
-from opsconsole.redact import redact_url
 
 CHANNEL = "opsconsole_incidents"
 TABLE = "opsconsole_incident_events"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import class_row
 
-from opsconsole.redact import redact_sql
+from opsconsole.common.redact import redact_sql
 
 TAG = "/* opsconsole */"
 R = TypeVar("R")

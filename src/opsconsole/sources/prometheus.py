@@ -10,8 +10,8 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from opsconsole.config import PrometheusSection
-from opsconsole.metrics import Alert, MetricsReading, ServiceMetrics
+from opsconsole.config.model import PrometheusSection
+from opsconsole.sources.metrics import Alert, MetricsReading, ServiceMetrics
 
 
 class PrometheusSource:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsconsole.metrics import MetricsReading, ServiceMetrics, histogram_quantile
 from opsconsole.sources.base import describe_error
 from opsconsole.sources.http import describe_http_error, new_session, read_capped
+from opsconsole.sources.metrics import MetricsReading, ServiceMetrics, histogram_quantile
 
 # An exposition of many megabytes is not one we want to parse on every refresh.
 MAX_EXPOSITION_BYTES = 8 * 1024 * 1024

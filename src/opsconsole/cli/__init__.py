@@ -1,0 +1,1 @@
+"""The `opsconsole` command: one module a command, each with its own parser."""

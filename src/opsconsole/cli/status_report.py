@@ -1,0 +1,117 @@
+"""`opsconsole status`: one poll of every source, as a table for people or JSON for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from opsconsole.common.readable import duration, latency
+from opsconsole.config.model import Config
+from opsconsole.monitoring.monitor import Snapshot, metrics_name
+from opsconsole.sources.base import Reading
+from opsconsole.sources.postgres import PostgresReading
+from opsconsole.sources.redis import RedisReading
+
+T = TypeVar("T")
+
+EXIT_HEALTHY = 0
+EXIT_BREACHED = 1
+
+
+def render_table(config: Config, snapshot: Snapshot) -> str:
+    metrics = snapshot.metrics.value if snapshot.metrics and snapshot.metrics.value else None
+    containers = snapshot.containers.value if snapshot.containers else None
+    rows = [("SERVICE", "HEALTH", "DETAIL", "LATENCY", "P95", "ERRORS", "REQ/S", "CONTAINER")]
+    for service in config.services:
+        check = snapshot.health.get(service.name)
+        measured = metrics.metrics.get(metrics_name(config, service)) if metrics else None
+        container = containers.get(service.container) if containers and service.container else None
+        rows.append(
+            (
+                service.name,
+                check.state.value if check else "?",
+                (check.reason or f"HTTP {check.status_code}") if check else "",
+                latency(check.latency) if check and check.latency is not None else "-",
+                latency(measured.p95_seconds) if measured and measured.p95_seconds else "-",
+                f"{measured.error_rate:.2%}"
+                if measured and measured.error_rate is not None
+                else "-",
+                f"{measured.request_rate:.1f}" if measured else "-",
+                _container(container.state, container.restart_count, container.oom_killed)
+                if container
+                else "-",
+            )
+        )
+    lines = _aligned(rows)
+    lines += _source_line("postgres", snapshot.postgres, _postgres_summary)
+    lines += _source_line("redis", snapshot.redis, _redis_summary)
+    if snapshot.metrics is not None and not snapshot.metrics.ok:
+        lines.append(f"{'metrics':<10} unreachable: {snapshot.metrics.error}")
+    for alert in (metrics.alerts or []) if metrics else []:
+        lines.append(
+            f"{'alert':<10} {alert.name} ({alert.severity or '-'}) {alert.state}: {alert.summary}"
+        )
+    for breach in snapshot.breaches:
+        threshold = (
+            f" (threshold {_figure(breach.threshold)})" if breach.threshold is not None else ""
+        )
+        lines.append(
+            f"{'breach':<10} {breach.subject} {breach.signal}: {_figure(breach.value)}{threshold}"
+        )
+    if not snapshot.breaches:
+        lines.append("no breaches")
+    return "\n".join(lines)
+
+
+def _figure(value: object) -> str:
+    """Four significant digits are plenty for a person; the JSON keeps more."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _container(state: str, restarts: int, oom_killed: bool) -> str:
+    extra = [f"{restarts} restarts"] if restarts else []
+    if oom_killed:
+        extra.append("OOMKilled")
+    return state + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[n]) for row in rows) for n in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _source_line(name: str, reading: Reading[T] | None, summary: Callable[[T], str]) -> list[str]:
+    if reading is None:
+        return []
+    if reading.value is None:
+        return [f"{name:<10} unreachable: {reading.error}"]
+    return [f"{name:<10} {summary(reading.value)}"]
+
+
+def _postgres_summary(pg: PostgresReading) -> str:
+    parts = [f"{pg.connections}/{pg.max_connections} connections"]
+    if pg.longest_query_seconds is not None:
+        parts.append(f"longest query {duration(pg.longest_query_seconds)}")
+    if pg.longest_idle_in_transaction_seconds is not None:
+        parts.append(f"idle in transaction {duration(pg.longest_idle_in_transaction_seconds)}")
+    parts.append(f"size {pg.database_size_bytes / 2**20:.1f} MiB")
+    if pg.cache_hit_ratio is not None:
+        parts.append(f"cache hit {pg.cache_hit_ratio:.1%}")
+    if pg.statements_note:
+        parts.append(pg.statements_note)
+    return ", ".join(parts)
+
+
+def _redis_summary(rd: RedisReading) -> str:
+    memory = f"memory {rd.used_memory_bytes / 2**20:.1f} MiB"
+    if rd.max_memory_bytes:
+        memory += f" of {rd.max_memory_bytes / 2**20:.0f} MiB"
+    parts = [f"{rd.clients} clients", memory]
+    if rd.hit_ratio is not None:
+        parts.append(f"hit {rd.hit_ratio:.1%}")
+    parts += [f"{rd.ops_per_second} ops/s", f"{rd.evicted_keys} evicted"]
+    parts += [f"{queue}={length}" for queue, length in rd.queues.items()]
+    return ", ".join(parts)

@@ -1,0 +1,236 @@
+"""The configuration file, ``opsconsole.toml``: its schema, where it is found, how it loads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from opsconsole.documents.load import Finding, load_document
+
+CONFIG_FILENAME = "opsconsole.toml"
+CONFIG_ENV = "OPSCONSOLE_CONFIG"
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"should be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError("should name a host")
+
+
+def _url(*schemes: str) -> AfterValidator:
+    def check(value: str) -> str:
+        _check_url(value, schemes)
+        return value
+
+    return AfterValidator(check)
+
+
+def _secret_url(*schemes: str) -> AfterValidator:
+    """Like _url, for a URL that may carry a password and so is kept as a SecretStr."""
+
+    def check(value: SecretStr) -> SecretStr:
+        _check_url(value.get_secret_value(), schemes)
+        return value
+
+    return AfterValidator(check)
+
+
+HttpUrl = Annotated[str, _url("http", "https")]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Section(BaseModel):
+    # strict: TOML has types, and "2" where a number belongs is a mistake to report.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ConsoleSection(Section):
+    environment: str = "unlabelled"
+    """Shown in the header at all times, so nobody mistakes production for staging."""
+    refresh_seconds: Annotated[float, Field(ge=0.2, le=3600)] = 2.0
+    """How often every pane polls its source."""
+    runbooks: str | None = None
+    """The runbook library, relative to this file; the shipped library by default."""
+
+
+class ThresholdsSection(Section):
+    p95_seconds: Seconds = 2.0
+    """P95 latency SLA (shared runbooks: P95 < 2 s)."""
+    error_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    """5xx share of all requests (shared runbooks: < 1 %)."""
+    health_timeout_seconds: Seconds = 2.0
+    """A health check that has not answered by then counts as DOWN."""
+    health_slow_seconds: Seconds = 1.0
+    """A health check that answers, but slower than this, counts as DEGRADED."""
+    connections_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """PostgreSQL sessions over this share of max_connections is a breach."""
+    memory_ratio: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """Redis used memory over this share of maxmemory is a breach."""
+    queue_length: Annotated[int, Field(ge=0)] = 1000
+    """A watched Redis queue longer than this is a breach."""
+
+
+class ServiceSection(Section):
+    name: Name
+    health_url: HttpUrl
+    metrics_url: HttpUrl | None = None
+    """Its Prometheus exposition, scraped directly where no [prometheus] is configured."""
+    container: Name | None = None
+    """The Docker container that runs it, if any."""
+    prometheus_label: str | None = None
+    """The value of the service label in PromQL; the name by default."""
+    health_timeout_seconds: Seconds | None = None
+    """Overrides [thresholds] health_timeout_seconds for this service."""
+    p95_seconds: Seconds | None = None
+    """Overrides [thresholds] p95_seconds for this service."""
+    error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Overrides [thresholds] error_rate for this service."""
+    sandbox: bool = False
+    """Drills may inject faults here. Nothing else is ever a drill's target."""
+
+
+class PrometheusSection(Section):
+    url: HttpUrl
+    latency_histogram: MetricName = "http_request_duration_seconds"
+    requests_total: MetricName = "http_requests_total"
+    service_label: LabelName = "service"
+    status_label: LabelName = "status"
+    """The label of requests_total that holds the HTTP status code."""
+    window: Annotated[str, Field(pattern=r"^[1-9][0-9]*[smh]$")] = "5m"
+    """The range of rate() in every query: P95, request rate and error rate over it."""
+    timeout_seconds: Seconds = 5.0
+
+
+class PostgresSection(Section):
+    dsn: Annotated[SecretStr, _secret_url("postgresql", "postgres")]
+    sandbox: bool = False
+    """Drills may inject faults here. Nothing else is ever a drill's target."""
+
+
+class RedisSection(Section):
+    url: Annotated[SecretStr, _secret_url("redis", "rediss", "unix")]
+    queues: list[str] = []
+    """Keys of lists used as queues, whose lengths are watched."""
+    sandbox: bool = False
+    """Drills may inject faults here. Nothing else is ever a drill's target."""
+
+
+class DockerSection(Section):
+    base_url: Annotated[str, _url("unix", "tcp", "http", "https")] = "unix:///var/run/docker.sock"
+    label: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+(=\S*)?$")] | None = None
+    """Also watch every container with this label (`key` or `key=value`)."""
+
+
+class IncidentsSection(Section):
+    dir: str | None = None
+    """Where the incident logs are kept, relative to this file; default
+    $XDG_STATE_HOME/opsconsole/incidents."""
+    dsn: Annotated[SecretStr, _secret_url("postgresql", "postgres")] | None = None
+    """A shared store in PostgreSQL, for a team working one incident from several consoles."""
+    hold_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15.0
+    """How long a runbook's verifying check must keep passing, once the incident is
+    MONITORING, before the console proposes RESOLVED."""
+    recheck_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How often the verifying check is run again while it holds."""
+
+
+class Config(Section):
+    console: ConsoleSection = ConsoleSection()
+    thresholds: ThresholdsSection = ThresholdsSection()
+    services: Annotated[list[ServiceSection], Field(min_length=1)]
+    prometheus: PrometheusSection | None = None
+    postgres: PostgresSection | None = None
+    redis: RedisSection | None = None
+    docker: DockerSection | None = None
+    incidents: IncidentsSection = IncidentsSection()
+
+    def health_timeout(self, service: ServiceSection) -> float:
+        return service.health_timeout_seconds or self.thresholds.health_timeout_seconds
+
+    def p95_threshold(self, service: ServiceSection) -> float:
+        return service.p95_seconds or self.thresholds.p95_seconds
+
+    def error_rate_threshold(self, service: ServiceSection) -> float:
+        if service.error_rate is not None:
+            return service.error_rate
+        return self.thresholds.error_rate
+
+
+def config_checks(config: Config) -> Iterator[Finding]:
+    if config.docker and not config.docker.label and not any(s.container for s in config.services):
+        yield Finding(
+            ("docker",),
+            "[docker] watches nothing: give a service a container, or set [docker] label",
+        )
+    first: dict[str, int] = {}
+    for number, service in enumerate(config.services):
+        if service.name in first:
+            earlier = first[service.name]
+            yield Finding(
+                ("services", number, "name"),
+                f"duplicate service name '{service.name}' (first at services[{earlier}])",
+            )
+        first.setdefault(service.name, number)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    path: Path
+
+    def runbooks_path(self) -> Path | None:
+        if self.config.console.runbooks is None:
+            return None
+        return (self.path.parent / self.config.console.runbooks).resolve()
+
+    def incidents_path(self) -> Path | None:
+        if self.config.incidents.dir is None:
+            return None
+        return (self.path.parent / Path(self.config.incidents.dir).expanduser()).resolve()
+
+
+def config_candidates(explicit: Path | None, env: Mapping[str, str]) -> list[Path]:
+    """Where the configuration is looked for, first match wins."""
+    if explicit is not None:
+        return [explicit]
+    if env.get(CONFIG_ENV):
+        return [Path(env[CONFIG_ENV])]
+    xdg = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path(CONFIG_FILENAME), xdg / "opsconsole" / CONFIG_FILENAME]
+
+
+class ConfigNotFound(Exception):
+    def __init__(self, looked_in: list[Path], *, named: bool) -> None:
+        self.looked_in = looked_in
+        self.named = named
+        """The user named the file (--config or $OPSCONSOLE_CONFIG): its absence is an error."""
+        places = ", ".join(str(p) for p in looked_in)
+        super().__init__(f"no configuration found (looked in: {places})")
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    candidates = config_candidates(explicit, env)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigNotFound(candidates, named=explicit is not None or bool(env.get(CONFIG_ENV)))
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """The configuration at ``path``, or ProblemsFound listing every problem in it."""
+    config = load_document(
+        path, Config, env=os.environ if env is None else env, checks=config_checks
+    )
+    return LoadedConfig(config, path)

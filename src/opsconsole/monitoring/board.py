@@ -1,0 +1,121 @@
+"""What the dashboard knows, source by source, over time. No Textual, no I/O: the screen
+feeds it readings as they come back and the widgets draw from it."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from opsconsole.config.model import Config, ServiceSection
+from opsconsole.monitoring.monitor import Breach, Snapshot, breaches, metrics_name
+from opsconsole.monitoring.service_state import ServiceStatus, observe_all
+from opsconsole.sources.base import Reading, Tracked
+from opsconsole.sources.docker import ContainerStatus
+from opsconsole.sources.health import HealthCheck
+from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
+from opsconsole.sources.postgres import PostgresReading
+from opsconsole.sources.redis import RedisReading
+
+# A trend point sums up this many seconds, so a sparkline moves on once a bucket is whole
+# rather than on every poll: steady for the eye, and cheap on a slow SSH link.
+TREND_BUCKET_SECONDS = 30.0
+TREND_POINTS = 6
+HISTORY_POINTS = 240
+"""Polls kept for the detail screen: at 2 s, the last eight minutes."""
+
+
+@dataclass
+class Trend:
+    """One signal of one service: every recent sample, and its whole buckets."""
+
+    samples: deque[tuple[datetime, float]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY_POINTS)
+    )
+    buckets: deque[float] = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    _bucket_start: datetime | None = None
+    _bucket_values: list[float] = field(default_factory=list)
+
+    def add(self, at: datetime, value: float) -> None:
+        self.samples.append((at, value))
+        if self._bucket_start is None:
+            self._bucket_start = at
+        elif (at - self._bucket_start).total_seconds() >= TREND_BUCKET_SECONDS:
+            # The worst of the bucket: a spike must not average away.
+            self.buckets.append(max(self._bucket_values))
+            self._bucket_start, self._bucket_values = at, []
+        self._bucket_values.append(value)
+
+
+@dataclass
+class ServiceHistory:
+    p95: Trend = field(default_factory=Trend)
+    error_rate: Trend = field(default_factory=Trend)
+
+
+class Board:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.services: dict[str, ServiceSection] = {s.name: s for s in config.services}
+        self.order = {s.name: index for index, s in enumerate(config.services)}
+        self.statuses = {s.name: ServiceStatus(s.name) for s in config.services}
+        self.history = {s.name: ServiceHistory() for s in config.services}
+        self.metrics: Tracked[MetricsReading] = Tracked()
+        self.postgres: Tracked[PostgresReading] = Tracked()
+        self.redis: Tracked[RedisReading] = Tracked()
+        self.containers: Tracked[dict[str, ContainerStatus]] = Tracked()
+
+    def observe_health(self, checks: list[HealthCheck]) -> None:
+        self.statuses = observe_all(self.statuses, checks)
+
+    def observe(self, source: str, reading: Reading[Any]) -> Tracked[Any]:
+        """Files a reading under its source ("metrics", "postgres", "redis", "containers")."""
+        tracked: Tracked[Any] = getattr(self, source).observe(reading)
+        setattr(self, source, tracked)
+        if source == "metrics" and reading.value is not None:
+            self._record_history(reading.value, reading.at)
+        return tracked
+
+    def _record_history(self, reading: MetricsReading, at: datetime) -> None:
+        for service in self.config.services:
+            measured = reading.metrics.get(metrics_name(self.config, service))
+            if measured is None:
+                continue
+            history = self.history[service.name]
+            if measured.p95_seconds is not None:
+                history.p95.add(at, measured.p95_seconds)
+            if measured.error_rate is not None:
+                history.error_rate.add(at, measured.error_rate)
+
+    def service_metrics(self, name: str) -> ServiceMetrics | None:
+        """The last good metrics of a service: stale when the source is failing."""
+        good = self.metrics.last_good
+        if good is None or good.value is None:
+            return None
+        return good.value.metrics.get(metrics_name(self.config, self.services[name]))
+
+    def metrics_error(self, name: str) -> str | None:
+        """Why this one service has no metrics while the source itself answers."""
+        latest = self.metrics.latest
+        if latest is None or latest.value is None:
+            return None
+        return latest.value.errors.get(metrics_name(self.config, self.services[name]))
+
+    def container(self, name: str) -> ContainerStatus | None:
+        container = self.services[name].container
+        good = self.containers.last_good
+        if container is None or good is None or good.value is None:
+            return None
+        return good.value.get(container)
+
+    def breaches(self) -> list[Breach]:
+        """What breaches a threshold now, as `opsconsole status` would report it."""
+        snapshot = Snapshot(
+            health={n: s.latest for n, s in self.statuses.items() if s.latest is not None},
+            metrics=self.metrics.latest,
+            postgres=self.postgres.latest,
+            redis=self.redis.latest,
+            containers=self.containers.latest,
+        )
+        return breaches(self.config, snapshot)

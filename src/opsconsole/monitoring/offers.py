@@ -1,0 +1,94 @@
+"""Which runbook the dashboard offers for what it sees: each breach against the runbooks'
+`suggest_when`, in words an on-call engineer acts on ("P95 of nl-fhir is 3.1s > 2s")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from opsconsole.common.readable import percent, seconds
+from opsconsole.common.redact import redact_url
+from opsconsole.config.model import ServiceSection
+from opsconsole.monitoring.monitor import Breach
+from opsconsole.runbooks.model import Library, Runbook
+
+SEVERITY_ORDER = ("P0", "P1", "P2", "P3", "P4")
+SERVICE_PARAMS = ("health_url", "container", "metrics_url")
+"""A runbook offered for a configured service gets that service's own values in the
+parameters of these names, and an empty field where it has none: never the runbook's
+default, which names some other service's container."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    runbook: Runbook
+    breach: Breach
+    params: dict[str, str]
+    """The subject of the breach, in the parameter the runbook names for it, and what
+    the configuration says of that service (SERVICE_PARAMS)."""
+
+    @property
+    def text(self) -> str:
+        return f"{describe(self.breach)}: press R for runbook '{self.runbook.title}'"
+
+
+def offers(
+    library: Library,
+    breaches: list[Breach],
+    services: Mapping[str, ServiceSection] | None = None,
+) -> list[Offer]:
+    """Every runbook that fits a breach, the most severe runbook first, then in the order
+    the breaches came (services as configured, then backends)."""
+    found = []
+    for breach in breaches:
+        signal = breach.signal.partition(":")[0]  # "queue:audit_events_queue" is a "queue"
+        for runbook in library.runbooks:
+            for when in runbook.suggest_when:
+                if when.signal != signal or when.subject not in (None, breach.subject):
+                    continue
+                declared = {p.name for p in runbook.params}
+                params = (
+                    {when.subject_param: breach.subject}
+                    if when.subject_param in declared and when.subject_param
+                    else {}
+                )
+                service = (services or {}).get(breach.subject)
+                if service is not None:
+                    params |= {
+                        name: _shown_value(service, name)
+                        for name in SERVICE_PARAMS
+                        if name in declared
+                    }
+                found.append(Offer(runbook, breach, params))
+                break
+    return sorted(found, key=lambda offer: SEVERITY_ORDER.index(offer.runbook.severity))
+
+
+def _shown_value(service: ServiceSection, name: str) -> str:
+    """The service's value, or nothing where it has none or it holds a password: the
+    form shows what it is filled with."""
+    value = str(getattr(service, name) or "")
+    return value if redact_url(value) == value else ""
+
+
+def describe(breach: Breach) -> str:
+    subject, value, limit = breach.subject, breach.value, breach.threshold
+    signal, _, detail = breach.signal.partition(":")
+    if signal == "p95_seconds" and isinstance(value, float) and isinstance(limit, float):
+        return f"P95 of {subject} is {seconds(value)} > {seconds(limit)}"
+    if signal == "error_rate" and isinstance(value, float) and isinstance(limit, float):
+        return f"error rate of {subject} is {percent(value)} > {percent(limit)}"
+    if signal == "health":
+        return f"{subject} is {value}"
+    if signal == "container_state":
+        return f"the container of {subject} is {value}"
+    if signal == "oom_killed":
+        return f"{subject} was OOM-killed"
+    if signal in ("connections_ratio", "memory_ratio") and isinstance(value, float):
+        what = "connections" if signal == "connections_ratio" else "memory"
+        return f"{subject} {what} at {percent(value)} > {percent(float(limit or 0))}"
+    if signal == "queue":
+        return f"queue {detail} holds {value} > {limit}"
+    if signal == "unreachable":
+        return f"{subject} is unreachable: {value}"
+    return f"{subject} {signal}: {value}"

@@ -1,0 +1,388 @@
+"""The runbook library, ``runbooks.toml``: its schema, where it is found, how it loads.
+
+This is the first slice of the schema; the runbook engine grows it. Commands are argv
+lists whose elements may hold ``{param}`` placeholders, rendered per element and never
+joined into a shell string.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Generator, Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsconsole.documents.load import Finding, load_document
+from opsconsole.documents.positions import PathKey
+
+RUNBOOKS_FILENAME = "runbooks.toml"
+RUNBOOKS_ENV = "OPSCONSOLE_RUNBOOKS"
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
+Severity = Literal["P0", "P1", "P2", "P3", "P4"]
+
+
+class Strict(BaseModel):
+    # strict: TOML has types, and "2" where a number belongs is a mistake to report.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Param(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    description: str
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    default: str | int | float | bool | None = None
+    pattern: str | None = None
+    """A value must match this regular expression in full."""
+    choices: list[str] | None = None
+    secret: bool = False
+    """Its value is redacted wherever output is shown or stored."""
+
+
+class Condition(Strict):
+    """`value` (a template: "{param}", "{captured}" or text) compared one way or more;
+    every comparison given must hold."""
+
+    value: str
+    equals: str | int | float | bool | None = None
+    not_equals: str | int | float | bool | None = None
+    matches: str | None = None
+    """A regular expression the value must contain a match of."""
+    above: float | None = None
+    below: float | None = None
+    one_of: list[str] | None = None
+
+
+class Retry(Strict):
+    count: Annotated[int, Field(ge=1, le=100)]
+    delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
+
+
+class Expect(Strict):
+    """What a successful run of a command looks like. By default: exit code 0."""
+
+    exit_codes: Annotated[list[int], Field(min_length=1)] = [0]
+    output_matches: str | None = None
+    """A regular expression its output must contain a match of."""
+    json_path: str | None = None
+    """A dotted path (`status`, `checks.db.status`, `items.0.name`) into JSON output."""
+    equals: str | int | float | bool | None = None
+    above: float | None = None
+    below: float | None = None
+    """With json_path: a condition on the value there; without it, on the whole output."""
+
+
+class Capture(Strict):
+    """A value taken from a command's output into a variable later steps can use."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    pattern: str | None = None
+    """A regular expression with one group: the first match's group is the value."""
+    json_path: str | None = None
+
+
+class Goto(Strict):
+    goto: Id
+
+
+class StepBase(Strict):
+    id: Id
+    title: str
+    description: str = ""
+    when: list[Condition] = []
+    """Run only when all hold; otherwise the step is skipped (and recorded as such)."""
+    next: Id | None = None
+    """The step after this one, when it is not the next in the list: where a branch joins."""
+
+
+class CommandStep(StepBase):
+    kind: Literal["command"]
+    argv: Annotated[list[str], Field(min_length=1)]
+    shell: bool = False
+    """Opt-in for a pipe: argv is then one script for `sh -c`, every parameter quoted."""
+    timeout_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    retry: Retry | None = None
+    expect: Expect = Expect()
+    capture: list[Capture] = []
+    destructive: bool = False
+    on_failure: Literal["stop", "continue"] | Goto = "stop"
+    verifies: bool = False
+    """Its passing is the evidence the fault is gone: with an incident open, the console
+    then proposes MONITORING, runs it again on its own, and proposes RESOLVED once it has
+    held ([incidents] hold_minutes)."""
+
+
+class CheckStep(StepBase):
+    """A probe of the stack, judged against a condition: no command line involved."""
+
+    kind: Literal["check"]
+    probe: Literal["http", "promql", "sql", "redis"]
+    target: str
+    """The URL (http), the query (promql, sql) or the Redis command (redis: "GET key")."""
+    expect: Expect = Expect()
+    capture: list[Capture] = []
+    on_failure: Literal["stop", "continue"] | Goto = "stop"
+    verifies: bool = False
+    """Its passing is the evidence the fault is gone: with an incident open, the console
+    then proposes MONITORING, runs it again on its own, and proposes RESOLVED once it has
+    held ([incidents] hold_minutes)."""
+
+
+class ManualStep(StepBase):
+    kind: Literal["manual"]
+    checklist: list[str] = []
+
+
+class Answer(Strict):
+    label: str
+    goto: Id
+
+
+class DecisionStep(StepBase):
+    kind: Literal["decision"]
+    question: str
+    answers: Annotated[list[Answer], Field(min_length=2)]
+
+
+class NoteStep(StepBase):
+    kind: Literal["note"]
+    prompt: str
+
+
+Step = Annotated[
+    CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep, Field(discriminator="kind")
+]
+
+# The signals the dashboard watches, as `opsconsole status` names its breaches.
+Signal = Literal[
+    "health",
+    "p95_seconds",
+    "error_rate",
+    "container_state",
+    "oom_killed",
+    "connections_ratio",
+    "memory_ratio",
+    "queue",
+    "unreachable",
+]
+
+
+class Suggestion(Strict):
+    """The console offers this runbook when a breach of `signal` shows on the dashboard;
+    its subject (a service, "postgres", "redis", ...) fills the parameter `subject_param`."""
+
+    signal: Signal
+    subject: str | None = None
+    """Only for this subject; any, when absent."""
+    subject_param: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
+
+
+class Runbook(Strict):
+    id: Id
+    title: str
+    summary: str
+    severity: Severity = "P2"
+    symptoms: list[str] = []
+    tags: list[str] = []
+    params: list[Param] = []
+    suggest_when: list[Suggestion] = []
+    steps: Annotated[list[Step], Field(min_length=1)]
+    rollback: list[CommandStep] = []
+    """Steps that undo what the runbook changed, run per `rollback_strategy`, even on abort."""
+    rollback_strategy: Literal["on_failure", "always", "never"] = "on_failure"
+
+
+class Library(Strict):
+    runbooks: Annotated[list[Runbook], Field(min_length=1)]
+
+
+# `{name}` alone; doubled braces stay literal, so Go templates such as docker's
+# `--format {{.State.OOMKilled}}` are written as they are on the command line.
+PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def placeholders(text: str) -> list[str]:
+    """The ``{name}`` placeholders of an argv element."""
+    return PLACEHOLDER.findall(text)
+
+
+def library_checks(library: Library) -> Iterator[Finding]:
+    yield from _duplicates(
+        [(("runbooks", n, "id"), book.id) for n, book in enumerate(library.runbooks)], "runbook id"
+    )
+    for number, book in enumerate(library.runbooks):
+        yield from _runbook_checks(book, ("runbooks", number))
+
+
+def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
+    yield from _duplicates(
+        [((*at, "params", n, "name"), p.name) for n, p in enumerate(book.params)], "parameter"
+    )
+    steps: list[tuple[PathKey, StepKind]] = [
+        ((*at, "steps", n), step) for n, step in enumerate(book.steps)
+    ] + [((*at, "rollback", n), step) for n, step in enumerate(book.rollback)]
+    yield from _duplicates([((*here, "id"), step.id) for here, step in steps], "step id")
+    step_ids = {step.id for step in book.steps}
+    declared = {param.name for param in book.params}
+    captured = {
+        capture.name for _, step in steps if isinstance(step, CommandStep | CheckStep)
+        for capture in step.capture
+    }  # fmt: skip
+    known = declared | captured
+    used: set[str] = set()
+
+    def templates(here: PathKey, step: StepKind) -> Iterator[tuple[PathKey, str]]:
+        for number, condition in enumerate(step.when):
+            yield (*here, "when", number, "value"), condition.value
+        if isinstance(step, CommandStep):
+            for number, element in enumerate(step.argv):
+                yield (*here, "argv", number), element
+        if isinstance(step, CheckStep):
+            yield (*here, "target"), step.target
+
+    for here, step in steps:
+        for where, text in templates(here, step):
+            for name in placeholders(text):
+                used.add(name)
+                if name not in known:
+                    yield Finding(where, f"undefined parameter '{{{name}}}' in step '{step.id}'")
+        yield from _step_checks(step, here, step_ids)
+    for number, suggestion in enumerate(book.suggest_when):
+        if suggestion.subject_param is not None:
+            used.add(suggestion.subject_param)
+            if suggestion.subject_param not in declared:
+                yield Finding(
+                    (*at, "suggest_when", number, "subject_param"),
+                    f"undefined parameter '{suggestion.subject_param}'",
+                )
+    for number, param in enumerate(book.params):
+        here = (*at, "params", number)
+        if param.name not in used:
+            yield Finding(
+                (*here, "name"), f"parameter '{param.name}' is not used by any step of '{book.id}'"
+            )
+        yield from _regex_check((*here, "pattern"), param.pattern)
+        if param.default is not None and (why := param_problem(param, str(param.default))):
+            yield Finding((*here, "default"), f"default of '{param.name}' {why}")
+
+
+StepKind = CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep
+
+
+def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[Finding]:
+    for number, condition in enumerate(step.when):
+        yield from _regex_check((*here, "when", number, "matches"), condition.matches)
+    if step.next is not None and step.next not in step_ids:
+        yield Finding((*here, "next"), f"step '{step.id}' goes on to unknown step '{step.next}'")
+    if isinstance(step, CommandStep):
+        if step.destructive and not step.description.strip():
+            yield Finding(
+                (*here, "destructive"),
+                f"destructive step '{step.id}' needs a description of what it changes",
+            )
+        if step.destructive and step.verifies:
+            yield Finding(
+                (*here, "verifies"),
+                f"step '{step.id}' is destructive: a verifying step is run again on its own",
+            )
+        if step.shell and len(step.argv) != 1:
+            yield Finding(
+                (*here, "argv"), f"step '{step.id}' has shell = true: argv must be one script"
+            )
+    if isinstance(step, CommandStep | CheckStep):
+        yield from _regex_check((*here, "expect", "output_matches"), step.expect.output_matches)
+        for number, capture in enumerate(step.capture):
+            where = (*here, "capture", number)
+            if (capture.pattern is None) == (capture.json_path is None):
+                yield Finding(where, f"capture '{capture.name}' needs a pattern or a json_path")
+            elif capture.pattern is not None:
+                compiled = yield from _regex_check((*where, "pattern"), capture.pattern)
+                if compiled is not None and compiled.groups != 1:
+                    yield Finding(
+                        (*where, "pattern"),
+                        f"capture '{capture.name}': the pattern needs exactly one group",
+                    )
+        if isinstance(step.on_failure, Goto) and step.on_failure.goto not in step_ids:
+            yield Finding(
+                (*here, "on_failure", "goto"),
+                f"step '{step.id}' goes to unknown step '{step.on_failure.goto}' on failure",
+            )
+    if isinstance(step, DecisionStep):
+        for answer_number, answer in enumerate(step.answers):
+            if answer.goto not in step_ids:
+                yield Finding(
+                    (*here, "answers", answer_number, "goto"),
+                    f"answer '{answer.label}' goes to unknown step '{answer.goto}'",
+                )
+
+
+def _regex_check(
+    where: PathKey, pattern: str | None
+) -> Generator[Finding, None, re.Pattern[str] | None]:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        yield Finding(where, f"not a regular expression: {error}")
+        return None
+
+
+def param_problem(param: Param, value: str) -> str | None:
+    """Why `value` is not acceptable for `param`; None when it is."""
+    if param.type == "integer" and not re.fullmatch(r"-?[0-9]+", value):
+        return "must be a whole number"
+    if param.type == "number":
+        try:
+            float(value)
+        except ValueError:
+            return "must be a number"
+    if param.type == "boolean" and value not in ("true", "false", "True", "False"):
+        return "must be true or false"
+    if param.choices is not None and value not in param.choices:
+        return "must be one of " + ", ".join(param.choices)
+    if param.pattern is not None:
+        try:
+            if not re.fullmatch(param.pattern, value):
+                return f"must match {param.pattern}"
+        except re.error:
+            return None  # reported where the pattern is
+    return None
+
+
+def _duplicates(named: list[tuple[PathKey, str]], what: str) -> Iterator[Finding]:
+    first: dict[str, PathKey] = {}
+    for path, name in named:
+        if name in first:
+            yield Finding(path, f"duplicate {what} '{name}'")
+        first.setdefault(name, path)
+
+
+def shipped_runbooks() -> Path:
+    """The library that ships inside the package (the top-level runbooks.toml)."""
+    return Path(str(resources.files("opsconsole.runbooks") / RUNBOOKS_FILENAME))
+
+
+def find_runbooks(
+    explicit: Path | None, configured: Path | None, env: Mapping[str, str] | None = None
+) -> Path:
+    """First of: --runbooks, $OPSCONSOLE_RUNBOOKS, [console] runbooks, ./runbooks.toml,
+    the shipped library."""
+    env = os.environ if env is None else env
+    if explicit is not None:
+        return explicit
+    if env.get(RUNBOOKS_ENV):
+        return Path(env[RUNBOOKS_ENV])
+    if configured is not None:
+        return configured
+    local = Path(RUNBOOKS_FILENAME)
+    return local if local.is_file() else shipped_runbooks()
+
+
+def load_runbooks(path: Path) -> Library:
+    """The library at ``path``, or ProblemsFound listing every problem in it."""
+    return load_document(path, Library, checks=library_checks)

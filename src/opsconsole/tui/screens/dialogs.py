@@ -1,0 +1,179 @@
+"""The questions a runbook run asks the person at the keyboard, one modal dialog each.
+
+Each dismisses with the answer the engine's Operator protocol wants: True/False for a
+confirmation or a checklist, the chosen Answer, the note's text, or None to stop."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from opsconsole.engine.runner import Confirmation
+from opsconsole.runbooks.model import Answer, DecisionStep, ManualStep
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A destructive step: the rendered command and the environment, and the target's
+    name typed in full to go on. Enter with anything else, or Escape, refuses it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "refuse", "Refuse")]
+
+    def __init__(self, request: Confirmation) -> None:
+        super().__init__(classes="dialog")
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        request = self.request
+        with Vertical(classes="dialog-box -danger") as box:
+            box.border_title = f"destructive: {request.step.title}"
+            if request.step.description:
+                yield Static(request.step.description, markup=False)
+            yield Static(
+                Text.assemble("environment ", (request.environment, "bold")),
+                classes="dialog-environment",
+            )
+            yield Static(Text(f"$ {request.command}"), classes="dialog-command", markup=False)
+            yield Static(
+                Text.assemble("Type ", (request.target, "bold"), " to run it; Escape refuses."),
+            )
+            yield Input(placeholder=request.target, id="confirm-target")
+            yield Static("", id="confirm-match", markup=False)
+
+    @on(Input.Changed, "#confirm-target")
+    def _typed(self, event: Input.Changed) -> None:
+        matches = event.value == self.request.target
+        hint = "✔ matches: Enter runs it" if matches else ""
+        self.query_one("#confirm-match", Static).update(hint)
+
+    @on(Input.Submitted, "#confirm-target")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value == self.request.target)
+
+    def action_refuse(self) -> None:
+        self.dismiss(False)
+
+
+class DecisionDialog(ModalScreen[Answer | None]):
+    """The question and its answers: Enter on one, or its number. Escape stops the run."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "abort", "Abort run")]
+
+    def __init__(self, step: DecisionStep) -> None:
+        super().__init__(classes="dialog")
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box") as box:
+            box.border_title = self.step.title
+            yield Static(self.step.question, classes="dialog-question", markup=False)
+            yield OptionList(
+                *(
+                    Option(Text(f"{number}. {answer.label}"), id=str(number - 1))
+                    for number, answer in enumerate(self.step.answers, 1)
+                ),
+                id="decision-answers",
+            )
+            yield Label("Enter or 1-9 chooses · Escape aborts the run", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        answers = self.query_one("#decision-answers", OptionList)
+        answers.highlighted = 0
+        answers.focus()
+
+    @on(OptionList.OptionSelected, "#decision-answers")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.step.answers[event.option_index])
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key.isdigit() and 1 <= int(event.key) <= len(self.step.answers):
+            event.stop()
+            self.dismiss(self.step.answers[int(event.key) - 1])
+
+    def action_abort(self) -> None:
+        self.dismiss(None)
+
+
+class ChecklistDialog(ModalScreen[bool]):
+    """A manual step: every item ticked, then Done. Abort (or Escape) stops the run."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "abort", "Abort run")]
+
+    def __init__(self, step: ManualStep) -> None:
+        super().__init__(classes="dialog")
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box") as box:
+            box.border_title = self.step.title
+            if self.step.description:
+                yield Static(self.step.description, markup=False)
+            with VerticalScroll(classes="dialog-items"):
+                for number, item in enumerate(self.step.checklist):
+                    yield Checkbox(item, id=f"item-{number}")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Done", id="checklist-done", variant="success")
+                yield Button("Abort run", id="checklist-abort", variant="error")
+
+    def on_mount(self) -> None:
+        self._update_done()
+        boxes = self.query(Checkbox)
+        (boxes.first() if boxes else self.query_one("#checklist-done", Button)).focus()
+
+    @on(Checkbox.Changed)
+    def _ticked(self) -> None:
+        self._update_done()
+
+    def _update_done(self) -> None:
+        self.query_one("#checklist-done", Button).disabled = not all(
+            box.value for box in self.query(Checkbox)
+        )
+
+    @on(Button.Pressed, "#checklist-done")
+    def _done(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#checklist-abort")
+    def _aborted(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(False)
+
+    def action_abort(self) -> None:
+        self.dismiss(False)
+
+
+class NoteDialog(ModalScreen[str | None]):
+    """A line of free text: Enter submits it, Escape gives None (a note step: abort)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, prompt: str, escape_says: str = "aborts the run") -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.prompt = prompt
+        self.escape_says = escape_says
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box") as box:
+            box.border_title = self.title_text
+            yield Static(self.prompt, classes="dialog-question", markup=False)
+            yield Input(id="note-text")
+            yield Label(f"Enter submits · Escape {self.escape_says}", classes="dialog-keys")
+
+    @on(Input.Submitted, "#note-text")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,251 @@
+"""One service up close: its health answer, metric history, container and live logs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Sparkline, Static
+
+from opsconsole.common.readable import latency
+from opsconsole.common.redact import redact_url
+from opsconsole.monitoring.board import Board, Trend
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.sources.base import describe_error
+from opsconsole.sources.docker import STOPPED, ContainerStatus
+from opsconsole.tui.widgets import formats
+from opsconsole.tui.widgets.log_tail import LogTail
+from opsconsole.tui.widgets.services_table import service_row
+
+LOG_HISTORY_LINES = 200
+# Between two follows of a container's logs: it exited and may be restarted, or the
+# daemon went away and may come back.
+FOLLOW_AGAIN_SECONDS = 3.0
+
+
+class ServiceScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,backspace", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, monitor: Monitor, board: Board, name: str) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.board = board
+        self.service = board.services[name]
+        self._stop_following = threading.Event()
+        # Lines arrive on the follow thread; the UI takes them in batches, a few times a
+        # second, rather than one message a line from a chatty container.
+        self._arrived: list[str] = []
+        self._arrived_lock = threading.Lock()
+        self._shown: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="service-top"):
+            with Vertical(id="service-health") as health:
+                health.border_title = f"{self.service.name}: health"
+                yield Static(id="service-summary", markup=False)
+                # Each trend under the figures it draws: a sparkline alone has no scale.
+                yield Static(id="p95-figures", markup=False)
+                yield Sparkline([], id="p95-history")
+                yield Static(id="error-figures", markup=False)
+                yield Sparkline([], id="error-history")
+                yield Static(id="request-rate", markup=False)
+            container = Static(id="service-container", markup=False)
+            container.border_title = f"container {self.service.container or ''}".rstrip()
+            yield container
+        with Horizontal(id="service-bottom"):
+            with VerticalScroll(id="service-body") as body:
+                body.border_title = "health answer"
+                yield Static(id="service-body-text", markup=False)
+            if self._follows_logs:
+                logs = LogTail(id="logs")
+                logs.border_title = f"logs {self.service.container} · f filter · p pause"
+                yield logs
+        yield Footer()
+
+    @property
+    def _follows_logs(self) -> bool:
+        return bool(self.service.container) and self.monitor.docker is not None
+
+    def on_mount(self) -> None:
+        self.sub_title = self.app.sub_title
+        self._redraw()
+        # The dashboard keeps polling underneath; this screen reads what it files.
+        self.set_interval(1.0, self._redraw)
+        if self._follows_logs:
+            self.set_interval(0.2, self._take_log_lines)
+            self.run_worker(self._follow_logs, thread=True, group="logs", description="follow logs")
+
+    def on_unmount(self) -> None:
+        self._stop_following.set()
+
+    # -- logs: followed in a thread, shown in batches -----------------------------------
+
+    def _follow_logs(self) -> None:
+        docker, container = self.monitor.docker, self.service.container
+        if docker is None or container is None:
+            return
+        history, said = LOG_HISTORY_LINES, ""
+        while not self._stop_following.is_set():
+            try:
+                why = docker.follow_logs(
+                    container, history, self._line_arrived, self._stop_following
+                )
+            except Exception as error:  # the daemon is down, or the container gone
+                why = describe_error(error)
+            if why == STOPPED:
+                return
+            if why != said:  # an exited container ends every follow: say so once
+                self._line_arrived(f"── {why}; watching for it to come back ──")
+                said = why
+            # History was shown once; after a restart only what is new.
+            history = 0
+            self._stop_following.wait(FOLLOW_AGAIN_SECONDS)
+
+    def _line_arrived(self, line: str) -> None:
+        with self._arrived_lock:
+            self._arrived.append(line)
+
+    def _take_log_lines(self) -> None:
+        with self._arrived_lock:
+            lines, self._arrived = self._arrived, []
+        if lines:
+            self.query_one(LogTail).add_lines(lines)
+
+    def _redraw(self) -> None:
+        now = datetime.now(UTC)
+        self._show("#service-summary", self._summary(now))
+        history = self.board.history[self.service.name]
+        self._show_trend("#p95-history", history.p95)
+        self._show_trend("#error-history", history.error_rate)
+        p95, errors, request_rate = self._metrics()
+        self._show("#p95-figures", p95)
+        self._show("#error-figures", errors)
+        self._show("#request-rate", request_rate)
+        self._show(
+            "#service-container",
+            container_text(self.board.container(self.service.name), self._docker_state()),
+        )
+        check = self.board.statuses[self.service.name].latest
+        self._show(
+            "#service-body-text", Text(check.body if check and check.body else "(no answer)")
+        )
+
+    def _show(self, selector: str, content: Text) -> None:
+        """Repaints a part only when what it says changed: this redraws every second."""
+        key = (content.plain, tuple(content.spans), str(content.style))
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(content)
+
+    def _summary(self, now: datetime) -> Text:
+        row = service_row(self.board, self.service.name, now)
+        status = self.board.statuses[self.service.name]
+        check = status.latest
+        lines = [
+            Text.assemble(row["health"], f"  for {row['for']}" if row["for"] else ""),
+            Text(redact_url(self.service.health_url), style="dim"),
+        ]
+        if check is not None:
+            answer = f"HTTP {check.status_code}" if check.status_code else "no answer"
+            took = f" in {latency(check.latency)}" if check.latency is not None else ""
+            lines.append(Text(f"{answer}{took} · {check.reason or 'ok'}"))
+        return Text("\n").join(lines)
+
+    def _show_trend(self, selector: str, trend: Trend) -> None:
+        data = [value for _, value in trend.samples]
+        sparkline = self.query_one(selector, Sparkline)
+        if sparkline.data != data:
+            sparkline.data = data
+
+    def _metrics(self) -> tuple[Text, Text, Text]:
+        """The P95 line, the errors line, the request rate."""
+        history = self.board.history[self.service.name]
+        measured = self.board.service_metrics(self.service.name)
+        if measured is None:
+            why = self.board.metrics_error(self.service.name)
+            said = f"metrics: {why}" if why else "no metrics"
+            return Text(f"P95 — {said}", style="dim"), Text("errors —", style="dim"), Text()
+        p95_limit = self.board.config.p95_threshold(self.service)
+        err_limit = self.board.config.error_rate_threshold(self.service)
+        no_requests = Text("— no requests in the window", style="dim")
+        p95 = (
+            figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
+            if measured.p95_seconds is not None
+            else Text.assemble("P95 ", no_requests)
+        )
+        errors = (
+            figure_line(
+                "errors", measured.error_rate, err_limit, history.error_rate, formats.percent
+            )
+            if measured.error_rate is not None
+            else Text.assemble("errors ", no_requests)
+        )
+        return p95, errors, Text(f"{formats.rate(measured.request_rate)} req/s")
+
+    def _docker_state(self) -> str | None:
+        """Why there are no container figures, when there are none."""
+        if not self.service.container:
+            return "no container configured for this service"
+        if self.monitor.docker is None:
+            return 'Docker not configured: add [docker] base_url = "…"'
+        tracked = self.board.containers
+        if tracked.latest is not None and tracked.latest.error:
+            return f"{formats.BAD} Docker unreachable: {tracked.latest.error}"
+        return None
+
+
+def figure_line(
+    label: str, value: float, limit: float, trend: Trend, shown: Callable[[float], str]
+) -> Text:
+    """`P95 350ms (max 1.2s) < 2s`: now, the worst of the history, and the threshold."""
+    worst = max((v for _, v in trend.samples), default=None)
+    return Text.assemble(
+        f"{label} ",
+        formats.judged(shown(value), value > limit),
+        f" (max {shown(worst)})" if worst is not None else "",
+        f" < {shown(limit)}",
+    )
+
+
+def container_text(container: ContainerStatus | None, problem: str | None) -> Text:
+    if container is None:
+        return Text(problem or "… waiting for Docker", style="dim")
+    lines = [
+        Text.assemble(
+            "state ",
+            formats.judged(container.state, container.state != "running"),
+            f" ({container.health})" if container.health else "",
+        ),
+        Text(f"restarts {container.restart_count}"),
+        Text.assemble("OOMKilled ", formats.judged("yes", True) if container.oom_killed else "no"),
+    ]
+    if container.exit_code is not None:
+        lines.append(Text(f"exit code {container.exit_code}"))
+    if container.cpu_percent is not None:
+        lines.append(Text(f"CPU {significant_percent(container.cpu_percent)}"))
+    if container.memory_bytes is not None:
+        limit = (
+            f" of {formats.size(container.memory_limit_bytes)}"
+            if container.memory_limit_bytes
+            else ""
+        )
+        lines.append(Text(f"memory {formats.size(container.memory_bytes)}{limit}"))
+    if container.started_at:
+        lines.append(Text(f"started {container.started_at[:19].replace('T', ' ')} UTC"))
+    if problem:
+        lines.append(Text(f"{problem}; last known above", style="dim"))
+    return Text("\n").join(lines)
+
+
+def significant_percent(value: float) -> str:
+    return f"{formats.significant(value)}%"

@@ -1,0 +1,210 @@
+"""The PostgreSQL, Redis, Docker and alerts panes: a few short lines each, and when the
+source fails, what failed, since when, and its last good values, dimmed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from rich.text import Text
+from textual.widgets import Static
+
+from opsconsole.common.readable import age
+from opsconsole.common.redact import redact_url
+from opsconsole.config.model import Config
+from opsconsole.sources.base import Tracked
+from opsconsole.sources.docker import ContainerStatus
+from opsconsole.sources.metrics import MetricsReading
+from opsconsole.sources.postgres import PostgresReading
+from opsconsole.sources.redis import RedisReading
+from opsconsole.tui.widgets import formats
+
+T = TypeVar("T")
+Lines = list[Text]
+
+
+class SourcePane(Static):
+    """Repaints only when what it says has changed."""
+
+    can_focus = True  # the palette's "Pane: …" entries go to it
+
+    def __init__(self, title: str, *, id: str) -> None:
+        super().__init__("", id=id, markup=False)
+        self.border_title = title
+        self._shown: str | None = None
+        self.plain = ""
+        """What the pane says, as the user reads it."""
+
+    def show(self, lines: Lines) -> None:
+        content = Text("\n").join(lines)
+        key = content.plain + repr(content.spans) + str(content.style)
+        if key != self._shown:
+            self._shown = key
+            self.plain = content.plain
+            self.update(content)
+            self.set_class(any(line.plain.startswith(formats.BAD) for line in lines), "-failing")
+
+
+def describe(
+    tracked: Tracked[T],
+    now: datetime,
+    body: Callable[[T], Lines],
+    not_configured: str | None = None,
+    target: str | None = None,
+) -> Lines:
+    """The pane's lines: the body of the latest reading, or the outage (with the address
+    it failed at: "no such file or directory" alone does not say which socket) and what
+    was last known. `not_configured` is said instead when there is no such source."""
+    if not_configured is not None:
+        return [Text("not configured", style="dim"), Text(not_configured, style="dim")]
+    latest = tracked.latest
+    if latest is None:
+        return [Text("… connecting", style="dim")]
+    if latest.value is not None:
+        return body(latest.value)
+    since = tracked.failing_since or latest.at
+    lines = [
+        Text(f"{formats.BAD} unreachable: {latest.error}", style="bold red"),
+        Text(f"since {since.astimezone():%H:%M:%S}, {age((now - since).total_seconds())} ago"),
+    ]
+    if target:
+        lines.insert(1, Text(f"at {target}"))
+    good = tracked.last_good
+    if good is None or good.value is None:
+        lines.append(Text("never reached", style="dim"))
+        return lines
+    lines.append(Text(f"last good {age((now - good.at).total_seconds())} ago:", style="dim"))
+    lines += [Text(line.plain, style="dim") for line in body(good.value)]
+    return lines
+
+
+# -- bodies ----------------------------------------------------------------------------
+
+
+def postgres_lines(config: Config) -> Callable[[PostgresReading], Lines]:
+    limit = config.thresholds.connections_ratio
+
+    def lines(pg: PostgresReading) -> Lines:
+        ratio = pg.connections / pg.max_connections if pg.max_connections else 0.0
+        states = pg.connections_by_state
+        out = [
+            Text.assemble(
+                "conn ",
+                formats.judged(f"{pg.connections}/{pg.max_connections}", ratio > limit),
+                f" ({formats.percent(ratio)})",
+            ),
+            Text(
+                f"active {states.get('active', 0)} · idle {states.get('idle', 0)}"
+                f" · idle tx {states.get('idle in transaction', 0)}"
+            ),
+        ]
+        waits = []
+        if pg.longest_query_seconds is not None:
+            waits.append(f"longest {age(pg.longest_query_seconds)}")
+        if pg.longest_idle_in_transaction_seconds is not None:
+            waits.append(f"idle tx {age(pg.longest_idle_in_transaction_seconds)}")
+        if waits:
+            out.append(Text(" · ".join(waits), style="yellow"))
+        hit = f" · hit {formats.percent(pg.cache_hit_ratio)}" if pg.cache_hit_ratio else ""
+        out.append(Text(f"size {formats.size(pg.database_size_bytes)}{hit}"))
+        if pg.replica_lag_seconds is not None:
+            out.append(Text(f"replica lag {formats.seconds(pg.replica_lag_seconds)}"))
+        for replica in pg.replicas:
+            lag = replica.replay_lag_seconds
+            shown = formats.seconds(lag) if lag is not None else formats.NONE
+            out.append(Text(f"replica {replica.name} {replica.state} lag {shown}"))
+        if pg.top_statements:
+            top = pg.top_statements[0]
+            out.append(Text(f"top {formats.seconds(top.mean_ms / 1000)} {top.query}"))
+        elif pg.statements_note:
+            out.append(Text(pg.statements_note, style="dim"))
+        return out
+
+    return lines
+
+
+def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
+    memory_limit = config.thresholds.memory_ratio
+    queue_limit = config.thresholds.queue_length
+
+    def lines(rd: RedisReading) -> Lines:
+        if rd.max_memory_bytes:
+            ratio = rd.used_memory_bytes / rd.max_memory_bytes
+            memory = Text.assemble(
+                "mem ",
+                formats.judged(formats.percent(ratio), ratio > memory_limit),
+                f" of {formats.size(rd.max_memory_bytes)}",
+            )
+        else:
+            memory = Text(f"mem {formats.size(rd.used_memory_bytes)} (no limit)")
+        hit = formats.percent(rd.hit_ratio) if rd.hit_ratio is not None else formats.NONE
+        out = [
+            memory,
+            Text(f"hit {hit} · {formats.rate(rd.ops_per_second)} ops/s"),
+            Text(f"clients {rd.clients} · evicted {rd.evicted_keys}"),
+        ]
+        for queue, length in rd.queues.items():
+            if isinstance(length, int):
+                out.append(
+                    Text.assemble(f"{queue} ", formats.judged(str(length), length > queue_limit))
+                )
+            else:
+                out.append(Text(f"{queue}: {length}", style="yellow"))
+        return out
+
+    return lines
+
+
+def docker_lines(containers: dict[str, ContainerStatus]) -> Lines:
+    if not containers:
+        return [Text("no containers", style="dim")]
+    running = sum(1 for c in containers.values() if c.state == "running")
+    out = [Text(f"{running}/{len(containers)} running")]
+    for container in containers.values():
+        if container.state == "running" and container.health != "unhealthy":
+            continue
+        why = "OOMKilled" if container.oom_killed else (container.health or container.state)
+        out.append(Text(f"{formats.BAD} {container.name} {why}", style="bold red"))
+    if restarted := [c for c in containers.values() if c.restart_count]:
+        worst = max(restarted, key=lambda c: c.restart_count)
+        out.append(Text(f"↻ {worst.name} {worst.restart_count} restarts", style="yellow"))
+    return out
+
+
+def alert_lines(reading: MetricsReading) -> Lines:
+    if reading.alerts is None:
+        return [Text("no alerting here (direct scrape)", style="dim")]
+    firing = [a for a in reading.alerts if a.state == "firing"]
+    pending = len(reading.alerts) - len(firing)
+    if not firing:
+        return [Text(f"{formats.GOOD} none firing" + (f" · {pending} pending" if pending else ""))]
+    out = []
+    for alert in firing:
+        subject = alert.labels.get("service") or alert.labels.get("instance") or ""
+        severity = f" [{alert.severity}]" if alert.severity else ""
+        out.append(Text(f"{formats.BAD} {alert.name} {subject}{severity}", style="bold red"))
+    if pending:
+        out.append(Text(f"{pending} pending", style="dim"))
+    return out
+
+
+def pane_lines(config: Config, source: str, tracked: Tracked[Any], now: datetime) -> Lines:
+    """The lines of the pane for a source, by the source's name on the board."""
+    if source == "postgres":
+        if config.postgres is None:
+            return describe(tracked, now, postgres_lines(config), 'add [postgres] dsn = "…"')
+        dsn = redact_url(config.postgres.dsn.get_secret_value())
+        return describe(tracked, now, postgres_lines(config), target=dsn)
+    if source == "redis":
+        if config.redis is None:
+            return describe(tracked, now, redis_lines(config), 'add [redis] url = "…"')
+        url = redact_url(config.redis.url.get_secret_value())
+        return describe(tracked, now, redis_lines(config), target=url)
+    if source == "containers":
+        if config.docker is None:
+            return describe(tracked, now, docker_lines, 'add [docker] base_url = "…"')
+        return describe(tracked, now, docker_lines, target=config.docker.base_url)
+    if config.prometheus is None:
+        return describe(tracked, now, alert_lines, "needs [prometheus] url")
+    return describe(tracked, now, alert_lines, target=str(config.prometheus.url))
