@@ -14,8 +14,8 @@ import statistics
 import time
 from multiprocessing.connection import Connection
 
+from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet, DemoServiceSpec
-from opsconsole.demo.service import Fault
 from opsconsole.sources.health import HealthChecker, HealthTarget
 
 ROUNDS = 20

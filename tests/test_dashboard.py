@@ -12,8 +12,8 @@ import redis
 from textual.color import Color
 
 from opsconsole.config.model import Config
+from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.demo.service import Fault
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.widgets import formats

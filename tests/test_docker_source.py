@@ -18,14 +18,10 @@ from typing import Any
 import pytest
 
 from opsconsole.config.model import Config, DockerSection, ServiceSection
-from opsconsole.monitoring.monitor import Snapshot, breaches
+from opsconsole.monitoring.snapshot import Snapshot, breaches
 from opsconsole.sources.base import describe_error, read
-from opsconsole.sources.docker import (
-    LONGEST_LINE_BYTES,
-    STOPPED,
-    ContainerStatus,
-    DockerSource,
-)
+from opsconsole.sources.docker import LONGEST_LINE_BYTES, STOPPED, DockerSource
+from opsconsole.sources.readings import ContainerStatus
 from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 
 Run = Callable[..., Any]

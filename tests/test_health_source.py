@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from opsconsole.demo.service import DemoService, Fault
+from opsconsole.demo.faults import Fault
+from opsconsole.demo.service import DemoService
 from opsconsole.sources.health import (
     BODY_SHOWN_CHARS,
     HealthChecker,

@@ -15,8 +15,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from opsconsole.config.model import Config
+from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.demo.service import Fault
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Actor, Incident, Kind, Status
 from opsconsole.incidents.postgres import PostgresStore

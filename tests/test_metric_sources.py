@@ -68,7 +68,7 @@ async def test_prometheus_p95_error_rate_and_request_rate_match_the_truth(
         await asyncio.sleep(6)
         known = (await source.poll()).metrics["known"]
     finally:
-        source.close()
+        await source.aclose()
     assert "known" in reading.metrics
     assert close_to(known.p95_seconds, TRUE_P95, 0.05), known
     assert close_to(known.error_rate, TRUE_ERROR_RATE, 0.2), known
@@ -85,7 +85,7 @@ async def test_firing_alerts_come_with_their_labels(
             source, lambda r: any(a.state == "firing" for a in r.alerts or []), seconds=40
         )
     finally:
-        source.close()
+        await source.aclose()
     (alert,) = [a for a in reading.alerts or [] if a.name == "HighErrorRate"]
     assert alert.state == "firing"
     assert alert.severity == "page"
@@ -107,7 +107,7 @@ async def test_direct_scrape_matches_the_truth_and_prometheus(
         from_prometheus = (await source.poll()).metrics["known"]
     finally:
         await scrape.aclose()
-        source.close()
+        await source.aclose()
     mine = direct.metrics["known"]
     assert close_to(mine.p95_seconds, TRUE_P95, 0.05), mine
     assert close_to(mine.error_rate, TRUE_ERROR_RATE, 0.2), mine
@@ -122,7 +122,7 @@ async def test_unreachable_prometheus_is_a_reading_with_the_reason() -> None:
     try:
         reading = await read(source.poll, seconds=5)
     finally:
-        source.close()
+        await source.aclose()
     assert reading.value is None
     assert reading.error == "connection refused"
 
@@ -185,7 +185,7 @@ async def test_prometheus_is_reached_through_the_proxy_the_environment_names(
     try:
         reading = await poll_until(source, lambda r: "known" in r.metrics)
     finally:
-        source.close()
+        await source.aclose()
     assert "known" in reading.metrics
     assert carried.count("/api/v1/query") >= 3, carried
     assert "/api/v1/alerts" in carried, carried

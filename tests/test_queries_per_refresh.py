@@ -29,7 +29,8 @@ from opsconsole.monitoring.monitor import Monitor
 from opsconsole.sources.metrics import MetricsReading
 from opsconsole.sources.postgres import TAG, PostgresSource
 from opsconsole.sources.prometheus import PrometheusSource
-from opsconsole.sources.redis import RedisReading, RedisSource
+from opsconsole.sources.readings import RedisReading
+from opsconsole.sources.redis import RedisSource
 from tests.conftest import OWN_DATABASE
 from tests.servers import PostgresServer, PrometheusServer, RedisServer
 

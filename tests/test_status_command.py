@@ -16,8 +16,8 @@ import psycopg
 import pytest
 import redis
 
+from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.demo.service import Fault
 from tests.servers import (
     BUSYBOX_IMAGE,
     TEST_LABEL,

@@ -8,10 +8,10 @@ import pytest
 from textual.widgets import Input
 
 from opsconsole.config.model import Config
+from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.demo.service import Fault
-from opsconsole.monitoring.monitor import Breach
 from opsconsole.monitoring.offers import describe, offers
+from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library
 from opsconsole.tui.app import make_app
 from opsconsole.tui.screens.params import ParamsDialog

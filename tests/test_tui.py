@@ -13,8 +13,8 @@ import pytest
 from textual.pilot import Pilot
 
 from opsconsole.config.model import Config, ConsoleSection
+from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.demo.service import Fault
 from opsconsole.sources.health import HealthCheck
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.dashboard import DashboardScreen, Poll

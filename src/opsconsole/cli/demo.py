@@ -1,20 +1,17 @@
-"""`opsconsole demo [serve | status | fault SERVICE KIND | clear SERVICE]`: the demo fleet,
-and its faults set and cleared from another terminal, a runbook or a drill."""
+"""`opsconsole demo [serve | status | fault SERVICE KIND | clear SERVICE]`: the dashboard
+on the embedded demo fleet, the fleet alone, and its faults set and cleared from another
+terminal, a runbook or a drill."""
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
-from opsconsole.demo.control import FAULTS, ControlServer, DemoControlError, call
-
-EXIT_OK = 0
-EXIT_FAILED = 1
+from opsconsole.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Commands, option
+from opsconsole.demo.faults import FAULTS
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
     demo = commands.add_parser(
         "demo",
         help="open the dashboard on the embedded demo fleet (no servers, no config)",
@@ -22,6 +19,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "process and open the dashboard on it. Needs no configuration file. While it "
         "runs, the other actions reach it from any terminal of the same user.",
     )
+    demo.set_defaults(main=main)
     actions = demo.add_subparsers(dest="demo_action", metavar="ACTION")
     actions.add_parser(
         "serve",
@@ -42,9 +40,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def main(args: argparse.Namespace) -> int:
-    """The actions that talk to a running fleet, and `serve`; the dashboard is the CLI's."""
+    if args.demo_action is None:
+        return dashboard(args)
     if args.demo_action == "serve":
         return serve()
+    from opsconsole.demo.control import DemoControlError, call
+
     try:
         if args.demo_action == "status":
             for each in call({"op": "status"})["services"]:
@@ -59,7 +60,32 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def dashboard(args: argparse.Namespace) -> int:
+    """The dashboard on a fleet of this process's own."""
+    from opsconsole.cli.common import drills_offered
+    from opsconsole.demo.control import ControlServer
+    from opsconsole.demo.fleet import DemoFleet
+    from opsconsole.documents.problems import ProblemsFound
+    from opsconsole.runbooks.model import find_runbooks, load_runbooks
+    from opsconsole.tui.app import make_app
+
+    try:
+        library = load_runbooks(find_runbooks(option(args, "runbooks"), None))
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+        return EXIT_PROBLEMS
+    drills = drills_offered(library)
+    # The control channel lets the demo's runbooks and drills set and clear its faults.
+    with DemoFleet() as fleet, ControlServer(fleet):
+        make_app(fleet.config(), library=library, drills=drills, owns_process=True).run()
+    return EXIT_OK
+
+
 def serve() -> int:
+    import signal
+    import threading
+
+    from opsconsole.demo.control import ControlServer
     from opsconsole.demo.fleet import DemoFleet
 
     stop = threading.Event()

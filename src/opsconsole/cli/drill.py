@@ -5,82 +5,60 @@ Every `drill` command first undoes what a killed drill left behind."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from opsconsole.cli.terminal import printer
-from opsconsole.config.model import Config, ConfigNotFound, LoadedConfig, find_config, load_config
-from opsconsole.documents.problems import ProblemsFound
-from opsconsole.drills.auto import run_drill
-from opsconsole.drills.model import DrillBook, find_drills, load_drills, target_problem
-from opsconsole.drills.pending import Recovered, default_directory, recover
-from opsconsole.runbooks.model import Library, find_runbooks, load_runbooks
+from opsconsole.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Commands, fail, option
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_PROBLEMS = 2
-
-
-def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    drill_files = argparse.ArgumentParser(
-        add_help=False, parents=[files], argument_default=argparse.SUPPRESS
-    )
-    drill_files.add_argument("--drills", type=Path, metavar="FILE", help="scenario file")
-    drill = commands.add_parser(
-        "drill",
-        parents=[drill_files],
-        help="training drills: a real fault in a sandbox, and the runbook that fixes it",
-        description="Drills inject a real fault into a target marked `sandbox = true` in "
-        "the configuration. `run SCENARIO --auto` proves a runbook: the steady state "
-        "holds, breaks once the fault is in, holds again after the runbook ran; the fault "
-        "is undone whatever happens. Exit 0 when all of that happened, 1 when it did not, "
-        "2 on a configuration error.",
-        argument_default=argparse.SUPPRESS,
-    )
-    actions = drill.add_subparsers(dest="action", metavar="ACTION", required=True)
-    # The files may be named after the action too: `drill run X --config F`.
-    actions.add_parser(
-        "list",
-        parents=[drill_files],
-        help="every scenario, and whether this configuration allows it",
-    )
-    actions.add_parser(
-        "recover", parents=[drill_files], help="undo the faults a killed drill left behind"
-    )
-    run = actions.add_parser("run", parents=[drill_files], help="run a scenario")
-    run.add_argument("scenario", nargs="?", help="the scenario's id")
-    run.add_argument("--all", action="store_true", help="every scenario, one after another")
-    run.add_argument("--auto", action="store_true", help="run the runbook without a person")
+if TYPE_CHECKING:
+    from opsconsole.config.model import Config, LoadedConfig
+    from opsconsole.drills.model import DrillBook
+    from opsconsole.drills.pending import Recovered
+    from opsconsole.runbooks.model import Library
 
 
 ACTIONS = ("list", "recover", "run")
 
 
-def with_run_implied(argv: list[str]) -> list[str]:
-    """`opsconsole drill SCENARIO` is `opsconsole drill run SCENARIO`: what a trainer types."""
-    command = _first_word(argv, 0)
-    if command is None or argv[command] != "drill":
-        return argv
-    action = _first_word(argv, command + 1)
-    if action is not None and argv[action] not in ACTIONS:
-        return [*argv[:action], "run", *argv[action:]]
-    return argv
-
-
-def _first_word(argv: list[str], start: int) -> int | None:
-    """Where the first word that is neither an option nor an option's value is."""
-    position = start
-    while position < len(argv) and argv[position].startswith("-"):
-        position += 2 if argv[position] in VALUED_OPTIONS else 1
-    return position if position < len(argv) else None
-
-
-VALUED_OPTIONS = ("--config", "--runbooks", "--drills")
+def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
+    drill = commands.add_parser(
+        "drill",
+        parents=[files],
+        help="training drills: a real fault in a sandbox, and the runbook that fixes it",
+        usage="opsconsole drill [list | recover | [run] SCENARIO | run --all] [--auto] "
+        "[--config FILE] [--runbooks FILE] [--drills FILE]",
+        description="Drills inject a real fault into a target marked `sandbox = true` in "
+        "the configuration. `list`: every scenario, and whether this configuration allows "
+        "it. `recover`: undo the faults a killed drill left behind. `run SCENARIO --auto` "
+        "proves a runbook: the steady state holds, breaks once the fault is in, holds "
+        "again after the runbook ran; the fault is undone whatever happens. `SCENARIO` "
+        "alone (or `run SCENARIO`) trains on it in the dashboard. Exit 0 when all of that "
+        "happened, 1 when it did not, 2 on a configuration error.",
+        argument_default=argparse.SUPPRESS,
+    )
+    drill.add_argument("--drills", type=Path, metavar="FILE", help="scenario file")
+    # `drill SCENARIO` is `drill run SCENARIO`, what a trainer types: one parser with two
+    # optional words takes both, where subcommands would need the argv rewritten first.
+    drill.add_argument("action", nargs="?", metavar="ACTION", help=" | ".join(ACTIONS))
+    drill.add_argument("scenario", nargs="?", help="the scenario's id")
+    drill.add_argument("--all", action="store_true", help="every scenario, one after another")
+    drill.add_argument("--auto", action="store_true", help="run the runbook without a person")
+    drill.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    action = getattr(args, "action", None)
+    if action is None:
+        return fail("name what to do: drill list | recover | run SCENARIO --auto | SCENARIO")
+    if action not in ACTIONS:
+        if getattr(args, "scenario", None) is not None:
+            return fail(f"no action {action!r} (there are: {', '.join(ACTIONS)})")
+        args.action, args.scenario = "run", action
+    from opsconsole.documents.problems import ProblemsFound
+    from opsconsole.drills.model import find_drills, load_drills, target_problem
+    from opsconsole.runbooks.model import find_runbooks, load_runbooks
+
     loaded = _config(args)
     if loaded is None:
         return EXIT_PROBLEMS
@@ -94,10 +72,8 @@ def main(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     try:
-        library = load_runbooks(
-            find_runbooks(getattr(args, "runbooks", None), loaded.runbooks_path())
-        )
-        book = load_drills(find_drills(getattr(args, "drills", None)), library)
+        library = load_runbooks(find_runbooks(option(args, "runbooks"), loaded.runbooks_path()))
+        book = load_drills(find_drills(option(args, "drills")), library)
     except ProblemsFound as error:
         print(error, file=sys.stderr)
         return EXIT_PROBLEMS
@@ -113,6 +89,13 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, Library]) -> int:
+    import asyncio
+    import tempfile
+
+    from opsconsole.cli.terminal import printer
+    from opsconsole.drills.auto import run_drill
+    from opsconsole.drills.pending import default_directory
+
     loaded, book, library = config_book
     if not getattr(args, "auto", False):
         return _in_the_dashboard(args, loaded, book, library)
@@ -159,6 +142,8 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
 
 def undo_left_behind(config: Config) -> list[Recovered]:
     """Undoes, and says on stderr, the faults a killed drill left behind."""
+    from opsconsole.drills.pending import default_directory, recover
+
     found = recover(default_directory(), config)
     for each in found:
         state = "undone" if each.undone else "STILL IN PLACE"
@@ -170,7 +155,9 @@ def _in_the_dashboard(
     args: argparse.Namespace, loaded: LoadedConfig, book: DrillBook, library: Library
 ) -> int:
     """The trainee's drill: the dashboard in drill mode, the fault injected unseen."""
-    from opsconsole.cli.incidents import store_for
+    from opsconsole.drills.model import target_problem
+    from opsconsole.drills.pending import default_directory
+    from opsconsole.incidents.stores import store_for
     from opsconsole.tui.app import make_app
     from opsconsole.tui.drill_desk import DrillPlan
 
@@ -198,8 +185,11 @@ def _in_the_dashboard(
 
 
 def _config(args: argparse.Namespace) -> LoadedConfig | None:
+    from opsconsole.config.model import ConfigNotFound, find_config, load_config
+    from opsconsole.documents.problems import ProblemsFound
+
     try:
-        return load_config(find_config(getattr(args, "config", None)))
+        return load_config(find_config(option(args, "config")))
     except ConfigNotFound as error:
         print(
             f"opsconsole: {error}: a drill needs the configuration that marks its sandbox",

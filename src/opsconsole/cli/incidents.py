@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from opsconsole.config.model import ConfigNotFound, LoadedConfig, find_config, load_config
-from opsconsole.documents.problems import ProblemsFound
-from opsconsole.incidents.export import as_json, describe, markdown, utc
-from opsconsole.incidents.files import FileStore, default_directory
-from opsconsole.incidents.store import IncidentStore, StoreError
+from opsconsole.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Commands, option
 
-EXIT_OK = 0
-EXIT_TAMPERED = 1
-EXIT_PROBLEMS = 2
+if TYPE_CHECKING:
+    from opsconsole.incidents.store import IncidentStore
 
 
-def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
     incidents = commands.add_parser(
         "incidents",
         parents=[files],
@@ -26,6 +22,7 @@ def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentPar
         "prefix only it starts with.",
         argument_default=argparse.SUPPRESS,
     )
+    incidents.set_defaults(main=main)
     actions = incidents.add_subparsers(dest="action", metavar="ACTION", required=True)
     # The files may be named after the action too: `incidents list --config F`.
     actions.add_parser("list", parents=[files], help="every incident, newest first")
@@ -40,19 +37,14 @@ def add_parser(commands: argparse._SubParsersAction, files: argparse.ArgumentPar
             action.add_argument("--format", choices=("md", "json"), default="md")
 
 
-def store_for(loaded: LoadedConfig | None) -> IncidentStore:
-    """The store the configuration names: PostgreSQL with a dsn, files otherwise."""
-    if loaded is not None and loaded.config.incidents.dsn is not None:
-        from opsconsole.incidents.postgres import PostgresStore
-
-        return PostgresStore(loaded.config.incidents.dsn.get_secret_value())
-    directory = loaded.incidents_path() if loaded is not None else None
-    return FileStore(directory or default_directory())
-
-
 def main(args: argparse.Namespace) -> int:
+    from opsconsole.config.model import ConfigNotFound, LoadedConfig, find_config, load_config
+    from opsconsole.documents.problems import ProblemsFound
+    from opsconsole.incidents.store import StoreError
+    from opsconsole.incidents.stores import store_for
+
     try:
-        loaded: LoadedConfig | None = load_config(find_config(getattr(args, "config", None)))
+        loaded: LoadedConfig | None = load_config(find_config(option(args, "config")))
     except ConfigNotFound as error:
         if error.named:
             print(f"opsconsole: {error}", file=sys.stderr)
@@ -72,6 +64,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _act(store: IncidentStore, args: argparse.Namespace) -> int:
+    from opsconsole.incidents.export import as_json, describe, markdown, utc
+    from opsconsole.incidents.files import FileStore
+
     if args.action == "list":
         found = sorted(store.incidents(), key=lambda i: i.started, reverse=True)
         if not found:
@@ -93,7 +88,7 @@ def _act(store: IncidentStore, args: argparse.Namespace) -> int:
             print(f"note: {verification.torn}")
         if not verification.ok:
             print(f"{incident_id}: the log was changed after it was written")
-            return EXIT_TAMPERED
+            return EXIT_FAILED
         print(f"ok: {incident_id}: {len(verification.events)} events, the chain holds")
         return EXIT_OK
     incident = store.get(incident_id)

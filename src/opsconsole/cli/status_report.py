@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import asdict
+from typing import Any, TypeVar
 
 from opsconsole.common.readable import duration, latency
+from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config
-from opsconsole.monitoring.monitor import Snapshot, metrics_name
+from opsconsole.monitoring.snapshot import Snapshot
 from opsconsole.sources.base import Reading
-from opsconsole.sources.postgres import PostgresReading
-from opsconsole.sources.redis import RedisReading
+from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
+from opsconsole.sources.readings import PostgresReading, RedisReading
 
 T = TypeVar("T")
 
@@ -24,7 +27,7 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
     rows = [("SERVICE", "HEALTH", "DETAIL", "LATENCY", "P95", "ERRORS", "REQ/S", "CONTAINER")]
     for service in config.services:
         check = snapshot.health.get(service.name)
-        measured = metrics.metrics.get(metrics_name(config, service)) if metrics else None
+        measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
         container = containers.get(service.container) if containers and service.container else None
         rows.append(
             (
@@ -115,3 +118,74 @@ def _redis_summary(rd: RedisReading) -> str:
     parts += [f"{rd.ops_per_second} ops/s", f"{rd.evicted_keys} evicted"]
     parts += [f"{queue}={length}" for queue, length in rd.queues.items()]
     return ", ".join(parts)
+
+
+def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
+    """The shape `opsconsole status --json` promises scripts and cron jobs."""
+    metrics = snapshot.metrics.value if snapshot.metrics and snapshot.metrics.value else None
+    containers = snapshot.containers.value if snapshot.containers else None
+    services = []
+    for service in config.services:
+        check = snapshot.health.get(service.name)
+        measured: ServiceMetrics | None = (
+            metrics.metrics.get(config.metrics_name(service)) if metrics else None
+        )
+        container = containers.get(service.container) if containers and service.container else None
+        services.append(
+            {
+                "name": service.name,
+                "health": {
+                    "state": check.state.value if check else None,
+                    "status_code": check.status_code if check else None,
+                    "latency_ms": _round(check.latency * 1000) if check and check.latency else None,
+                    "error": (check.reason or None) if check else None,
+                },
+                "p95_seconds": _round(measured.p95_seconds) if measured else None,
+                "error_rate": _round(measured.error_rate) if measured else None,
+                "request_rate": _round(measured.request_rate) if measured else None,
+                "container": {
+                    "state": container.state,
+                    "restarts": container.restart_count,
+                    "oom_killed": container.oom_killed,
+                }
+                if container
+                else None,
+            }
+        )
+    return {
+        "services": services,
+        "prometheus": _source_json(
+            snapshot.metrics, config.prometheus.url if config.prometheus else None
+        )
+        if config.prometheus
+        else None,
+        "postgres": _source_json(
+            snapshot.postgres,
+            redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,
+        ),
+        "redis": _source_json(
+            snapshot.redis,
+            redact_url(config.redis.url.get_secret_value()) if config.redis else None,
+        ),
+        "alerts": [asdict(a) for a in (metrics.alerts or [])] if metrics else [],
+        "breaches": [asdict(b) for b in snapshot.breaches],
+    }
+
+
+def _source_json(reading: Reading[Any] | None, target: str | None) -> dict[str, Any] | None:
+    if reading is None:
+        return None
+    body: dict[str, Any] = {
+        "target": target,
+        "error": reading.error,
+        "took_ms": _round(reading.took * 1000),
+    }
+    if reading.value is not None and not isinstance(reading.value, MetricsReading):
+        body.update(asdict(reading.value))
+    return body
+
+
+def _round(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 4)

@@ -166,6 +166,12 @@ class Config(Section):
             return service.error_rate
         return self.thresholds.error_rate
 
+    def metrics_name(self, service: ServiceSection) -> str:
+        """The name a metrics source knows the service by."""
+        if self.prometheus is not None:
+            return service.prometheus_label or service.name
+        return service.name
+
 
 def config_checks(config: Config) -> Iterator[Finding]:
     if config.docker and not config.docker.label and not any(s.container for s in config.services):

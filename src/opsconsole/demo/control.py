@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from opsconsole.common.paths import state_directory
+from opsconsole.demo.faults import FAULTS, Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.demo.service import Fault
 
 SOCKET_ENV = "OPSCONSOLE_DEMO_SOCKET"
 ADDRESS_FILENAME = "fleet.json"
@@ -103,9 +103,6 @@ class _Handler(socketserver.StreamRequestHandler):
         except (ValueError, KeyError, TypeError) as error:
             answer = {"ok": False, "error": str(error).strip("'\"")}
         self.wfile.write(json.dumps(answer).encode() + b"\n")
-
-
-FAULTS = tuple(f.value for f in Fault if f is not Fault.NONE)
 
 
 def answer_request(fleet: DemoFleet, request: dict[str, Any]) -> dict[str, Any]:

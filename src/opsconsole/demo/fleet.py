@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opsconsole.config.model import Config, ConsoleSection, ServiceSection
-from opsconsole.demo.service import DemoService, Fault
+from opsconsole.demo.faults import Fault
+from opsconsole.demo.service import DemoService
 from opsconsole.demo.traffic import TrafficGenerator
 
 

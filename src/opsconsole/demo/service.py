@@ -9,30 +9,17 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+from opsconsole.demo.faults import Fault
+
 HEALTH_PATHS = frozenset({"/health", "/api/health", "/fhir/metadata"})
 PROBE_PATHS = HEALTH_PATHS | {"/ready", "/live"}
 WORK_PATH = "/api/work"
-
-
-class Fault(StrEnum):
-    NONE = "none"
-    DOWN = "down"
-    """The listener is closed: connections are refused."""
-    SLOW = "slow"
-    """Every answer, health included, takes `slow_seconds` longer."""
-    ERRORING = "erroring"
-    """A share of requests fails with HTTP 500; health still answers 200, as real apps do."""
-    FLAPPING = "flapping"
-    """Alternates between answering and 503 every `flap_seconds`."""
-    DEGRADED = "degraded"
-    """Health answers 200 but reports a dependency unavailable (graceful degradation)."""
 
 
 @dataclass

@@ -9,14 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from opsconsole.config.model import Config, ServiceSection
-from opsconsole.monitoring.monitor import Breach, Snapshot, breaches, metrics_name
 from opsconsole.monitoring.service_state import ServiceStatus, observe_all
+from opsconsole.monitoring.snapshot import Breach, Snapshot, breaches
 from opsconsole.sources.base import Reading, Tracked
-from opsconsole.sources.docker import ContainerStatus
 from opsconsole.sources.health import HealthCheck
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
-from opsconsole.sources.postgres import PostgresReading
-from opsconsole.sources.redis import RedisReading
+from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
 
 # A trend point sums up this many seconds, so a sparkline moves on once a bucket is whole
 # rather than on every poll: steady for the eye, and cheap on a slow SSH link.
@@ -79,7 +77,7 @@ class Board:
 
     def _record_history(self, reading: MetricsReading, at: datetime) -> None:
         for service in self.config.services:
-            measured = reading.metrics.get(metrics_name(self.config, service))
+            measured = reading.metrics.get(self.config.metrics_name(service))
             if measured is None:
                 continue
             history = self.history[service.name]
@@ -93,14 +91,14 @@ class Board:
         good = self.metrics.last_good
         if good is None or good.value is None:
             return None
-        return good.value.metrics.get(metrics_name(self.config, self.services[name]))
+        return good.value.metrics.get(self.config.metrics_name(self.services[name]))
 
     def metrics_error(self, name: str) -> str | None:
         """Why this one service has no metrics while the source itself answers."""
         latest = self.metrics.latest
         if latest is None or latest.value is None:
             return None
-        return latest.value.errors.get(metrics_name(self.config, self.services[name]))
+        return latest.value.errors.get(self.config.metrics_name(self.services[name]))
 
     def container(self, name: str) -> ContainerStatus | None:
         container = self.services[name].container

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from opsconsole.common.readable import percent, seconds
 from opsconsole.common.redact import redact_url
 from opsconsole.config.model import ServiceSection
-from opsconsole.monitoring.monitor import Breach
+from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, Runbook
 
 SEVERITY_ORDER = ("P0", "P1", "P2", "P3", "P4")

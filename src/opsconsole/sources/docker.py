@@ -17,10 +17,11 @@ import docker.errors
 import docker.utils
 import requests
 
+from opsconsole.sources.readings import ContainerStatus, missing
+
 R = TypeVar("R")
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-MISSING = "missing"
 """The state of a configured container that the daemon does not have."""
 
 # Docker's zero time: what StartedAt says of a container that never ran.
@@ -41,34 +42,6 @@ _STOP_CHECK_SECONDS = 0.1
 # A container that never writes a newline must not fill memory: past this much, what it
 # wrote so far goes out as a line of its own.
 LONGEST_LINE_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ContainerStatus:
-    name: str
-    state: str
-    """Docker's State.Status (running, exited, paused, restarting, created, dead), or
-    "missing" for a configured name the daemon does not have."""
-    health: str | None
-    """State.Health.Status (starting, healthy, unhealthy); None without a health check."""
-    restart_count: int
-    """Restarts by the restart policy; a manual `docker restart` does not count."""
-    oom_killed: bool
-    exit_code: int | None
-    """The last exit code of an exited, dead or restarting container; None otherwise."""
-    started_at: str | None
-    cpu_percent: float | None
-    """Since the previous poll, 100 per busy core; None on a container's first poll, and
-    unless it is running."""
-    memory_bytes: int | None
-    """In use, less the inactive file cache the kernel reclaims first (as `docker stats`);
-    None unless the container is running or paused."""
-    memory_limit_bytes: int | None
-    """The container's limit; the host's memory when it has none."""
-
-
-def missing(name: str) -> ContainerStatus:
-    return ContainerStatus(name, MISSING, None, 0, False, None, None, None, None, None)
 
 
 def check_name(name: str) -> str:

@@ -14,53 +14,11 @@ import psycopg
 from psycopg.rows import class_row
 
 from opsconsole.common.redact import redact_sql
+from opsconsole.sources.readings import PostgresReading, Replica, Statement
 
 TAG = "/* opsconsole */"
 R = TypeVar("R")
 STATEMENT_TIMEOUT_MS = 5000
-
-
-@dataclass(frozen=True)
-class Statement:
-    query: str
-    """As pg_stat_statements normalises it: constants are $1, $2..."""
-    calls: int
-    mean_ms: float
-    total_ms: float
-
-
-@dataclass(frozen=True)
-class Replica:
-    name: str
-    address: str | None
-    """None for a replica on a local socket."""
-    state: str
-    replay_lag_seconds: float | None
-
-
-@dataclass(frozen=True)
-class PostgresReading:
-    connections_by_state: dict[str, int]
-    """Client sessions but ours, by state: active, idle, idle in transaction..."""
-    max_connections: int
-    longest_query_seconds: float | None
-    longest_query: str | None
-    """Its text, literals after PASSWORD redacted, cut to 300 characters."""
-    longest_idle_in_transaction_seconds: float | None
-    database_size_bytes: int
-    cache_hit_ratio: float | None
-    top_statements: list[Statement] | None
-    """By mean time; None when pg_stat_statements cannot be read (see statements_note)."""
-    statements_note: str | None
-    in_recovery: bool
-    replica_lag_seconds: float | None
-    """On a replica: time since the last replayed transaction."""
-    replicas: list[Replica]
-    """On a primary: its streaming replicas."""
-
-    @property
-    def connections(self) -> int:
-        return sum(self.connections_by_state.values())
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ class PrometheusSource:
             for alert in answer.json()["data"]["alerts"]
         ]
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """As every metrics source closes: the monitor need not know which it holds."""
         self._session.close()
 
 

@@ -3,33 +3,14 @@ maxmemory, hit ratio, operations a second, evictions, and the length of queue ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 
+from opsconsole.sources.readings import RedisReading
+
 # The command that gives the length of each kind of key a queue may be.
 LENGTH_COMMANDS = {"list": "LLEN", "stream": "XLEN", "zset": "ZCARD", "set": "SCARD"}
-
-
-@dataclass(frozen=True)
-class RedisReading:
-    version: str
-    role: str
-    clients: int
-    blocked_clients: int
-    used_memory_bytes: int
-    max_memory_bytes: int | None
-    """None when maxmemory is 0: no limit."""
-    hit_ratio: float | None
-    """keyspace_hits / (hits + misses) since the server's start or last CONFIG RESETSTAT,
-    the console's own look-ups taken out; None before any look-up."""
-    keyspace_hits: int
-    keyspace_misses: int
-    ops_per_second: int
-    evicted_keys: int
-    queues: dict[str, int | str]
-    """Length of each configured queue key, or why it has none ("a hash, not a queue")."""
 
 
 class RedisSource:

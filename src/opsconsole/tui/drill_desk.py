@@ -29,7 +29,8 @@ from opsconsole.drills.pending import done, write_pending
 from opsconsole.drills.session import DrillSession
 from opsconsole.incidents.model import Kind, Mode, Status
 from opsconsole.incidents.store import StoreError
-from opsconsole.monitoring.monitor import Breach, Monitor
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.monitoring.snapshot import Breach
 from opsconsole.tui.incident_desk import IncidentDesk
 from opsconsole.tui.screens.drill_report import DrillReportScreen
 from opsconsole.tui.screens.incident import ProposalDialog

@@ -37,8 +37,8 @@ from opsconsole.incidents.model import (
 from opsconsole.incidents.recorder import IncidentRecorder
 from opsconsole.incidents.store import IncidentStore, StoreError
 from opsconsole.monitoring.board import Board
-from opsconsole.monitoring.monitor import Breach
 from opsconsole.monitoring.offers import describe, offers
+from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library
 from opsconsole.tui.screens.dashboard import BreachesChanged
 from opsconsole.tui.screens.dialogs import NoteDialog

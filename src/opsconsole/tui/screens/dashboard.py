@@ -18,8 +18,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from opsconsole.monitoring.board import Board
-from opsconsole.monitoring.monitor import Breach, Monitor
+from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.offers import Offer, offers
+from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, Runbook
 from opsconsole.sources.base import Reading, read
 from opsconsole.tui.screens.service import ServiceScreen

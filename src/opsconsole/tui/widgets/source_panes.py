@@ -14,10 +14,8 @@ from opsconsole.common.readable import age
 from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config
 from opsconsole.sources.base import Tracked
-from opsconsole.sources.docker import ContainerStatus
 from opsconsole.sources.metrics import MetricsReading
-from opsconsole.sources.postgres import PostgresReading
-from opsconsole.sources.redis import RedisReading
+from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
 from opsconsole.tui.widgets import formats
 
 T = TypeVar("T")

@@ -1,0 +1,67 @@
+"""`opsconsole check`: the configuration, the runbook library and the drills, validated."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from opsconsole.cli.common import EXIT_OK, EXIT_PROBLEMS, Commands, option
+
+
+def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "check",
+        parents=[files],
+        help="validate the configuration and the runbook library",
+        description="Validate the configuration and the runbook library. Prints every "
+        "problem as FILE:LINE:COL: message and exits 2, or exits 0 when all is well.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    return check(option(args, "config"), option(args, "runbooks"))
+
+
+def check(config_path: Path | None, runbooks_path: Path | None) -> int:
+    from opsconsole.config.model import ConfigNotFound, LoadedConfig, find_config, load_config
+    from opsconsole.documents.problems import ProblemsFound, display_path
+    from opsconsole.drills.model import find_drills, load_drills
+    from opsconsole.runbooks.model import Library, find_runbooks, load_runbooks
+
+    problems: list[str] = []
+    summary: list[str] = []
+    loaded: LoadedConfig | None = None
+    try:
+        loaded = load_config(find_config(config_path))
+        summary.append(f"{display_path(loaded.path)}: {len(loaded.config.services)} services")
+    except ConfigNotFound as error:
+        if error.named:
+            problems.append(f"{error.looked_in[0]}:1:1: no such file")
+        else:
+            print(f"note: {error}; checking the runbooks only", file=sys.stderr)
+    except ProblemsFound as error:
+        problems.extend(str(p) for p in error.problems)
+
+    library_path = find_runbooks(runbooks_path, loaded.runbooks_path() if loaded else None)
+    library: Library | None = None
+    try:
+        library = load_runbooks(library_path)
+        summary.append(f"{display_path(library_path)}: {len(library.runbooks)} runbooks")
+    except ProblemsFound as error:
+        problems.extend(str(p) for p in error.problems)
+
+    drills_path = find_drills(None)
+    try:
+        drills = load_drills(drills_path, library)
+        summary.append(f"{display_path(drills_path)}: {len(drills.drills)} drills")
+    except ProblemsFound as error:
+        problems.extend(str(p) for p in error.problems)
+
+    if problems:
+        print("\n".join(problems))
+        return EXIT_PROBLEMS
+    print("ok: " + "; ".join(summary))
+    return EXIT_OK

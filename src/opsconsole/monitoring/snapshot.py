@@ -1,0 +1,85 @@
+"""One poll of every source, and what of it breaches a threshold: the one rule the
+dashboard, `opsconsole status`, incidents and drills all judge by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opsconsole.config.model import Config
+from opsconsole.sources.base import Reading
+from opsconsole.sources.health import HealthCheck, HealthState
+from opsconsole.sources.metrics import MetricsReading
+from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
+
+
+@dataclass(frozen=True)
+class Breach:
+    subject: str
+    """A service's name, or "postgres", "redis", "prometheus", "docker"."""
+    signal: str
+    value: float | int | str | None
+    threshold: float | int | str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One poll of every configured source. A source that is not configured is None."""
+
+    health: dict[str, HealthCheck]
+    metrics: Reading[MetricsReading] | None = None
+    postgres: Reading[PostgresReading] | None = None
+    redis: Reading[RedisReading] | None = None
+    containers: Reading[dict[str, ContainerStatus]] | None = None
+    breaches: list[Breach] = field(default_factory=list)
+
+
+def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
+    found: list[Breach] = []
+    thresholds = config.thresholds
+    metrics = snapshot.metrics.value if snapshot.metrics and snapshot.metrics.value else None
+    containers = snapshot.containers.value if snapshot.containers else None
+    for service in config.services:
+        check = snapshot.health.get(service.name)
+        if check is not None and check.state is not HealthState.UP:
+            found.append(Breach(service.name, "health", check.state.value, "UP"))
+        measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
+        if measured is not None:
+            p95, limit = measured.p95_seconds, config.p95_threshold(service)
+            if p95 is not None and p95 > limit:
+                found.append(Breach(service.name, "p95_seconds", p95, limit))
+            rate, limit = measured.error_rate, config.error_rate_threshold(service)
+            if rate is not None and rate > limit:
+                found.append(Breach(service.name, "error_rate", rate, limit))
+        if containers is not None and service.container:
+            container = containers.get(service.container)
+            if container is not None and container.state != "running":
+                found.append(Breach(service.name, "container_state", container.state, "running"))
+            # Only while it is down, as the table shows it: Docker before 25 keeps the flag
+            # of the last exit after a start, and a recovered service would breach forever.
+            if container is not None and container.oom_killed and container.state != "running":
+                found.append(Breach(service.name, "oom_killed", "true", "false"))
+    for name, reading in (
+        ("prometheus" if config.prometheus else "metrics", snapshot.metrics),
+        ("postgres", snapshot.postgres),
+        ("redis", snapshot.redis),
+        ("docker", snapshot.containers),
+    ):
+        if reading is not None and not reading.ok:
+            found.append(Breach(name, "unreachable", reading.error, None))
+    if snapshot.postgres and (pg := snapshot.postgres.value):
+        ratio = pg.connections / pg.max_connections
+        if ratio > thresholds.connections_ratio:
+            found.append(
+                Breach("postgres", "connections_ratio", ratio, thresholds.connections_ratio)
+            )
+    if snapshot.redis and (rd := snapshot.redis.value):
+        if (
+            rd.max_memory_bytes
+            and rd.used_memory_bytes / rd.max_memory_bytes > thresholds.memory_ratio
+        ):
+            ratio = rd.used_memory_bytes / rd.max_memory_bytes
+            found.append(Breach("redis", "memory_ratio", ratio, thresholds.memory_ratio))
+        for queue, length in rd.queues.items():
+            if isinstance(length, int) and length > thresholds.queue_length:
+                found.append(Breach("redis", f"queue:{queue}", length, thresholds.queue_length))
+    return found
