@@ -29,7 +29,7 @@ from tests.servers import (
     PrometheusServer,
     RedisServer,
 )
-from tests.test_tui import cell, health, wait_for
+from tests.test_tui import cell, health, palette, wait_for
 
 
 @pytest.fixture
@@ -187,12 +187,13 @@ def body(app: OpsConsoleApp) -> str:
 async def test_the_palette_finds_services_and_panes(fleet: DemoFleet) -> None:
     app = make_app(fleet.config())
     async with app.run_test(size=(80, 24)) as pilot:
-        titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {f"Service: {name}" for name in fleet.services} <= set(titles)
-        assert {"Pane: PostgreSQL", "Pane: Redis", "Pane: Docker", "Pane: Alerts"} <= set(titles)
-        await pilot.press("ctrl+p")
-        await pilot.press(*"Service: hapi")
-        await pilot.pause(0.5)
+        services = await palette(pilot, app, "Service:")
+        assert {f"Service: {name}" for name in fleet.services} <= set(services)
+        await pilot.press("escape")
+        panes = await palette(pilot, app, "Pane:")
+        assert {"Pane: PostgreSQL", "Pane: Redis", "Pane: Docker", "Pane: Alerts"} <= set(panes)
+        await pilot.press("escape")
+        assert await palette(pilot, app, "Service: hapi") == ["Service: hapi-fhir"]
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ServiceScreen))
         assert isinstance(app.screen, ServiceScreen)

@@ -21,6 +21,7 @@ from opsconsole.drills.model import load_drills, shipped_drills
 from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
 from opsconsole.tui.app import make_app
 from tests.test_drills import OPSCONSOLE, drill, propose_drill, wait_injected
+from tests.test_tui import palette
 
 # The runbook's own `opsconsole demo restart` must be found, as it is where opsconsole is
 # installed.
@@ -151,7 +152,8 @@ async def test_the_demo_dashboard_offers_its_drills_and_one_goes_through_the_cha
         backend = fleet.services["backend"]
         app = make_app(fleet.config(), library=library, drills=book)
         async with app.run_test(size=(100, 30)) as pilot:
-            offered = [c.title for c in app.drill_commands()]
+            offered = [t for t in await palette(pilot, app, "Drill:") if t.startswith("Drill:")]
+            await pilot.press("escape")
             assert offered == [
                 "Drill: A demo service down",
                 "Drill: A demo service slow",

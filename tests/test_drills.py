@@ -25,11 +25,11 @@ from opsconsole.drills.faults import ContainerFault, PostgresLock, RedisQueue
 from opsconsole.drills.model import Drill, DrillBook
 from opsconsole.drills.oom import ContainerOom, OomRefused
 from opsconsole.drills.pending import write_pending
+from opsconsole.drills.trainer import DrillPlan
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Kind
 from opsconsole.runbooks.model import Library
 from opsconsole.tui.app import OpsConsoleApp, make_app
-from opsconsole.tui.drill_desk import DrillPlan
 from opsconsole.tui.screens.dialogs import ConfirmDialog
 from opsconsole.tui.screens.drill_report import DrillReportScreen
 from opsconsole.tui.screens.incident import ProposalDialog
@@ -564,7 +564,7 @@ async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
     store = FileStore(tmp_path / "incidents")
     app = drill_app(redis_server, tmp_path, store)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        session = app.session
+        session = app.drill_mode.card
         assert session is not None
         assert app.sub_title.startswith("DRILL Jobs backlog")
         await wait_for(pilot, lambda: session.injected_at is not None)
@@ -588,8 +588,8 @@ async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
         report = app.screen.query_one("#drill-report", Markdown)
         assert report is not None
 
-    assert app.report_path is not None
-    text = app.report_path.read_text()
+    assert app.drill_mode.report_path is not None
+    text = app.drill_mode.report_path.read_text()
     assert "- **Score:** 95 / 100" in text
     assert "+50 recovered in" in text
     assert "+20 the right runbook (empty-the-queue)" in text
@@ -615,7 +615,10 @@ async def propose_drill(pilot: Pilot[None], app: OpsConsoleApp, title: str) -> N
 
 
 async def wait_injected(pilot: Pilot[None], app: OpsConsoleApp) -> None:
-    await wait_for(pilot, lambda: app.session is not None and app.session.injected_at is not None)
+    await wait_for(
+        pilot,
+        lambda: app.drill_mode.card is not None and app.drill_mode.card.injected_at is not None,
+    )
 
 
 async def test_leaving_a_drill_midway_undoes_its_fault(
@@ -626,7 +629,7 @@ async def test_leaving_a_drill_midway_undoes_its_fault(
     client.rpush("jobs", "real work")
     app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"))
     async with app.run_test(size=(80, 24)) as pilot:
-        assert app.session is not None
+        assert app.drill_mode.card is not None
         await wait_injected(pilot, app)
         assert client.llen("jobs") == 3001
         await pilot.press("q")
@@ -663,13 +666,13 @@ async def test_a_drill_started_from_the_palette_is_confirmed_first(
     try:
         app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"), offered=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            assert app.session is None
+            assert app.drill_mode.card is None
             await propose_drill(pilot, app, "Jobs backlog")
             assert isinstance(app.screen, ProposalDialog)
             assert "A real redis_queue fault goes into redis now" in app.screen.proposal
             await pilot.press("n")  # declined: nothing is touched
             await pilot.pause(0.5)
-            assert app.session is None
+            assert app.drill_mode.card is None
             assert client.llen("jobs") == 0
 
             await propose_drill(pilot, app, "Jobs backlog")
@@ -696,8 +699,8 @@ async def test_when_time_is_up_the_drill_ends_unrecovered_and_is_on_record_all_t
         # let them run before the test tears the app down under them.
         await pilot.pause(0.3)
         assert "DRILL over" in app.sub_title
-    assert app.report_path is not None
-    text = app.report_path.read_text()
+    assert app.drill_mode.report_path is not None
+    text = app.drill_mode.report_path.read_text()
     assert "- **Score:** 10 / 100" in text  # the process points: no hint, nothing skipped
     assert "+0 not recovered within 3s" in text
     assert "+0 no incident opened" in text

@@ -38,7 +38,7 @@ async def test_open_change_note_and_record_a_run(tmp_path: Path) -> None:
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, OpenIncidentDialog))
         await pilot.press(*"Checkout fails", "tab", "backspace", "backspace", *"p1", "enter")
-        await wait_for(pilot, lambda: app.incident is not None)
+        await wait_for(pilot, lambda: app.incident_mode.session.incident is not None)
         (incident,) = store.incidents()
         assert (incident.title, incident.severity) == ("Checkout fails", "P1")
         assert "▲ P1 INVESTIGATING" in app.sub_title
@@ -93,5 +93,5 @@ async def test_escape_opens_no_incident(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, OpenIncidentDialog))
         await pilot.press("escape")
         await pilot.pause()
-        assert app.incident is None
+        assert app.incident_mode.session.incident is None
         assert store.ids() == []

@@ -48,6 +48,12 @@ def toasts(app: OpsConsoleApp) -> list[str]:
     return [" ".join(str(toast.render()).split()) for toast in app.screen.query("Toast")]
 
 
+async def settled(pilot: Pilot[None], app: OpsConsoleApp) -> None:
+    """Until what the session was asked to do so far is on record, and shown."""
+    await app.incident_mode.session.submit(lambda: None)  # its thread keeps the order
+    await pilot.pause()
+
+
 def kinds(store: IncidentStore, incident: str) -> list[str]:
     return [e.kind for e in store.get(incident).events]
 
@@ -61,9 +67,9 @@ async def open_incident(
     app.screen.query_one("#incident-severity", Input).value = severity
     app.screen.query_one("#incident-title", Input).focus()
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.incident is not None)
-    assert app.incident is not None
-    return app.incident
+    await wait_for(pilot, lambda: app.incident_mode.session.incident is not None)
+    assert app.incident_mode.session.incident is not None
+    return app.incident_mode.session.incident
 
 
 async def run_book(pilot: Pilot[None], app: OpsConsoleApp, runbook: Runbook) -> WizardScreen:
@@ -90,21 +96,21 @@ async def test_escalation_reminders_follow_the_severity_and_are_recorded_once(
         assert "INVESTIGATING <1m ·" in app.sub_title  # the header's age moves every 30 s
 
         # A moved clock (no test waits 15 minutes): the app reads the time through it.
-        app.clock = lambda: datetime.now(UTC) + timedelta(minutes=16)
-        app.incident_tick()
+        app.incident_mode.session.clock = lambda: datetime.now(UTC) + timedelta(minutes=16)
+        app.incident_mode.tick()
         assert "INVESTIGATING 16m ·" in app.sub_title
         await wait_for(pilot, lambda: any("Level 2" in t for t in toasts(app)))
         reminders = [e for e in store.get(incident.id).events if e.kind == Kind.ESCALATION]
         assert [e.data["key"] for e in reminders] == ["P1+15m"]
         assert "escalate to the Level 2 senior engineer" in reminders[0].data["text"]
 
-        app.incident_tick()  # shown once: not again on the next tick
-        await pilot.pause()
+        app.incident_mode.tick()  # shown once: not again on the next tick
+        await settled(pilot, app)
         assert kinds(store, incident.id).count(Kind.ESCALATION) == 1
 
-        app.clock = lambda: datetime.now(UTC) + timedelta(minutes=31)
-        app.incident_tick()
-        await pilot.pause()
+        app.incident_mode.session.clock = lambda: datetime.now(UTC) + timedelta(minutes=31)
+        app.incident_mode.tick()
+        await settled(pilot, app)
         keys = [e.data["key"] for e in store.get(incident.id).events if e.kind == "escalation"]
         assert keys == ["P1+15m", "update-30m"]
 
@@ -213,7 +219,7 @@ async def test_a_verifying_check_proposes_monitoring_then_resolved_once_it_has_h
         assert app.screen.proposal.startswith("'The flag is there' has held for 1s")
         await pilot.press("y")
         await wait_for(pilot, lambda: store.get(incident.id).status is Status.RESOLVED)
-        assert app.hold is None
+        assert app.incident_mode.session.hold is None
         assert "▲" not in app.sub_title  # the header no longer shows an open incident
 
     events = store.get(incident.id).events
@@ -238,7 +244,7 @@ async def test_a_declined_proposal_is_recorded_and_changes_nothing(tmp_path: Pat
         await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
         await pilot.press("n")
         await wait_for(pilot, lambda: Kind.PROPOSAL in kinds(store, incident.id))
-        assert app.hold is None
+        assert app.incident_mode.session.hold is None
     found = store.get(incident.id)
     proposal = next(e for e in found.events if e.kind == Kind.PROPOSAL)
     assert (proposal.data["to"], proposal.data["accepted"]) == ("MONITORING", False)
@@ -293,7 +299,7 @@ async def test_decisions_and_confirmations_are_recorded_with_who_answered(tmp_pa
     assert (confirmed.data["command"], confirmed.data["target"]) == (
         "touch api-staging", "api-staging"
     )  # fmt: skip
-    assert confirmed.who == app.who
+    assert confirmed.who == app.incident_mode.session.who
     assert recorded["runbook.note"].data["text"] == "restarted"
     assert (tmp_path / "api-staging").exists()
 
@@ -354,9 +360,9 @@ async def follow_another_console(store: IncidentStore, other: IncidentStore) -> 
         await pilot.press("ctrl+p", *f"Incident: join {elsewhere.id}")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.incident is not None)
-        assert app.incident is not None
-        assert app.incident.id == elsewhere.id
+        await wait_for(pilot, lambda: app.incident_mode.session.incident is not None)
+        assert app.incident_mode.session.incident is not None
+        assert app.incident_mode.session.incident.id == elsewhere.id
         assert "▲ P1 INVESTIGATING" in app.sub_title
 
         other.append(elsewhere.id, Kind.STATUS, {"from": "INVESTIGATING", "to": "IDENTIFIED"}, BOB)
@@ -371,7 +377,7 @@ async def follow_another_console(store: IncidentStore, other: IncidentStore) -> 
     events = other.get(elsewhere.id).events
     assert [(e.who.user, e.kind) for e in events][-2:] == [
         ("bob", "note"),
-        (app.who.user, "note"),
+        (app.incident_mode.session.who.user, "note"),
     ]
     assert other.read(elsewhere.id).ok
 
@@ -436,12 +442,12 @@ async def test_the_incidents_screen_lists_them_shows_a_timeline_and_joins(tmp_pa
         assert whats[-1] == "status INVESTIGATING → RESOLVED"
         await pilot.press("j")  # a resolved incident cannot be joined
         await pilot.pause()
-        assert app.incident is None
+        assert app.incident_mode.session.incident is None
 
         await pilot.press("up", "j")
-        await wait_for(pilot, lambda: app.incident is not None)
-        assert app.incident is not None
-        assert app.incident.id == current.id
+        await wait_for(pilot, lambda: app.incident_mode.session.incident is not None)
+        assert app.incident_mode.session.incident is not None
+        assert app.incident_mode.session.incident.id == current.id
         assert listing.get_row_at(0)[0] == f"▶ {current.id}"
         await pilot.press("escape")
         assert "▲ P1 INVESTIGATING" in app.sub_title

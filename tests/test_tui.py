@@ -7,17 +7,21 @@ import itertools
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
+from textual.command import Command, CommandList
 from textual.pilot import Pilot
 
 from opsconsole.config.model import Config, ConsoleSection
 from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.sources.health import HealthCheck
+from opsconsole.monitoring.monitor import Monitor, health_targets
+from opsconsole.monitoring.poller import Clock
+from opsconsole.sources.health import HealthCheck, HealthChecker
+from opsconsole.sources.metrics import MetricsReading
+from opsconsole.sources.scrape import ScrapeSource, ScrapeTarget
 from opsconsole.tui.app import OpsConsoleApp, make_app
-from opsconsole.tui.screens.dashboard import DashboardScreen, Poll
+from opsconsole.tui.screens.dashboard import DashboardScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.widgets.services_table import ServicesTable, TableView
 
@@ -44,6 +48,34 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], seconds: f
             return
         await pilot.pause(0.05)
     raise AssertionError("the screen never showed it")
+
+
+class WatchedChecker(HealthChecker):
+    """The real health checks, each round told to `before` and `after`: what no server can
+    show (when a round started), or a round made to fail once (a bug of ours)."""
+
+    def __init__(
+        self,
+        config: Config,
+        before: Callable[[], None] = lambda: None,
+        after: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(health_targets(config))
+        self.before, self.after = before, after
+
+    async def check_all(self) -> list[HealthCheck]:
+        self.before()
+        checks = await super().check_all()
+        self.after()
+        return checks
+
+
+async def palette(pilot: Pilot[None], app: OpsConsoleApp, query: str) -> list[str]:
+    """What Ctrl+P lists for `query`, as the operator sees it; the palette stays open."""
+    await pilot.press("ctrl+p", *query)
+    await pilot.pause(0.5)
+    listed = app.screen.query_one(CommandList)
+    return [str(option.hit.text) for option in listed.options if isinstance(option, Command)]
 
 
 def health(app: OpsConsoleApp, name: str) -> str:
@@ -130,17 +162,14 @@ async def test_polls_never_overlap(fleet: DemoFleet) -> None:
     """Hammering r while a slow round is in flight starts no second round."""
     fleet.set_fault("backend", Fault.SLOW, slow_seconds=1.0)
     config = with_refresh(fleet.config(), 3600)
-    app = make_app(config)
     rounds_started = 0
+
+    def started() -> None:
+        nonlocal rounds_started
+        rounds_started += 1
+
+    app = make_app(config, checker=WatchedChecker(config, before=started))
     async with app.run_test(size=(80, 24)) as pilot:
-        original = app.checker.check_all
-
-        async def counting() -> list[HealthCheck]:
-            nonlocal rounds_started
-            rounds_started += 1
-            return await original()
-
-        app.checker.check_all = counting  # type: ignore[method-assign]
         await wait_for(pilot, lambda: health(app, "backend") != "")
         await wait_for(pilot, lambda: health(app, "backend") != "… checking", seconds=5)
         rounds_started = 0
@@ -155,16 +184,10 @@ async def test_a_slow_round_does_not_push_the_next_one_late(fleet: DemoFleet) ->
     service answering in 0.6 s neither slows the refresh down nor drifts the health checks
     apart from the metrics polled with them."""
     fleet.set_fault("backend", Fault.SLOW, slow_seconds=0.6)
-    app = make_app(with_refresh(fleet.config(), 1.0))
+    config = with_refresh(fleet.config(), 1.0)
     starts: list[float] = []
+    app = make_app(config, checker=WatchedChecker(config, lambda: starts.append(time.monotonic())))
     async with app.run_test(size=(80, 24)) as pilot:
-        original = app.checker.check_all
-
-        async def timed() -> list[HealthCheck]:
-            starts.append(time.monotonic())
-            return await original()
-
-        app.checker.check_all = timed  # type: ignore[method-assign]
         await wait_for(pilot, lambda: len(starts) >= 5, seconds=15)
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     # One interval after the last end would be 1.6 s apart. A timer fired late under load
@@ -177,7 +200,7 @@ def test_a_poll_longer_than_its_interval_takes_a_new_beat_half_an_interval_later
     async def never_run() -> None:
         raise AssertionError("not run here")
 
-    poll = Poll(never_run, timeout=5.0, due=100.0)
+    poll = Clock(never_run, timeout=5.0, due=100.0)
     assert poll.next_wait(delay=2.0, interval=2.0, now=100.1) == pytest.approx(1.9)
     assert poll.due == pytest.approx(102.0)  # on the beat, whatever the timer's lateness
     # Back 4.5 s after it was due (a timeout): not asked again at once, but 1 s later.
@@ -189,32 +212,36 @@ async def test_a_beat_is_drawn_whole_not_half_updated(fleet: DemoFleet) -> None:
     """Health and metrics are polled on the same beat: the table shows the two readings of a
     beat together (one build of every row), never the health of this beat beside the
     metrics of the last."""
-    app = make_app(with_refresh(fleet.config(), 1.0))
+    config = with_refresh(fleet.config(), 1.0)
     done = {"health": 0, "metrics": 0}
     drawn: list[tuple[int, int]] = []
+
+    def counted(source: str) -> None:
+        done[source] += 1
+
+    class CountedScrape(ScrapeSource):
+        async def poll(self) -> MetricsReading:
+            reading = await super().poll()
+            counted("metrics")
+            return reading
+
+    scrape = CountedScrape(
+        [ScrapeTarget(s.name, s.metrics_url) for s in config.services if s.metrics_url],
+        window=60,
+    )
+    checker = WatchedChecker(config, after=lambda: counted("health"))
+    app = make_app(config, monitor=Monitor(config, health=checker, metrics=scrape))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
         table = screen.query_one(ServicesTable)
-        original_check, original_scrape = app.checker.check_all, screen.polls["metrics"].run
         original_show = table.show
-
-        async def counted_check() -> list[HealthCheck]:
-            checks = await original_check()
-            done["health"] += 1
-            return checks
-
-        async def counted_scrape() -> Any:
-            reading = await original_scrape()
-            done["metrics"] += 1
-            return reading
 
         def recorded_show(view: TableView) -> None:
             drawn.append((done["health"], done["metrics"]))
             original_show(view)
 
-        app.checker.check_all = counted_check  # type: ignore[method-assign]
-        screen.polls["metrics"].run = counted_scrape
+        # What was drawn, and when, is the screen's own: seen only from inside the widget.
         table.show = recorded_show  # type: ignore[method-assign]
         await wait_for(pilot, lambda: min(done.values()) >= 6, seconds=15)
     # The first beat may have begun before the counting did.
@@ -226,19 +253,17 @@ async def test_a_failed_round_is_shown_and_polling_carries_on(fleet: DemoFleet) 
     """A bug in a round must not freeze the pane. No server can make check_all raise (it
     turns every failure of the world into a DOWN), so this wraps the real one to fail once.
     """
-    app = make_app(with_refresh(fleet.config(), 0.2))
+    config = with_refresh(fleet.config(), 0.2)
     failures = 0
+
+    def fails_once() -> None:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise RuntimeError("simulated bug")
+
+    app = make_app(config, checker=WatchedChecker(config, before=fails_once))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        original = app.checker.check_all
-
-        async def fails_once() -> list[HealthCheck]:
-            nonlocal failures
-            if failures == 0:
-                failures += 1
-                raise RuntimeError("simulated bug")
-            return await original()
-
-        app.checker.check_all = fails_once  # type: ignore[method-assign]
         fleet.set_fault("nginx", Fault.DOWN)
         await wait_for(pilot, lambda: health(app, "nginx") == "✖ DOWN")
         assert failures == 1

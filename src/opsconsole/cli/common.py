@@ -27,7 +27,6 @@ EXIT_PROBLEMS = 2
 EXIT_STOPPED = 3
 
 
-
 def file_options() -> argparse.ArgumentParser:
     """--config and --runbooks, for the top parser and every command's: given before the
     command or after it, a file counts, and a command's own copy of an option never puts

@@ -157,9 +157,9 @@ def _in_the_dashboard(
     """The trainee's drill: the dashboard in drill mode, the fault injected unseen."""
     from opsconsole.drills.model import target_problem
     from opsconsole.drills.pending import default_directory
+    from opsconsole.drills.trainer import DrillPlan
     from opsconsole.incidents.stores import store_for
     from opsconsole.tui.app import make_app
-    from opsconsole.tui.drill_desk import DrillPlan
 
     scenario = getattr(args, "scenario", None)
     chosen = next((d for d in book.drills if d.id == scenario), None)
@@ -179,8 +179,8 @@ def _in_the_dashboard(
         owns_process=True,
     )
     app.run()
-    if app.report_path is not None:
-        print(f"drill report: {app.report_path}")
+    if app.drill_mode.report_path is not None:
+        print(f"drill report: {app.drill_mode.report_path}")
     return EXIT_OK
 
 

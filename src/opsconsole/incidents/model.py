@@ -163,6 +163,10 @@ class Incident:
     def is_open(self) -> bool:
         return self.status is not Status.RESOLVED
 
+    def with_event(self, event: Event) -> Incident:
+        """What it adds up to with one more event: an append need not read it all again."""
+        return replace(_apply(self, event), events=(*self.events, event))
+
 
 def fold(events: list[Event] | tuple[Event, ...]) -> Incident:
     """The incident its events describe; the first must be OPENED."""

@@ -42,10 +42,18 @@ def health_targets(config: Config) -> list[HealthTarget]:
 
 
 class Monitor:
-    def __init__(self, config: Config, *, health: HealthChecker | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        health: HealthChecker | None = None,
+        metrics: PrometheusSource | ScrapeSource | None = None,
+    ) -> None:
+        """The sources the configuration names; `health` and `metrics`, if given, instead
+        of the configured ones (a test's own, wrapping them)."""
         self.config = config
         self.health = health or HealthChecker(health_targets(config))
-        self.metrics: PrometheusSource | ScrapeSource | None = _metrics_source(config)
+        self.metrics = metrics or _metrics_source(config)
         self.postgres: PostgresSource | None = None
         self.redis: RedisSource | None = None
         self.docker: DockerSource | None = None

@@ -1,32 +1,40 @@
-"""The Textual application and the factory that builds it."""
+"""The Textual application and the factory that builds it. The app composes: the poller
+(monitoring), the incident mode and the drill mode are objects it holds, each of its own
+job; the app routes keys and messages to them and keeps the header."""
 
 from __future__ import annotations
 
 import gc
 import socket
-from collections.abc import Iterable
-from functools import partial
 from typing import ClassVar
 
 from textual import on
-from textual.app import SystemCommand
+from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
+from textual.signal import Signal
 
 from opsconsole.config.model import Config
 from opsconsole.drills.model import DrillBook
+from opsconsole.drills.trainer import DrillPlan
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
 from opsconsole.incidents.files import FileStore, default_directory
+from opsconsole.incidents.session import IncidentSession
 from opsconsole.incidents.store import IncidentStore
 from opsconsole.monitoring.board import Board
 from opsconsole.monitoring.monitor import Monitor
+from opsconsole.monitoring.poller import Polled, Poller
 from opsconsole.runbooks.model import Library, Runbook, load_runbooks, shipped_runbooks
 from opsconsole.sources.health import HealthChecker
-from opsconsole.tui.drill_desk import DrillDesk, DrillPlan
-from opsconsole.tui.screens.dashboard import PANES, DashboardScreen, RunbookRequested
+from opsconsole.tui.commands import PROVIDERS
+from opsconsole.tui.drill_mode import DrillMode
+from opsconsole.tui.incident_mode import IncidentMode
+from opsconsole.tui.messages import JoinIncident, RunbookRequested, RunEnded
+from opsconsole.tui.screens.dashboard import DashboardScreen
 from opsconsole.tui.screens.help import HelpScreen
+from opsconsole.tui.screens.incidents import IncidentsScreen
 from opsconsole.tui.screens.params import ParamsDialog
+from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.screens.wizard import WizardScreen
 
 # The header's colour says which kind of environment this is before any word is read.
@@ -45,9 +53,10 @@ def environment_kind(environment: str) -> str:
     return "other"
 
 
-class OpsConsoleApp(DrillDesk):
+class OpsConsoleApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "opsconsole"
+    COMMANDS = App.COMMANDS | set(PROVIDERS)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -59,34 +68,37 @@ class OpsConsoleApp(DrillDesk):
         self,
         config: Config,
         monitor: Monitor,
-        library: Library | None = None,
-        incidents: IncidentStore | None = None,
-        drill: DrillPlan | None = None,
+        library: Library | None,
+        session: IncidentSession,
         drills: DrillBook | None = None,
+        drill: DrillPlan | None = None,
         owns_process: bool = False,
     ) -> None:
         super().__init__()
-        self.owns_process = owns_process
         self.config = config
         self.monitor = monitor
         self.library = library
         self.board = Board(config)
-        self.setup_incidents(incidents or FileStore(default_directory()))
+        self.poller = Poller(monitor, self.board)
+        self.board_changed: Signal[Polled] = Signal(self, "board-changed")
+        """Each poll filed on the board: screens subscribe and redraw."""
+        self.incident_mode = IncidentMode(self, session)
+        self.drill_mode = DrillMode(self, drills)
+        self._drill = drill
+        self.owns_process = owns_process
         # Which environment and which host, always in sight: the header never scrolls away.
         self.place = f"{config.console.environment} @ {socket.gethostname()}"
         self.sub_title = self.place
         self.add_class(f"-env-{environment_kind(config.console.environment)}")
-        self.setup_drill(drill)
-        self.offer_drills(drills)
-
-    @property
-    def checker(self) -> HealthChecker:
-        return self.monitor.health
+        self.dashboard = DashboardScreen(self.poller, self.board_changed, library)
 
     def on_mount(self) -> None:
-        self.push_screen(DashboardScreen(self.monitor, self.board, self.library))
-        self.start_incident_clocks()
-        self.start_drill()
+        self.push_screen(self.dashboard)
+        self.poller.listen(self._polled)
+        self.poller.start()
+        self.incident_mode.start()
+        if self._drill is not None:
+            self.drill_mode.start(self._drill)
 
     def on_ready(self) -> None:
         if self.owns_process:
@@ -99,31 +111,32 @@ class OpsConsoleApp(DrillDesk):
             gc.freeze()
 
     async def on_unmount(self) -> None:
-        await self.undo_fault()  # a drill never leaves its fault behind, however it ends
+        await self.drill_mode.stop()  # a drill never leaves its fault behind
+        await self.poller.aclose()
         await self.monitor.aclose()
+        self.incident_mode.session.close()
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Ctrl+P finds every service and pane by name."""
-        yield from super().get_system_commands(screen)
-        dashboard = next(s for s in self.screen_stack if isinstance(s, DashboardScreen))
-        for name in self.board.services:
-            yield SystemCommand(
-                f"Service: {name}", "Open its detail screen", partial(self._open, dashboard, name)
+    def _polled(self, polled: Polled) -> None:
+        if polled.error is not None:
+            # Each check turns the world's failures into DOWN: this is a bug of ours.
+            self.notify(
+                f"Health checks failed: {polled.error}; retrying.", severity="error", timeout=10
             )
-        for source, title in PANES.items():
-            yield SystemCommand(
-                f"Pane: {title}", "Go to the pane", partial(self._go_to, dashboard, source)
-            )
-        for book in self.library.runbooks if self.library else []:
-            yield SystemCommand(
-                f"Runbook: {book.title}", book.summary, partial(self.open_runbook, book)
-            )
-        yield from self.incident_commands()
-        yield from self.drill_commands()
+        self.board_changed.publish(polled)
+        self.incident_mode.polled(polled)
+
+    def show_header(self) -> None:
+        self.sub_title = self.incident_mode.session.header(self.drill_mode.place(self.place))
+
+    # -- runbooks ------------------------------------------------------------------------
 
     @on(RunbookRequested)
     def _run_requested(self, message: RunbookRequested) -> None:
         self.open_runbook(message.runbook, message.params)
+
+    @on(RunEnded)
+    def _run_ended(self, message: RunEnded) -> None:
+        self.incident_mode.run_ended(message.end)
 
     def _run_in_progress(self) -> bool:
         """Leaving a running wizard would kill its command without rollback or record."""
@@ -137,7 +150,6 @@ class OpsConsoleApp(DrillDesk):
         the dashboard offered) and the defaults are only where the form starts."""
         if self._run_in_progress():
             return
-        environment = self.config.console.environment
         if not book.params:
             self._start_runbook(book, {})
             return
@@ -146,11 +158,12 @@ class OpsConsoleApp(DrillDesk):
             if values is not None:
                 self._start_runbook(book, values)
 
+        environment = self.config.console.environment
         self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
 
     def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
-        self.runbook_started(book.id)
-        recorder = self.recorder_for_run()
+        self.incident_mode.runbook_started(book.id)
+        recorder = self.incident_mode.session.recorder()
         wizard = WizardScreen(
             book,
             values,
@@ -163,21 +176,39 @@ class OpsConsoleApp(DrillDesk):
             recorder.on_failure = wizard.stop_unrecorded
         self.push_screen(wizard)
 
-    def _open(self, dashboard: DashboardScreen, name: str) -> None:
-        if self._back_to(dashboard):
-            dashboard.open_service(name)
+    # -- going places --------------------------------------------------------------------
 
-    def _go_to(self, dashboard: DashboardScreen, source: str) -> None:
-        if self._back_to(dashboard):
-            dashboard.focus_pane(source)
+    def open_service(self, name: str) -> None:
+        if self._back_to_dashboard():
+            self.push_screen(ServiceScreen(self.monitor, self.board, name))
 
-    def _back_to(self, dashboard: DashboardScreen) -> bool:
+    def focus_pane(self, source: str) -> None:
+        if self._back_to_dashboard():
+            self.dashboard.focus_pane(source)
+
+    def _back_to_dashboard(self) -> bool:
         """Closes the screens above the dashboard, unless a runbook is running there."""
         if self._run_in_progress():
             return False
-        while self.screen is not dashboard:
+        while self.screen is not self.dashboard:
             self.pop_screen()
         return True
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def action_incident(self) -> None:
+        self.incident_mode.open_or_note()
+
+    def action_incidents(self) -> None:
+        incident = self.incident_mode.session.incident
+        self.push_screen(IncidentsScreen(self.incident_mode, incident.id if incident else None))
+
+    @on(JoinIncident)
+    def _joined(self, message: JoinIncident) -> None:
+        self.incident_mode.join(message.incident)
+
+    def action_hint(self) -> None:
+        self.drill_mode.hint()
 
     def action_help(self) -> None:
         keys = [
@@ -191,17 +222,24 @@ class OpsConsoleApp(DrillDesk):
 def make_app(
     config: Config,
     *,
+    monitor: Monitor | None = None,
     checker: HealthChecker | None = None,
     library: Library | None = None,
     incidents: IncidentStore | None = None,
+    session: IncidentSession | None = None,
     drill: DrillPlan | None = None,
     drills: DrillBook | None = None,
     owns_process: bool = False,
 ) -> OpsConsoleApp:
-    """The app for a configuration; tests pass their own sources. The runbook library
-    is the shipped one unless given; incidents go to the default directory unless a
-    store is given. `owns_process`: the app is what this process is for (the CLI)."""
+    """The app for a configuration; tests pass their own sources (a `monitor`, or just its
+    health `checker`) and their own incident `session` or store. The runbook library is the
+    shipped one unless given; incidents go to the default directory unless a store is
+    given. `owns_process`: the app is what this process is for (the CLI)."""
     if library is None:
         library = load_runbooks(shipped_runbooks())
-    monitor = Monitor(config, health=checker)
-    return OpsConsoleApp(config, monitor, library, incidents, drill, drills, owns_process)
+    if monitor is None:
+        monitor = Monitor(config, health=checker)
+    if session is None:
+        store = incidents or FileStore(default_directory())
+        session = IncidentSession(store, config, library)
+    return OpsConsoleApp(config, monitor, library, session, drills, drill, owns_process)

@@ -1,34 +1,29 @@
-"""The dashboard: every service and backend, each source polled on its own clock."""
+"""The dashboard: every service and backend, as the poller files them on the board. The
+screen only draws: it redraws what a poll changed, and the clock's ages once a second."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from opsconsole.monitoring.board import Board
-from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.offers import Offer, offers
-from opsconsole.monitoring.snapshot import Breach
-from opsconsole.runbooks.model import Library, Runbook
-from opsconsole.sources.base import Reading, read
+from opsconsole.monitoring.poller import HEALTH, Polled, Poller
+from opsconsole.runbooks.model import Library
+from opsconsole.tui.messages import RunbookRequested
 from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.services_table import SORTS, ServicesTable, clock_texts, table_view
 from opsconsole.tui.widgets.source_panes import SourcePane, pane_lines
 
-HEALTH = "health"
 PANES = {
     "postgres": "PostgreSQL",
     "redis": "Redis",
@@ -45,64 +40,50 @@ BEAT_SKEW = 0.05
 SORT_ORDER = tuple(SORTS)
 
 
-class SourceRead(Message):
-    """One poll of one source came back."""
-
-    def __init__(self, source: str, reading: Reading[Any]) -> None:
-        super().__init__()
-        self.source = source
-        self.reading = reading
-
-
-class RunbookRequested(Message):
-    """The operator took the dashboard's offer: the app opens the wizard."""
-
-    def __init__(self, runbook: Runbook, params: dict[str, str]) -> None:
-        super().__init__()
-        self.runbook = runbook
-        self.params = params
-
-
-class BreachesChanged(Message):
-    """What breaches now, whenever it is not the same set of (subject, signal) as before:
-    the app records it into an open incident."""
-
-    def __init__(self, breaches: list[Breach]) -> None:
-        super().__init__()
-        self.breaches = breaches
-
-
-@dataclass
-class Poll:
-    """One source's clock: its next poll is armed only when the last one is back, so
-    polls of a source never overlap, and a failing source is asked less and less often.
-
-    Polls keep a beat: the next is due one interval after the last was due, not after it
-    ended, and not after its timer happened to fire. Sources started together stay
-    together instead of drifting apart by their durations, and the table draws their
-    readings once."""
-
-    run: Callable[[], Awaitable[Any]]
-    timeout: float
-    busy: bool = False
-    timer: Timer | None = None
-    due: float = 0.0
-    """time.monotonic() when the poll in flight, or the next one, is meant to start."""
-
-    def next_wait(self, delay: float, interval: float, now: float) -> float:
-        """Seconds from `now` to the next start, `delay` after the last was due; never less
-        than half an interval, so a slow source is not asked again straight away (it then
-        takes a new beat)."""
-        wait = max(self.due + delay - now, interval / 2)
-        self.due = now + wait
-        return wait
-
-    def pending(self, now: float, within: float) -> bool:
-        """In flight, or due to start within `within` seconds."""
-        return self.busy or (self.timer is not None and self.due - now < within)
-
-
 class DashboardScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #services-pane {
+        height: 1fr;
+        border: round $primary;
+        border-title-style: bold;
+    }
+
+    #services {
+        height: 1fr;
+    }
+
+    #filter {
+        display: none;
+        dock: bottom;
+        border: none;
+        height: 1;
+        padding: 0 1;
+    }
+
+    #filter.-shown {
+        display: block;
+    }
+
+    #suggestion {
+        display: none;
+        height: 1;
+        padding: 0 1;
+        background: $warning 30%;
+        text-style: bold;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+
+    #suggestion.-shown {
+        display: block;
+    }
+
+    #panes {
+        height: auto;
+        max-height: 9;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh"),
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -111,39 +92,21 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self, monitor: Monitor, board: Board, library: Library | None = None) -> None:
+    def __init__(
+        self, poller: Poller, changes: Signal[Polled], library: Library | None = None
+    ) -> None:
         super().__init__()
-        self.monitor = monitor
-        self.board = board
+        self.poller = poller
+        self.changes = changes
+        self.board = poller.board
         self.library = library
+        self.config = poller.board.config
         self.offer: Offer | None = None
-        self.breaching: frozenset[tuple[str, str]] = frozenset()
-        self.config = monitor.config
         self.filter_text = ""
         self.sort = SORT_ORDER[0]
         self.steady = formats.Steady()
-        self.polls = self._polls()
         self._clock_texts_drawn: tuple[str, ...] | None = None
         self._table_draw: Timer | None = None
-
-    def _polls(self) -> dict[str, Poll]:
-        monitor, thresholds = self.monitor, self.config.thresholds
-        health_timeout = max(
-            [self.config.health_timeout(s) for s in self.config.services], default=2.0
-        )
-        # Looked up at each poll, not bound once: a test may wrap a source's method.
-        polls = {HEALTH: Poll(lambda: monitor.health.check_all(), health_timeout + 1)}
-        if monitor.metrics is not None:
-            timeout = self.config.prometheus.timeout_seconds if self.config.prometheus else 5.0
-            polls["metrics"] = Poll(monitor.metrics.poll, timeout + 1)
-        if monitor.postgres is not None:
-            polls["postgres"] = Poll(monitor.postgres.poll, thresholds.health_timeout_seconds + 4)
-        if monitor.redis is not None:
-            polls["redis"] = Poll(monitor.redis.poll, thresholds.health_timeout_seconds + 4)
-        if monitor.docker is not None:
-            # Stats come at the daemon's next once-a-second round: give it room for two.
-            polls["containers"] = Poll(monitor.docker.poll, 10.0)
-        return polls
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -160,57 +123,14 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self._redraw()
         self.set_interval(1.0, self._redraw)
-        self.poll_all_now()
+        self.changes.subscribe(self, self._polled)
 
-    # -- polling -------------------------------------------------------------------------
-
-    def poll_all_now(self) -> None:
-        """Starts every source's poll at once: a new beat for all of them."""
-        now = time.monotonic()
-        for source, poll in self.polls.items():
-            if not poll.busy:  # the poll in flight is as fresh as a new one would be
-                poll.due = now
-                self._start(source)
-
-    def _start(self, source: str) -> None:
-        poll = self.polls[source]
-        if poll.timer is not None:
-            poll.timer.stop()
-            poll.timer = None
-        poll.busy = True
-        self.run_worker(
-            self._read(source, poll), group=f"poll-{source}", description=f"poll {source}"
-        )
-
-    async def _read(self, source: str, poll: Poll) -> None:
-        self.post_message(SourceRead(source, await read(poll.run, poll.timeout)))
-
-    @on(SourceRead)
-    def _file_reading(self, message: SourceRead) -> None:
-        poll = self.polls[message.source]
-        poll.busy = False
-        interval = self.config.console.refresh_seconds
-        if message.source == HEALTH:
-            if message.reading.value is not None:
-                self.board.observe_health(message.reading.value)
-                delay = interval
-            else:
-                # Each check turns the world's failures into DOWN: this is a bug of ours.
-                self.notify(
-                    f"Health checks failed: {message.reading.error}; retrying.",
-                    severity="error",
-                    timeout=10,
-                )
-                delay = interval * 2
-        else:
-            tracked = self.board.observe(message.source, message.reading)
-            delay = tracked.next_delay(interval)
-        wait = poll.next_wait(delay, interval, time.monotonic())
-        poll.timer = self.set_timer(wait, lambda: self._start(message.source))
-        if message.source in PANES:
-            self._redraw_pane(message.source, datetime.now(UTC))
-        if message.source in TABLE_SOURCES:
-            self._draw_table_soon(message.source)
+    def _polled(self, polled: Polled) -> None:
+        now = datetime.now(UTC)
+        if polled.source in PANES:
+            self._redraw_pane(polled.source, now)
+        if polled.source in TABLE_SOURCES:
+            self._draw_table_soon(polled.source)
         self._redraw_suggestion()
 
     def _draw_table_soon(self, arrived: str) -> None:
@@ -218,9 +138,8 @@ class DashboardScreen(Screen[None]):
         back: then when it is, or after TABLE_DRAW_WAIT at most. Health and metrics come
         back within milliseconds of each other: one build and one draw of the 50 rows
         shows both, where one for each did the same work twice."""
-        now = time.monotonic()
-        others = (TABLE_SOURCES & self.polls.keys()) - {arrived}
-        if any(self.polls[source].pending(now, BEAT_SKEW) for source in others):
+        others = TABLE_SOURCES - {arrived}
+        if any(self.poller.pending(source, BEAT_SKEW) for source in others):
             if self._table_draw is None:
                 self._table_draw = self.set_timer(
                     TABLE_DRAW_WAIT, lambda: self._redraw_table(datetime.now(UTC))
@@ -241,11 +160,7 @@ class DashboardScreen(Screen[None]):
         # No suggestion here: what breaches changes with readings, not with the clock.
 
     def _redraw_suggestion(self) -> None:
-        breaches = self.board.breaches()
-        breaching = frozenset((b.subject, b.signal) for b in breaches)
-        if breaching != self.breaching:
-            self.breaching = breaching
-            self.post_message(BreachesChanged(breaches))
+        breaches = self.poller.breaches
         found = offers(self.library, breaches, self.board.services) if self.library else []
         offer = found[0] if found else None
         if offer == self.offer:
@@ -290,7 +205,7 @@ class DashboardScreen(Screen[None]):
             self.post_message(RunbookRequested(self.offer.runbook, self.offer.params))
 
     def action_refresh(self) -> None:
-        self.poll_all_now()
+        self.poller.poll_now()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -318,10 +233,9 @@ class DashboardScreen(Screen[None]):
 
     @on(DataTable.RowSelected, "#services")
     def _open(self, event: DataTable.RowSelected) -> None:
-        self.open_service(str(event.row_key.value))
-
-    def open_service(self, name: str) -> None:
-        self.app.push_screen(ServiceScreen(self.monitor, self.board, name))
+        self.app.push_screen(
+            ServiceScreen(self.poller.monitor, self.board, str(event.row_key.value))
+        )
 
     def focus_pane(self, source: str) -> None:
         self.query_one(f"#{source}", SourcePane).focus()

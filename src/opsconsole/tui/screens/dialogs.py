@@ -5,7 +5,7 @@ confirmation or a checklist, the chosen Answer, the note's text, or None to stop
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events, on
@@ -19,15 +19,80 @@ from textual.widgets.option_list import Option
 from opsconsole.engine.runner import Confirmation
 from opsconsole.runbooks.model import Answer, DecisionStep, ManualStep
 
+ResultT = TypeVar("ResultT")
 
-class ConfirmDialog(ModalScreen[bool]):
+
+class Dialog(ModalScreen[ResultT]):
+    """A question in a box over the screen: how every dialog of the console looks."""
+
+    DEFAULT_CSS = """
+    Dialog {
+        align: center middle;
+    }
+
+    .dialog-box {
+        width: 72;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+
+    .dialog-box.-danger {
+        border: heavy $error;
+    }
+
+    .dialog-command {
+        background: $panel;
+        padding: 0 1;
+        margin: 1 0;
+    }
+
+    .dialog-environment {
+        color: $warning;
+    }
+
+    .dialog-question {
+        text-style: bold;
+        margin-bottom: 1;
+    }
+
+    #decision-answers {
+        height: auto;
+        max-height: 10;
+    }
+
+    .dialog-items {
+        height: auto;
+        max-height: 12;
+    }
+
+    .dialog-buttons {
+        height: auto;
+        align-horizontal: right;
+    }
+
+    .dialog-keys {
+        color: $text-muted;
+    }
+
+    .dialog-problem {
+        color: $error;
+    }
+    """
+
+
+class ConfirmDialog(Dialog[bool]):
     """A destructive step: the rendered command and the environment, and the target's
     name typed in full to go on. Enter with anything else, or Escape, refuses it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "refuse", "Refuse")]
 
     def __init__(self, request: Confirmation) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.request = request
 
     def compose(self) -> ComposeResult:
@@ -62,13 +127,13 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class DecisionDialog(ModalScreen[Answer | None]):
+class DecisionDialog(Dialog[Answer | None]):
     """The question and its answers: Enter on one, or its number. Escape stops the run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "abort", "Abort run")]
 
     def __init__(self, step: DecisionStep) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.step = step
 
     def compose(self) -> ComposeResult:
@@ -103,13 +168,13 @@ class DecisionDialog(ModalScreen[Answer | None]):
         self.dismiss(None)
 
 
-class ChecklistDialog(ModalScreen[bool]):
+class ChecklistDialog(Dialog[bool]):
     """A manual step: every item ticked, then Done. Abort (or Escape) stops the run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "abort", "Abort run")]
 
     def __init__(self, step: ManualStep) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.step = step
 
     def compose(self) -> ComposeResult:
@@ -152,13 +217,13 @@ class ChecklistDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class NoteDialog(ModalScreen[str | None]):
+class NoteDialog(Dialog[str | None]):
     """A line of free text: Enter submits it, Escape gives None (a note step: abort)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, prompt: str, escape_says: str = "aborts the run") -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.title_text = title
         self.prompt = prompt
         self.escape_says = escape_says

@@ -12,6 +12,13 @@ from textual.widgets import Footer, Header, Markdown, Static
 
 
 class DrillReportScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #drill-ended {
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
 
     def __init__(self, report: str, saved: Path | None, why: str) -> None:

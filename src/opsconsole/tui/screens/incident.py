@@ -9,12 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Static
 
 from opsconsole.incidents.model import SEVERITIES, SEVERITY_MEANINGS
+from opsconsole.tui.screens.dialogs import Dialog
 
 
 class SeverityValidator(Validator):
@@ -24,13 +24,13 @@ class SeverityValidator(Validator):
         return self.failure("one of " + ", ".join(SEVERITIES))
 
 
-class OpenIncidentDialog(ModalScreen[dict[str, str] | None]):
+class OpenIncidentDialog(Dialog[dict[str, str] | None]):
     """Dismisses with title, severity and impact, or None (Escape): nothing opened."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, severity: str) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.suggested_title = title
         self.suggested_severity = severity
 
@@ -86,7 +86,7 @@ class OpenIncidentDialog(ModalScreen[dict[str, str] | None]):
         self.dismiss(None)
 
 
-class ProposalDialog(ModalScreen[bool]):
+class ProposalDialog(Dialog[bool]):
     """The console proposes a status on evidence: y or Enter accepts, n or Escape declines.
     Either answer is recorded."""
 
@@ -96,7 +96,7 @@ class ProposalDialog(ModalScreen[bool]):
     ]
 
     def __init__(self, title: str, evidence: list[str]) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.proposal = title
         self.evidence = evidence
 

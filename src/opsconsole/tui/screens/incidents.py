@@ -5,25 +5,22 @@ console records shows here as it happens; the cursors stay where the operator pu
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from opsconsole.common.readable import age
 from opsconsole.incidents.export import describe
 from opsconsole.incidents.model import Incident
-from opsconsole.incidents.store import IncidentStore, StoreError
+from opsconsole.incidents.store import StoreError
+from opsconsole.tui.messages import JoinIncident
 
-
-class JoinIncident(Message):
-    def __init__(self, incident: Incident) -> None:
-        super().__init__()
-        self.incident = incident
+if TYPE_CHECKING:
+    from opsconsole.tui.incident_mode import IncidentMode
 
 
 AGES_EVERY_SECONDS = 30.0
@@ -37,9 +34,9 @@ class IncidentsScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, store: IncidentStore, current: str | None = None) -> None:
+    def __init__(self, incidents: IncidentMode, current: str | None = None) -> None:
         super().__init__()
-        self.store = store
+        self.incidents = incidents
         self.current = current
         self.shown: dict[str, Incident] = {}
         self._timeline_of: str | None = None
@@ -63,15 +60,30 @@ class IncidentsScreen(Screen[None]):
         self.action_reload()
         self.query_one("#incidents-list", DataTable).focus()
         self.set_interval(AGES_EVERY_SECONDS, self.action_reload)
+        self.incidents.changed.subscribe(self, lambda _: self.action_reload())
 
     def action_reload(self) -> None:
-        """Reads the store again; the app also calls it whenever an incident changes."""
-        problem = self.query_one("#incidents-problem", Static)
+        """Reads the store again, off the screen's loop: every 30 s, on `r`, and whenever
+        any console appends to an incident."""
+        self.run_worker(self._read, thread=True, group="incidents-read", exit_on_error=False)
+
+    def _read(self) -> None:
         try:
-            incidents = sorted(self.store.incidents(), key=lambda i: i.started, reverse=True)
+            incidents = sorted(
+                self.incidents.session.store.incidents(), key=lambda i: i.started, reverse=True
+            )
         except (OSError, StoreError) as error:
-            problem.update(f"✖ the incident store cannot be read: {error}")
+            self.app.call_from_thread(self._show_problem, error)
             return
+        self.app.call_from_thread(self._show, incidents)
+
+    def _show_problem(self, error: Exception) -> None:
+        self.query_one("#incidents-problem", Static).update(
+            f"✖ the incident store cannot be read: {error}"
+        )
+
+    def _show(self, incidents: list[Incident]) -> None:
+        problem = self.query_one("#incidents-problem", Static)
         problem.update("" if incidents else "No incidents yet: i on the dashboard opens one.")
         now = datetime.now(UTC)
         listing = self.query_one("#incidents-list", DataTable)

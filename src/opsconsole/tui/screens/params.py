@@ -10,13 +10,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Static
 
 from opsconsole.engine.render import ParamError, as_text, resolve_params
 from opsconsole.runbooks.model import Param, Runbook, param_problem
+from opsconsole.tui.screens.dialogs import Dialog
 
 BOOLEANS = ["true", "false"]
 
@@ -36,14 +36,43 @@ class ParamValidator(Validator):
         return self.failure(why) if why else self.success()
 
 
-class ParamsDialog(ModalScreen[dict[str, str] | None]):
+class ParamsDialog(Dialog[dict[str, str] | None]):
     """Every parameter in a field, filled with what was offered or its default. Enter in
     any field starts the run once every value is valid; Escape runs nothing."""
+
+    DEFAULT_CSS = """
+    #params-fields {
+        height: auto;
+        max-height: 16;
+    }
+
+    .param-label {
+        width: 100%;
+        margin-top: 1;
+    }
+
+    /* One line a field, as in the rest of the console: five fit at 80x24. */
+    .param-value {
+        width: 100%;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+
+    .param-value:focus {
+        background: $accent 30%;
+    }
+
+    .param-value.-invalid {
+        background: $error 30%;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, book: Runbook, given: dict[str, str], environment: str) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.book = book
         self.given = given
         self.environment = environment

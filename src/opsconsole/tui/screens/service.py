@@ -32,6 +32,59 @@ FOLLOW_AGAIN_SECONDS = 3.0
 
 
 class ServiceScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #service-top {
+        height: 11;
+    }
+
+    #service-bottom {
+        height: 1fr;
+    }
+
+    #logs {
+        width: 2fr;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+    }
+
+    #service-health {
+        width: 1fr;
+        border: round $primary;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+
+    #service-summary {
+        height: 3;
+    }
+
+    #service-health Sparkline {
+        height: 1;
+    }
+
+    /* One line each, so a long reason cannot push the trends out of the pane. */
+    #p95-figures, #error-figures, #request-rate {
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+
+    #service-container {
+        width: 1fr;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+
+    #service-body {
+        width: 1fr;
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
     ]

@@ -29,6 +29,7 @@ from opsconsole.engine.process import OutputLine
 from opsconsole.engine.render import ParamError
 from opsconsole.engine.runner import Confirmation, Probes, Runner, RunOptions, RunResult
 from opsconsole.incidents.holding import CheckResult, Verified, summarize
+from opsconsole.incidents.session import RunEnd
 from opsconsole.runbooks.model import (
     Answer,
     CheckStep,
@@ -38,6 +39,7 @@ from opsconsole.runbooks.model import (
     NoteStep,
     Runbook,
 )
+from opsconsole.tui.messages import RunEnded
 from opsconsole.tui.screens.dialogs import (
     ChecklistDialog,
     ConfirmDialog,
@@ -69,22 +71,57 @@ class EventsArrived(Message):
     """Events are waiting in the screen's queue: one message however many came."""
 
 
-class RunEnded(Message):
-    """The run is over. `verified` holds its verifying steps that passed, last one last:
-    with an incident open, the app proposes MONITORING on their evidence."""
-
-    def __init__(
-        self, runbook: Runbook, result: RunResult, verified: list[Verified], left_undone: int
-    ) -> None:
-        super().__init__()
-        self.runbook = runbook
-        self.result = result
-        self.verified = verified
-        self.left_undone = left_undone
-        """Steps still to come when the run was aborted: what a drill counts as skipped."""
-
-
 class WizardScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #wizard-body {
+        height: 1fr;
+    }
+
+    #wizard-steps {
+        width: 30;
+        max-width: 40%;
+        height: 1fr;
+        border: round $primary;
+        border-title-style: bold;
+    }
+
+    #wizard-main {
+        width: 1fr;
+        height: 1fr;
+    }
+
+    #wizard-step {
+        height: auto;
+        max-height: 7;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+        padding: 0 1;
+        overflow-y: auto;
+    }
+
+    #wizard-output {
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+    }
+
+    #wizard-status {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+
+    #wizard-status.-bad {
+        background: $error;
+    }
+
+    #wizard-status.-good {
+        background: $success-darken-2;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "abort", "Abort"),
         Binding("n", "note", "Note"),
@@ -337,7 +374,9 @@ class WizardScreen(Screen[None]):
             if self.result.outcome == "aborted":
                 main = [step.id for step in self.runbook.steps]
                 left = sum(1 for step_id in main if self.states[step_id] == "pending")
-            self.post_message(RunEnded(self.runbook, self.result, list(self.verified), left))
+            self.post_message(
+                RunEnded(RunEnd(self.runbook, self.result, list(self.verified), left))
+            )
         elif event.state is WorkerState.ERROR:
             self.problem = f"the run broke: {event.worker.error}"
         elif event.state is WorkerState.CANCELLED:

@@ -25,6 +25,29 @@ Lines = list[Text]
 class SourcePane(Static):
     """Repaints only when what it says has changed."""
 
+    DEFAULT_CSS = """
+    SourcePane {
+        width: 1fr;
+        height: auto;
+        min-height: 4;
+        max-height: 9;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        overflow: hidden;
+    }
+
+    SourcePane:focus {
+        border: round $accent;
+    }
+
+    SourcePane.-failing {
+        border: round $error;
+    }
+    """
+
     can_focus = True  # the palette's "Pane: …" entries go to it
 
     def __init__(self, title: str, *, id: str) -> None:

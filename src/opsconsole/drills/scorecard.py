@@ -22,7 +22,7 @@ SKIPPED_STEP_COST = 2
 
 
 @dataclass
-class DrillSession:
+class Scorecard:
     drill: Drill
     injected_at: datetime | None = None
     breach_seen: float | None = None
