@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import PrometheusServer
+from tests.support.servers import PrometheusServer
 
 from opsconsole.demo.fleet import DemoFleet, DemoServiceSpec
 

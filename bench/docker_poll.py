@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
+from tests.support.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 
 from opsconsole.sources.docker import DockerSource
 

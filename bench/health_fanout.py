@@ -21,7 +21,8 @@ import time
 from collections import Counter
 from multiprocessing.connection import Connection
 
-from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget
+from opsconsole.sources.health import HealthChecker, HealthTarget
+from opsconsole.sources.readings import HealthState
 
 ENDPOINTS = 1000
 PROCESSES = 4

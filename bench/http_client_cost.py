@@ -23,7 +23,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from health_fanout import serve
-from opsconsole.sources.health import HealthChecker, HealthState, HealthTarget
+from opsconsole.sources.health import HealthChecker, HealthTarget
+from opsconsole.sources.readings import HealthState
 
 ENDPOINTS = 50
 ROUNDS = 40

@@ -60,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         follow_cost(FileStore(Path(directory)))
     if args.postgres:
-        from tests.servers import PostgresServer
+        from tests.support.servers import PostgresServer
 
         server = PostgresServer(fsync=True).start()  # its own temp dir, removed on stop
         try:

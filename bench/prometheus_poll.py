@@ -22,7 +22,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import PrometheusServer
+from tests.support.servers import PrometheusServer
 
 from opsconsole.config.model import PrometheusSection
 from opsconsole.demo.fleet import DemoFleet, DemoServiceSpec

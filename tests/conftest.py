@@ -1,60 +1,43 @@
-"""Session-wide real servers. Under CI=true a server that cannot start fails the run."""
+"""Session-wide real servers (under CI=true a server that cannot start fails the run),
+and every test in a home of its own."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+import pwd
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.servers import (
+from tests.support.servers import (
+    OWN_DATABASE,
     DockerDaemon,
     PostgresServer,
     PrometheusServer,
     RedisServer,
-    Server,
-    ServerUnavailable,
+    serve,
 )
-
-OWN_DATABASE = "own"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-S = TypeVar("S", bound=Server)
-
-
-def _serve(make: Callable[[], S]) -> Iterator[S]:
-    server = make()
-    try:
-        try:
-            server.start()
-        except ServerUnavailable as missing:
-            if IN_CI:
-                pytest.fail(f"{server.name} is required under CI=true: {missing}")
-            pytest.skip(f"{server.name}: {missing}")
-        yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    yield from _serve(PostgresServer)
+    yield from serve(PostgresServer)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    yield from _serve(RedisServer)
+    yield from serve(RedisServer)
 
 
 @pytest.fixture(scope="session")
 def prometheus() -> Iterator[PrometheusServer]:
-    yield from _serve(PrometheusServer)
+    yield from serve(PrometheusServer)
 
 
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[DockerDaemon]:
-    yield from _serve(DockerDaemon)
+    yield from serve(DockerDaemon)
 
 
 @pytest.fixture
@@ -66,3 +49,51 @@ def own_database(postgres: PostgresServer) -> Iterator[str]:
     postgres.execute_in(OWN_DATABASE, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     yield postgres.dsn.rsplit("/", 1)[0] + "/" + OWN_DATABASE
     postgres.execute(f"DROP DATABASE IF EXISTS {OWN_DATABASE} WITH (FORCE)")
+
+
+# What a console reads from its environment, which a test must not inherit from the
+# engineer who runs the suite: their configuration, their demo fleet.
+INHERITED = (
+    "OPSCONSOLE_CONFIG",
+    "OPSCONSOLE_RUNBOOKS",
+    "OPSCONSOLE_DRILLS",
+    "OPSCONSOLE_DEMO_SOCKET",
+)
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own HOME, XDG_STATE_HOME and XDG_CONFIG_HOME: a test run never
+    touches the incidents, drills or demo fleet of a console an engineer has open."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for name in INHERITED:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def _real_state() -> Path:
+    """The state directory of the user running the tests, as a console of theirs uses it."""
+    real_home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return Path(os.environ.get("XDG_STATE_HOME") or real_home / ".local" / "state") / "opsconsole"
+
+
+def _listing(directory: Path) -> list[tuple[str, int]]:
+    if not directory.exists():
+        return []
+    return sorted(
+        (str(path.relative_to(directory)), path.stat().st_mtime_ns)
+        for path in directory.rglob("*")
+        if not path.is_symlink()
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_state_untouched() -> Iterator[None]:
+    """Fails the run if any test wrote into the real user's opsconsole state."""
+    state = _real_state()
+    before = _listing(state)
+    yield
+    assert _listing(state) == before, f"a test wrote into {state}"

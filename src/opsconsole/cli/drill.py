@@ -155,9 +155,8 @@ def _in_the_dashboard(
     args: argparse.Namespace, loaded: LoadedConfig, book: DrillBook, library: Library
 ) -> int:
     """The trainee's drill: the dashboard in drill mode, the fault injected unseen."""
-    from opsconsole.drills.model import target_problem
+    from opsconsole.drills.model import DrillPlan, target_problem
     from opsconsole.drills.pending import default_directory
-    from opsconsole.drills.trainer import DrillPlan
     from opsconsole.incidents.stores import store_for
     from opsconsole.tui.app import make_app
 

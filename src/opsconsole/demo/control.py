@@ -18,11 +18,15 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.common.paths import state_directory
 from opsconsole.demo.faults import FAULTS, Fault
-from opsconsole.demo.fleet import DemoFleet
+
+if TYPE_CHECKING:
+    # A client of the channel (`demo fault`, a drill) starts no fleet: the servers are
+    # the serving side's alone.
+    from opsconsole.demo.fleet import DemoFleet
 
 SOCKET_ENV = "OPSCONSOLE_DEMO_SOCKET"
 ADDRESS_FILENAME = "fleet.json"

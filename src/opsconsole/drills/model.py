@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field
 
 from opsconsole.config.model import Config
@@ -114,6 +114,8 @@ def sandbox_values(config: Config, target: str) -> dict[str, str]:
         if service.container:
             values["container"] = service.container
     if config.postgres is not None:
+        from psycopg.conninfo import conninfo_to_dict  # only for a config with [postgres]
+
         info = conninfo_to_dict(config.postgres.dsn.get_secret_value())
         values |= {
             "postgres_host": str(info.get("host") or "127.0.0.1"),
@@ -225,3 +227,11 @@ def find_drills(explicit: Path | None, env: Mapping[str, str] | None = None) -> 
 
 def load_drills(path: Path, library: Library | None = None) -> DrillBook:
     return load_document(path, DrillBook, checks=lambda book: drill_checks(book, library))
+
+
+@dataclass(frozen=True)
+class DrillPlan:
+    drill: Drill
+    pending: Path
+    """Where the record of how to undo the fault is written before it is injected."""
+    reports: Path

@@ -18,7 +18,7 @@ from opsconsole.common.readable import duration
 from opsconsole.config.model import Config
 from opsconsole.drills.auto import SteadyStateCheck
 from opsconsole.drills.faults import Fault, make_fault
-from opsconsole.drills.model import Drill
+from opsconsole.drills.model import Drill, DrillPlan
 from opsconsole.drills.pending import done as record_done
 from opsconsole.drills.pending import write_pending
 from opsconsole.drills.scorecard import Scorecard
@@ -29,14 +29,6 @@ from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.snapshot import Breach
 
 STEADY_CHECK_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class DrillPlan:
-    drill: Drill
-    pending: Path
-    """Where the record of how to undo the fault is written before it is injected."""
-    reports: Path
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from opsconsole.config.model import Config, ServiceSection
 from opsconsole.monitoring.service_state import ServiceStatus, observe_all
 from opsconsole.monitoring.snapshot import Breach, Snapshot, breaches
 from opsconsole.sources.base import Reading, Tracked
-from opsconsole.sources.health import HealthCheck
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
-from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
+from opsconsole.sources.readings import ContainerStatus, HealthCheck, PostgresReading, RedisReading
 
 # A trend point sums up this many seconds, so a sparkline moves on once a bucket is whole
 # rather than on every poll: steady for the eye, and cheap on a slow SSH link.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from opsconsole.sources.health import HealthCheck, HealthState
+from opsconsole.sources.readings import HealthCheck, HealthState
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 
 from opsconsole.config.model import Config
 from opsconsole.sources.base import Reading
-from opsconsole.sources.health import HealthCheck, HealthState
 from opsconsole.sources.metrics import MetricsReading
-from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
+from opsconsole.sources.readings import (
+    ContainerStatus,
+    HealthCheck,
+    HealthState,
+    PostgresReading,
+    RedisReading,
+)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from http import HTTPStatus
 
 import aiohttp
 
 from opsconsole.sources.http import describe_http_error, new_session, read_capped
+from opsconsole.sources.readings import HealthCheck, HealthState
 
 # Enough for any health document; a server that streams more is not answering health.
 MAX_BODY_BYTES = 64 * 1024
@@ -23,12 +23,6 @@ _DOWN_WORDS = frozenset(
 )
 
 
-class HealthState(StrEnum):
-    UP = "UP"
-    DEGRADED = "DEGRADED"
-    DOWN = "DOWN"
-
-
 @dataclass(frozen=True)
 class HealthTarget:
     name: str
@@ -37,22 +31,6 @@ class HealthTarget:
     """Seconds before the check counts as DOWN."""
     slow_after: float
     """Seconds after which an answer counts as DEGRADED."""
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """One observation of one service."""
-
-    name: str
-    state: HealthState
-    reason: str
-    """Why it is not UP, in words an on-call engineer reads at a glance; empty when UP."""
-    status_code: int | None
-    latency: float | None
-    """Seconds until the whole answer was read; None when there was no answer."""
-    checked_at: datetime
-    body: str = ""
-    """The start of what the service answered, for the detail screen."""
 
 
 # What the detail screen shows of a health answer; the rest stays on the wire.

@@ -1,10 +1,35 @@
-"""What the PostgreSQL, Redis and Docker sources read, without their client libraries:
-the board, the panes and `opsconsole status` hold these, and a console with no [postgres]
-never loads psycopg to know what a PostgreSQL reading is."""
+"""What the sources read, without their client libraries: the board, the widgets and
+`opsconsole status` hold these, and a console with no [postgres] never loads psycopg to
+know what a PostgreSQL reading is."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class HealthState(StrEnum):
+    UP = "UP"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One observation of one service."""
+
+    name: str
+    state: HealthState
+    reason: str
+    """Why it is not UP, in words an on-call engineer reads at a glance; empty when UP."""
+    status_code: int | None
+    latency: float | None
+    """Seconds until the whole answer was read; None when there was no answer."""
+    checked_at: datetime
+    body: str = ""
+    """The start of what the service answered, for the detail screen."""
+
 
 MISSING = "missing"
 """The state of a configured container the daemon does not have."""

@@ -14,8 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.signal import Signal
 
 from opsconsole.config.model import Config
-from opsconsole.drills.model import DrillBook
-from opsconsole.drills.trainer import DrillPlan
+from opsconsole.drills.model import DrillBook, DrillPlan
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
 from opsconsole.incidents.files import FileStore, default_directory

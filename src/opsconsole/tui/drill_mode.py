@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 from textual.worker import Worker
 
 from opsconsole.common.readable import duration
-from opsconsole.drills.model import Drill, DrillBook, target_problem
+from opsconsole.drills.model import Drill, DrillBook, DrillPlan, target_problem
 from opsconsole.drills.pending import default_directory
 from opsconsole.drills.scorecard import Scorecard
-from opsconsole.drills.trainer import DrillPlan, Trainer
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.tui.screens.drill_report import DrillReportScreen
 from opsconsole.tui.screens.incident import ProposalDialog
 
 if TYPE_CHECKING:
+    from opsconsole.drills.trainer import Trainer
     from opsconsole.tui.app import OpsConsoleApp
 
 
@@ -62,6 +62,8 @@ class DrillMode:
         )
 
     def start(self, plan: DrillPlan) -> None:
+        from opsconsole.drills.trainer import Trainer  # drills load only in drill mode
+
         config = self.app.config
         self.trainer = Trainer(
             plan, config, self.app.incident_mode.session, monitor=Monitor(config)

@@ -11,8 +11,7 @@ from rich.text import Text
 from opsconsole.common.readable import age
 from opsconsole.monitoring.board import TREND_POINTS, Board
 from opsconsole.monitoring.service_state import ServiceStatus
-from opsconsole.sources.health import HealthState
-from opsconsole.sources.readings import ContainerStatus
+from opsconsole.sources.readings import ContainerStatus, HealthState
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.quiet_table import Cell, QuietTable, width
 

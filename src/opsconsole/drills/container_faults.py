@@ -1,0 +1,51 @@
+"""The container faults of a drill: stopped, killed, paused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.errors import NotFound
+
+
+@dataclass
+class ContainerFault:
+    """A container stopped, killed (SIGKILL) or paused; undo starts or unpauses it."""
+
+    base_url: str
+    container: str
+    action: str
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": f"container_{self.action}", "container": self.container}
+
+    def inject(self) -> str:
+        client = docker.DockerClient(base_url=self.base_url, timeout=30)
+        try:
+            found = client.containers.get(self.container)
+            if self.action == "stop":
+                found.stop(timeout=5)
+            elif self.action == "kill":
+                found.kill()
+            else:
+                found.pause()
+        finally:
+            client.close()
+        return f"container {self.container}: {self.action}"
+
+    def undo(self) -> str:
+        client = docker.DockerClient(base_url=self.base_url, timeout=30)
+        try:
+            found = client.containers.get(self.container)
+            if found.status == "paused":
+                found.unpause()
+                return f"container {self.container} unpaused"
+            if found.status != "running":
+                found.start()
+                return f"container {self.container} started"
+            return f"container {self.container} was running"
+        except NotFound:
+            return f"container {self.container} is gone: nothing to start"
+        finally:
+            client.close()

@@ -1,0 +1,1 @@
+"""The `opsconsole` commands, run as processes."""

@@ -1,0 +1,1 @@
+"""The configuration and the runbook library as files a user writes."""

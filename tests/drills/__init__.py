@@ -1,0 +1,1 @@
+"""Drills: faults in a sandbox, runbooks proven, trainees scored."""

@@ -1,0 +1,1 @@
+"""The installed console in a real terminal (tmux)."""

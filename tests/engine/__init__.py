@@ -1,0 +1,1 @@
+"""Running runbooks: processes, the runner, redaction."""

@@ -1,0 +1,1 @@
+"""The test harness itself, and the rules the code's layout keeps."""

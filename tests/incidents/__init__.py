@@ -1,0 +1,1 @@
+"""Incident logs, their stores, and the incident side of the app."""

@@ -1,0 +1,1 @@
+"""What the console makes of its readings: states over time, breaches, offers."""

@@ -1,0 +1,1 @@
+"""The screens and widgets, driven with Pilot."""

@@ -1,0 +1,83 @@
+"""What moves in the services table with the clock alone, between two readings.
+
+Readings are plain values, as the health source returns them, and time is given
+explicitly: the test says what the table shows at a given second without waiting for it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from opsconsole.config.model import Config
+from opsconsole.monitoring.board import Board
+from opsconsole.sources.readings import HealthState
+from opsconsole.tui.widgets.quiet_table import Cell
+from opsconsole.tui.widgets.services_table import (
+    LABELS,
+    ServicesTable,
+    TableView,
+    clock_texts,
+    service_row,
+)
+from tests.support.configs import T0, check
+
+
+def board_of_api() -> Board:
+    return Board(Config.model_validate({"services": [{"name": "api", "health_url": "http://a"}]}))
+
+
+def test_up_for_over_a_minute_nothing_shown_moves_from_one_second_to_the_next() -> None:
+    """The age of the last good check is shown only when the service is not UP: while it
+    is, the clock alone changes nothing on screen, and the table is not drawn again."""
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    board.observe_health([check(HealthState.UP, 88)])
+    assert service_row(board, "api", T0 + timedelta(seconds=90))["for"] == "1m"
+    assert clock_texts(board, T0 + timedelta(seconds=90)) == clock_texts(
+        board, T0 + timedelta(seconds=91)
+    )
+
+
+def test_down_after_being_up_counts_the_seconds_since_it_was_last_good() -> None:
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    board.observe_health([check(HealthState.DOWN, 30, "connection refused")])
+    row = service_row(board, "api", T0 + timedelta(seconds=95))
+    assert str(row["detail"]) == "connection refused · last good 1m ago"
+    assert clock_texts(board, T0 + timedelta(seconds=95)) == clock_texts(
+        board, T0 + timedelta(seconds=96)
+    )  # both "1m"
+    before = service_row(board, "api", T0 + timedelta(seconds=40))
+    assert str(before["detail"]) == "connection refused · last good 40s ago"
+    assert clock_texts(board, T0 + timedelta(seconds=40)) != clock_texts(
+        board, T0 + timedelta(seconds=41)
+    )
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ServicesTable()
+
+
+def one_row(health: str, detail: str) -> TableView:
+    row: dict[str, Cell] = dict.fromkeys(LABELS, "")
+    row |= {"service": "backend", "health": Text(health), "detail": Text(detail)}
+    unused = frozenset(LABELS) - {"service", "health", "for", "detail"}
+    return TableView(["backend"], {"backend": row}, unused)
+
+
+async def test_the_table_never_scrolls_sideways_when_a_column_narrows_and_detail_grows() -> None:
+    """DETAIL gets the room the other columns leave, reckoned from what they show now: a
+    column as wide as it once was ("… checking") pushed a long detail off the screen."""
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(ServicesTable)
+        table.show(one_row("… checking", "not seen"))
+        await pilot.pause()
+        table.show(one_row("✔ UP", "HTTP 200 · metrics: connection refused" + " and more" * 9))
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert str(table.get_cell("backend", "detail")).endswith("…")
