@@ -185,7 +185,7 @@ async def test_a_verifying_check_proposes_monitoring_then_resolved_once_it_has_h
         assert app.screen.proposal.startswith("'The flag is there' has held for 1s")
         await pilot.press("y")
         await wait_for(pilot, lambda: store.get(incident.id).status is Status.RESOLVED)
-        assert app.incident_mode.session.hold is None
+        assert app.incident_mode.session.proposals.hold is None
         assert "▲" not in app.sub_title  # the header no longer shows an open incident
 
     events = store.get(incident.id).events
@@ -210,7 +210,7 @@ async def test_a_declined_proposal_is_recorded_and_changes_nothing(tmp_path: Pat
         await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
         await pilot.press("n")
         await wait_for(pilot, lambda: Kind.PROPOSAL in kinds(store, incident.id))
-        assert app.incident_mode.session.hold is None
+        assert app.incident_mode.session.proposals.hold is None
     found = store.get(incident.id)
     proposal = next(e for e in found.events if e.kind == Kind.PROPOSAL)
     assert (proposal.data["to"], proposal.data["accepted"]) == ("MONITORING", False)

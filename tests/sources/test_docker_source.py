@@ -20,8 +20,8 @@ import pytest
 from opsconsole.config.model import Config, DockerSection, ServiceSection
 from opsconsole.monitoring.snapshot import Snapshot, breaches
 from opsconsole.sources.base import describe_error, read
-from opsconsole.sources.docker import LONGEST_LINE_BYTES, STOPPED, DockerSource
-from opsconsole.sources.readings import ContainerStatus
+from opsconsole.sources.docker import LONGEST_LINE_BYTES, DockerSource
+from opsconsole.sources.readings import STOPPED, ContainerStatus
 from tests.support.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 
 Run = Callable[..., Any]

@@ -35,10 +35,31 @@ def test_up_for_over_a_minute_nothing_shown_moves_from_one_second_to_the_next() 
     board = board_of_api()
     board.observe_health([check(HealthState.UP, 0)])
     board.observe_health([check(HealthState.UP, 88)])
-    assert service_row(board, "api", T0 + timedelta(seconds=90))["for"] == "1m"
+    assert service_row(board, "api", T0 + timedelta(seconds=90))["for"] == "≥1m"
     assert clock_texts(board, T0 + timedelta(seconds=90)) == clock_texts(
         board, T0 + timedelta(seconds=91)
     )
+
+
+def test_a_state_nobody_saw_begin_does_not_tick_in_the_first_minute_either() -> None:
+    """UP (or DOWN) since before the console started: at least as long as the console has
+    run, in whole minutes. 50 rows of "≥6s", "≥7s", ... were redrawn every second."""
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    board.observe_health([check(HealthState.UP, 2)])
+    shown = {str(service_row(board, "api", T0 + timedelta(seconds=s))["for"]) for s in range(60)}
+    assert shown == {"≥0m"}
+    assert {clock_texts(board, T0 + timedelta(seconds=s)) for s in range(60)} == {("≥0m",)}
+    assert service_row(board, "api", T0 + timedelta(seconds=61))["for"] == "≥1m"
+    assert service_row(board, "api", T0 + timedelta(hours=2, minutes=5))["for"] == "≥2h 05m"
+
+
+def test_a_state_seen_to_begin_counts_its_seconds_in_its_first_minute() -> None:
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    board.observe_health([check(HealthState.DOWN, 10, "connection refused")])
+    assert service_row(board, "api", T0 + timedelta(seconds=22))["for"] == "12s"
+    assert service_row(board, "api", T0 + timedelta(seconds=80))["for"] == "1m"
 
 
 def test_down_after_being_up_counts_the_seconds_since_it_was_last_good() -> None:

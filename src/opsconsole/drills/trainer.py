@@ -23,7 +23,8 @@ from opsconsole.drills.pending import done as record_done
 from opsconsole.drills.pending import write_pending
 from opsconsole.drills.scorecard import Scorecard
 from opsconsole.incidents.model import Kind, Status
-from opsconsole.incidents.session import Done, IncidentSession, RunEnd, Said
+from opsconsole.incidents.outcomes import Done, RunEnd, Said
+from opsconsole.incidents.session import IncidentSession
 from opsconsole.incidents.store import StoreError
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.snapshot import Breach

@@ -1,17 +1,13 @@
 """The probes a runbook's `check` steps ask: an HTTP status, a PromQL value, a SQL scalar,
-a Redis reply, from the backends the configuration names."""
+a Redis reply, from the backends the configuration names. A probe's client library is
+loaded when a check first asks it: most consoles never run a SQL check."""
 
 from __future__ import annotations
 
 import asyncio
 import shlex
 
-import psycopg
-import redis.asyncio as aioredis
-from prometheus_api_client import PrometheusConnect
-
 from opsconsole.config.model import Config
-from opsconsole.sources.http import new_session
 
 PROBE_TIMEOUT_SECONDS = 10.0
 
@@ -37,12 +33,16 @@ class ConfiguredProbes:
         raise ProbeUnavailable(f"no probe of kind {kind!r}")
 
     async def _http(self, url: str) -> int:
+        from opsconsole.sources.http import new_session
+
         async with new_session() as session, session.get(url, allow_redirects=False) as answer:
             return answer.status
 
     def _promql(self, query: str) -> float | None:
         if self.config is None or self.config.prometheus is None:
             raise ProbeUnavailable("no [prometheus] url in the configuration")
+        from prometheus_api_client import PrometheusConnect
+
         prometheus = PrometheusConnect(url=str(self.config.prometheus.url), disable_ssl=False)
         result = prometheus.custom_query(query)
         # A scalar query answers [time, "value"]; a vector, a list of samples: take the first.
@@ -55,6 +55,8 @@ class ConfiguredProbes:
     async def _sql(self, query: str) -> object:
         if self.config is None or self.config.postgres is None:
             raise ProbeUnavailable("no [postgres] dsn in the configuration")
+        import psycopg
+
         dsn = self.config.postgres.dsn.get_secret_value()
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as db:
             await db.execute("SET statement_timeout = 5000")
@@ -65,6 +67,8 @@ class ConfiguredProbes:
     async def _redis(self, command: str) -> object:
         if self.config is None or self.config.redis is None:
             raise ProbeUnavailable("no [redis] url in the configuration")
+        import redis.asyncio as aioredis
+
         client = aioredis.Redis.from_url(self.config.redis.url.get_secret_value())
         try:
             reply = await client.execute_command(*shlex.split(command))  # type: ignore[no-untyped-call]

@@ -1,5 +1,6 @@
 """One console's side of an incident: opening it, recording into it, the reminders it is
-owed, what other consoles add, and the statuses its evidence calls for. No Textual: each
+owed, what other consoles add, and (through its Proposals) the statuses its evidence
+calls for. No Textual: each
 method returns what happened (`Done`: what to tell the operator, a proposal to put to
 them), and the shell shows it.
 
@@ -13,79 +14,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from opsconsole.common.readable import age
 from opsconsole.config.model import Config
-from opsconsole.engine.probes import ConfiguredProbes
-from opsconsole.engine.runner import RunResult
 from opsconsole.incidents import escalation
 from opsconsole.incidents.export import describe as describe_event
-from opsconsole.incidents.holding import CheckResult, Hold, Verified, VerifyingCheck
 from opsconsole.incidents.model import Actor, Event, Incident, Kind, Mode, Severity, Status
+from opsconsole.incidents.outcomes import Done, Said
+from opsconsole.incidents.outcomes import RunEnd as RunEnd
+from opsconsole.incidents.proposals import Proposals
 from opsconsole.incidents.recorder import IncidentRecorder
 from opsconsole.incidents.store import IncidentStore, StoreError
 from opsconsole.monitoring.offers import describe, offers
 from opsconsole.monitoring.snapshot import Breach
-from opsconsole.runbooks.model import Library, Runbook
+from opsconsole.runbooks.model import Library
 
 T = TypeVar("T")
 
 CLOCK_SKEW = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Said:
-    """Something to tell the operator."""
-
-    text: str
-    severity: Literal["information", "warning", "error"] = "information"
-    title: str = ""
-    timeout: float | None = None
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A status the evidence calls for, put to the operator; answered with `answer`."""
-
-    to: Status
-    question: str
-    lines: list[str]
-    data: dict[str, Any]
-    check: VerifyingCheck | None = None
-    """For MONITORING: the check to run again while it holds."""
-    first: CheckResult | None = None
-    hold: Hold | None = None
-    """For RESOLVED: the hold that held."""
-
-
-@dataclass
-class Done:
-    said: list[Said] = field(default_factory=list)
-    proposal: Proposal | None = None
-    hold_started: bool = False
-    """A verifying check is to be run again, every [incidents] recheck_seconds."""
-
-    def merge(self, other: Done | None) -> Done:
-        if other is not None:
-            self.said.extend(other.said)
-            self.proposal = self.proposal or other.proposal
-            self.hold_started |= other.hold_started
-        return self
-
-
-@dataclass(frozen=True)
-class RunEnd:
-    """A runbook run in the wizard is over."""
-
-    runbook: Runbook
-    result: RunResult
-    verified: list[Verified]
-    """Its verifying steps that passed, the last one last."""
-    left_undone: int
-    """Steps still to come when the run was aborted."""
 
 
 class SessionListener(Protocol):
@@ -118,7 +66,7 @@ class IncidentSession:
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         """What time it is, for the header's age and the reminders: a test moves it."""
         self.incident: Incident | None = None
-        self.hold: Hold | None = None
+        self.proposals = Proposals(self)
         self.breaching: dict[tuple[str, str], Breach] = {}
         self.mode: Mode = "real"
         self.listeners: list[SessionListener] = []
@@ -150,10 +98,10 @@ class IncidentSession:
         if incident is None:
             return place
         started = (self.clock() - incident.started).total_seconds()
-        holding = ""
-        if self.hold is not None and self.hold.since is not None:
-            held = self.hold.held_seconds(self.clock())
-            holding = f" (held {age(held)} of {age(self.hold.hold_seconds)})"
+        holding, hold = "", self.proposals.hold
+        if hold is not None and hold.since is not None:
+            held = hold.held_seconds(self.clock())
+            holding = f" (held {age(held)} of {age(hold.hold_seconds)})"
         # Redrawn every 30 s: seconds here would sit at "0s", then jump to "30s".
         opened = age(started) if started >= 60 else "<1m"
         return (
@@ -231,7 +179,7 @@ class IncidentSession:
         if kind is Kind.SEVERITY:
             return done.merge(self.remind())
         if self.incident.status is not Status.MONITORING:
-            self.hold = None
+            self.proposals.hold = None
         return done
 
     def remind(self) -> Done:
@@ -293,7 +241,7 @@ class IncidentSession:
                         Said(f"{event.who.name}: {describe_event(event)}", title=fresh.id)
                     )
             if fresh.status is not Status.MONITORING:
-                self.hold = None
+                self.proposals.hold = None
         elif self.open_incident is None and fresh.is_open and fresh.id not in self._announced:
             opener = fresh.events[0].who
             # Opened since this console started (another host's clock may be a little
@@ -317,123 +265,9 @@ class IncidentSession:
             listener.runbook_started(runbook)
 
     def run_ended(self, end: RunEnd) -> Done:
-        """MONITORING is proposed when the run's verifying check passed."""
         for listener in self.listeners:
             listener.run_ended(end)
-        incident = self.incident
-        if incident is None or incident.status not in (Status.INVESTIGATING, Status.IDENTIFIED):
-            return Done()
-        if not end.verified:
-            return Done()
-        verified = end.verified[-1]
-        title = verified.step.title
-        before = [f"{title}: {verified.failed_before}"] if verified.failed_before else []
-        before += [describe_event(e) for e in incident.events if e.kind == Kind.BREACH][-3:]
-        after = [f"{title}: {verified.passed.summary}", self.dashboard_now()]
-        settings = self.config.incidents
-        lines = [f"before: {line}" for line in before] + [f"after: {line}" for line in after]
-        lines.append(
-            f"It is then run every {settings.recheck_seconds:g} s; RESOLVED is proposed "
-            f"once it has held {settings.hold_minutes:g} min."
-        )
-        check = VerifyingCheck(
-            end.runbook,
-            verified.step,
-            end.result.values,
-            self.config.console.environment,
-            ConfiguredProbes(self.config),
-        )
-        data = {
-            "to": str(Status.MONITORING),
-            "check": title,
-            "runbook": end.runbook.id,
-            "step": verified.step.id,
-            "before": before,
-            "after": after,
-        }
-        question = f"'{title}' passed. Move {incident.id} to MONITORING?"
-        return Done(
-            proposal=Proposal(Status.MONITORING, question, lines, data, check, verified.passed)
-        )
-
-    def answer(self, proposal: Proposal, accepted: bool) -> Done:
-        """Records the answer, and what it starts or ends."""
-        done = Done()
-        check = str(proposal.data["check"])
-        if self.record(Kind.PROPOSAL, {**proposal.data, "accepted": accepted}, done) is None:
-            done.hold_started = proposal.hold is not None and self.hold is proposal.hold
-            return done
-        if proposal.to is Status.MONITORING:
-            if accepted and proposal.check is not None and proposal.first is not None:
-                self._record_status(Status.MONITORING, f"verifying check '{check}' passed", done)
-                minutes = self.config.incidents.hold_minutes
-                self.hold = Hold(proposal.check, minutes * 60, proposal.first)
-                done.hold_started = True
-            return done
-        hold = proposal.hold
-        if accepted:
-            held = age(hold.held_seconds(hold.last.at)) if hold and hold.last else "?"
-            self._record_status(Status.RESOLVED, f"'{check}' held for {held}", done)
-            self.hold = None
-        elif hold is not None and self.hold is hold:
-            hold.restart(self.clock())
-            done.hold_started = True
-        return done
-
-    def check_done(self, hold: Hold, result: CheckResult) -> Done:
-        """A verifying check run again while MONITORING came back."""
-        done = Done()
-        if self.hold is not hold or self.incident is None:
-            return done  # the hold ended while this check ran
-        if self.incident.status is not Status.MONITORING:
-            self.hold = None
-            return done
-        held = hold.held_seconds(result.at)
-        outcome = hold.observe(result)
-        title = hold.check.step.title
-        if outcome == "broken":
-            data = {"check": title, "summary": result.summary, "held": age(held)}
-            self.record(Kind.CHECK, data, done, announce=False)
-            done.said.append(
-                Said(
-                    f"'{title}' failed while MONITORING: {result.summary}. "
-                    "The hold starts again when it passes.",
-                    "warning",
-                    timeout=60,
-                )
-            )
-        if outcome == "held":
-            done.proposal = self._resolved_proposal(hold)
-        else:
-            done.hold_started = True
-        return done
-
-    def _resolved_proposal(self, hold: Hold) -> Proposal:
-        assert self.incident is not None
-        assert hold.last is not None
-        title = hold.check.step.title
-        held = age(hold.held_seconds(hold.last.at))
-        before = [f"{title}: {hold.first.summary} (when MONITORING began)"]
-        after = [
-            f"{title}: passed every time for {held} ({hold.passes} runs; "
-            f"{hold.failures} failed before that)",
-            f"last: {hold.last.summary}",
-            self.dashboard_now(),
-        ]
-        data = {"to": str(Status.RESOLVED), "check": title, "before": before, "after": after}
-        lines = [*(f"before: {line}" for line in before), *(f"after: {line}" for line in after)]
-        question = f"'{title}' has held for {held}. Resolve {self.incident.id}?"
-        return Proposal(Status.RESOLVED, question, lines, data, hold=hold)
-
-    def _record_status(self, to: Status, reason: str, done: Done) -> None:
-        assert self.incident is not None
-        data = {"from": str(self.incident.status), "to": str(to), "reason": reason}
-        self.record(Kind.STATUS, data, done)
-
-    def dashboard_now(self) -> str:
-        if not self.breaching:
-            return "dashboard: nothing breaches"
-        return "dashboard: " + "; ".join(describe(b) for b in self.breaching.values())
+        return self.proposals.after_run(end)
 
 
 def breach_data(breach: Breach, state: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import docker.errors
 import docker.utils
 import requests
 
-from opsconsole.sources.readings import ContainerStatus, missing
+from opsconsole.sources.readings import STOPPED, ContainerStatus, missing
 
 R = TypeVar("R")
 
@@ -35,8 +35,6 @@ _STATS_AT_ONCE = 64
 # Only these states have a last exit code worth showing; a running container says 0.
 _EXITED_STATES = frozenset({"exited", "dead", "restarting"})
 
-STOPPED = "stopped"
-"""What `follow_logs` returns when it ended because it was asked to."""
 # How often a follow looks whether it was asked to stop: the bound on how long a stop takes.
 _STOP_CHECK_SECONDS = 0.1
 # A container that never writes a newline must not fill memory: past this much, what it

@@ -124,3 +124,7 @@ class ContainerStatus:
 
 def missing(name: str) -> ContainerStatus:
     return ContainerStatus(name, MISSING, None, 0, False, None, None, None, None, None)
+
+
+STOPPED = "stopped"
+"""What a follow of a container's logs returns when it ended because it was asked to."""

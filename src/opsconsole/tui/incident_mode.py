@@ -14,7 +14,8 @@ from textual.timer import Timer
 
 from opsconsole.incidents.holding import CheckResult, Hold
 from opsconsole.incidents.model import Incident, Kind, Severity
-from opsconsole.incidents.session import Done, IncidentSession, Proposal, RunEnd
+from opsconsole.incidents.outcomes import Done, Proposal, RunEnd
+from opsconsole.incidents.session import IncidentSession
 from opsconsole.incidents.store import StoreError
 from opsconsole.monitoring.poller import Polled
 from opsconsole.tui.screens.dialogs import NoteDialog
@@ -64,7 +65,7 @@ class IncidentMode:
         self.app.show_header()
         if done.hold_started:
             self._arm_hold()
-        elif self.session.hold is None:
+        elif self.session.proposals.hold is None:
             self._stop_hold_timer()
         if done.proposal is not None:
             self._propose(done.proposal)
@@ -119,14 +120,14 @@ class IncidentMode:
 
     def _propose(self, proposal: Proposal) -> None:
         def answered(accepted: bool | None) -> None:
-            self.submit(self.session.answer, proposal, bool(accepted))
+            self.submit(self.session.proposals.answer, proposal, bool(accepted))
 
         self.app.push_screen(ProposalDialog(proposal.question, proposal.lines), answered)
 
     def _arm_hold(self) -> None:
         """The next check once this one is back: checks never overlap."""
         self._stop_hold_timer()
-        hold = self.session.hold
+        hold = self.session.proposals.hold
         if hold is not None:
             seconds = self.session.config.incidents.recheck_seconds
             self._hold_timer = self.app.set_timer(seconds, lambda: self._recheck(hold))
@@ -137,7 +138,7 @@ class IncidentMode:
             self._hold_timer = None
 
     def _recheck(self, hold: Hold) -> None:
-        if self.session.hold is hold:
+        if self.session.proposals.hold is hold:
             self.app.run_worker(self._run_check(hold), group="hold", exit_on_error=False)
 
     async def _run_check(self, hold: Hold) -> None:
@@ -145,7 +146,7 @@ class IncidentMode:
             result = await hold.check.run()
         except Exception as error:  # the check's own breakage is a failed check, shown
             result = CheckResult(False, datetime.now(UTC), f"could not run: {error}")
-        self.submit(self.session.check_done, hold, result)
+        self.submit(self.session.proposals.check_done, hold, result)
 
     # -- other consoles ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ LEGEND = """\
 - **▲ DEGRADED**: it answered, but slowly or reporting `degraded`.
 - **✖ DOWN**: no answer, a timeout, an HTTP error, or it reports `down`.
 
-**FOR**: how long in that state (`≥`: it already was at start-up).
+**FOR**: how long in that state (`≥2m`: it already was when the console started, 2 min ago).
 **P95 / ERR / REQ/S**: latency, share of 5xx, requests a second over the window;
 `▲` over its threshold, `?` last known while the metrics source is unreachable.
 **P95 ~ / ERR ~**: one bar per 30 s, full height at the threshold.

@@ -19,8 +19,7 @@ from opsconsole.common.redact import redact_url
 from opsconsole.monitoring.board import Board, Trend
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.sources.base import describe_error
-from opsconsole.sources.docker import STOPPED
-from opsconsole.sources.readings import ContainerStatus
+from opsconsole.sources.readings import STOPPED, ContainerStatus
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.log_tail import LogTail
 from opsconsole.tui.widgets.services_table import service_row

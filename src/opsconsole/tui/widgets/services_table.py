@@ -82,13 +82,25 @@ def table_view(
     return TableView(names, rows, frozenset(unused))
 
 
+def for_text(status: ServiceStatus, now: datetime) -> str:
+    """How long it has been in its state. A state seen to begin counts from then, by the
+    second in its first minute. One that already held when the console started may have
+    begun long before: `≥` and whole minutes since the start, so that a table of states
+    nobody has seen change does not tick every second (on a slow SSH link, at 3 a.m.)."""
+    assert status.since is not None
+    seconds = (now - status.since).total_seconds()
+    if status.began_before_since:
+        return "≥" + (age(seconds) if seconds >= 60 else "0m")
+    return age(seconds)
+
+
 def clock_texts(board: Board, now: datetime) -> tuple[str, ...]:
     """What the table shows that moves with the clock alone: its ages. While these read
     the same, drawing the table again without a new reading would draw the same table."""
     texts = []
     for status in board.statuses.values():
         if status.since is not None:
-            texts.append(age((now - status.since).total_seconds()))
+            texts.append(for_text(status, now))
         if status.last_good is not None and _shows_last_good(status):
             texts.append(age((now - status.last_good.checked_at).total_seconds()))
     return tuple(texts)
@@ -187,11 +199,7 @@ def service_row(
         label, style = STATE_LOOK[check.state]
         cells["health"] = Text(label, style)
         if status.since is not None:
-            # Down when the console started: it may have been down for much longer.
-            at_least = (
-                "≥" if status.began_before_since and check.state is not HealthState.UP else ""
-            )
-            cells["for"] = at_least + age((now - status.since).total_seconds())
+            cells["for"] = for_text(status, now)
         cells["detail"] = _detail(status, now)
 
     if board.metrics.latest is not None:
