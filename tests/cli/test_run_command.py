@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.support.commands import run
@@ -103,3 +104,47 @@ def test_unknown_runbook_and_bad_parameters_exit_2(tmp_path: Path) -> None:
     malformed = run("run", "restart", "--runbooks", path, "--param", "target", cwd=tmp_path)
     assert malformed.returncode == 2
     assert "expected NAME=VALUE" in malformed.stderr
+
+
+FAILING = """\
+[[runbooks]]
+id = "fails"
+title = "Fails"
+summary = "A step that fails, one skipped, and the rollback."
+rollback = [{ id = "undo", kind = "command", title = "Undo", argv = ["echo", "undone"] }]
+
+[[runbooks.steps]]
+id = "look"
+kind = "command"
+title = "Look"
+argv = ["sh", "-c", "echo looking; echo slow >&2"]
+
+[[runbooks.steps]]
+id = "only-if"
+kind = "command"
+title = "Only if"
+argv = ["true"]
+when = [{ value = "up", equals = "down" }]
+
+[[runbooks.steps]]
+id = "check"
+kind = "command"
+title = "Check"
+argv = ["false"]
+"""
+
+
+def test_each_step_says_how_it_ended_and_a_failure_says_why(tmp_path: Path) -> None:
+    (tmp_path / "runbooks.toml").write_text(FAILING)
+    result = run("run", "fails", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index(">> look")
+    assert lines[at : at + 4] == [
+        ">> look", "   $ sh -c 'echo looking; echo slow >&2'", "   looking", "   ! slow",
+    ]  # fmt: skip
+    assert re.fullmatch(r" {3}ok: exit 0 in \d+\.\d s", lines[at + 4]), lines[at + 4]
+    assert "-- only-if: skipped (its conditions do not hold)" in lines
+    assert "   FAILED: exit code 1, expected 0" in lines
+    assert "<< rolling back (on_failure)" in lines
+    assert lines[-1] == "== fails: failed: step 'check' failed: exit code 1, expected 0"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from opsconsole.config.model import ConfigNotFound, find_config, load_config
+from opsconsole.config.locate import ConfigNotFound, find_config
+from opsconsole.config.model import load_config
 from opsconsole.documents.problems import ProblemsFound
 
 EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "opsconsole.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from opsconsole.demo.service import DemoService
 from tests.support.servers import IN_CI, free_port
 
 OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
+ISOLATED = ("HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME")
 pytestmark = pytest.mark.e2e
 
 
@@ -23,9 +25,10 @@ class Terminal:
     def __init__(self, session: str) -> None:
         self.session = session
 
-    def screen(self) -> str:
+    def screen(self, joined: bool = False) -> str:
+        """What the pane shows; `joined`: a line the terminal wrapped, whole again."""
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session],
+            ["tmux", "capture-pane", "-p", *(["-J"] if joined else []), "-t", self.session],
             capture_output=True,
             text=True,
             check=True,
@@ -75,6 +78,9 @@ def terminal(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
                 str(tmp_path),
                 "-e",
                 "TERM=xterm-256color",
+                # A tmux server already running gives a new session its own environment,
+                # not this test's: the test's own home is passed on, never the user's.
+                *(f"-e{name}={os.environ[name]}" for name in ISOLATED),
                 shell,
             ],
             check=True,
@@ -128,3 +134,25 @@ def test_configured_services_show_up_and_down_with_the_reason(  # type: ignore[n
         term.wait_for("EXITED rc=0")
     finally:
         service.stop()
+
+
+def test_a_configuration_that_does_not_validate_ends_the_console_with_every_problem_whole(  # type: ignore[no-untyped-def]
+    terminal, tmp_path: Path
+) -> None:
+    """In a terminal the first frame is out before the configuration is validated; a
+    configuration that does not validate then ends the console, each problem printed
+    whole (not wrapped at the terminal's width) and exit 2, as `check` would say."""
+    (tmp_path / "opsconsole.toml").write_text(
+        '[console]\nenvironment = "production"\nrefresh_secnds = 2\n\n'
+        '[[services]]\nname = "payments"\nhealth_url = "ftp://nowhere/health"\n'
+    )
+    term = terminal()
+    term.wait_for("EXITED rc=2")
+    lines = term.screen(joined=True).splitlines()
+    assert lines[:3] == [
+        "opsconsole.toml:3:1: unknown key 'console.refresh_secnds' "
+        "(did you mean 'refresh_seconds'?)",
+        "opsconsole.toml:7:14: services[0].health_url: should be a URL starting with "
+        "http:// or https://",
+        "opsconsole: not started; `opsconsole check` lists these too.",
+    ]  # and the terminal is the shell's again: the frame is gone

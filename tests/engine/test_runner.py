@@ -1,62 +1,46 @@
-"""The runbook engine, running real commands. The operator is scripted: it stands in for
-the person at the keyboard (the one thing no server can play); everything it answers
-is what a person could have typed."""
+"""The runbook engine, running real commands, with a scripted operator
+(tests/support/operators.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
 
 from opsconsole.config.model import Config
-from opsconsole.engine.events import Event, EventKind
+from opsconsole.engine.control import RunOptions
+from opsconsole.engine.events import (
+    Confirmed,
+    Decided,
+    Event,
+    Note,
+    Output,
+    Refused,
+    RollbackStarted,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.render import ParamError, command_argv, resolve_params
-from opsconsole.engine.runner import Confirmation, Runner, RunOptions
+from opsconsole.engine.runner import Runner
 from opsconsole.runbooks.model import (
-    Answer,
     CommandStep,
-    DecisionStep,
     Library,
-    ManualStep,
-    NoteStep,
     Runbook,
     load_runbooks,
     shipped_runbooks,
 )
+from tests.support.operators import ScriptedOperator
 from tests.support.processes import processes_with
 from tests.support.runbooks import book
+from tests.support.runs import of_kind
 from tests.support.servers import PostgresServer, RedisServer
-
-
-@dataclass
-class ScriptedOperator:
-    name: str = "alice"
-    confirm_with: str | None = None
-    """What the operator types at a confirmation; None: they type nothing."""
-    answers: list[int] = field(default_factory=list)
-    """The answer index at each decision, in order."""
-    notes: list[str] = field(default_factory=list)
-    asked: list[Confirmation] = field(default_factory=list)
-
-    async def confirm(self, request: Confirmation) -> bool:
-        self.asked.append(request)
-        return self.confirm_with == request.target
-
-    async def decide(self, step: DecisionStep) -> Answer | None:
-        if not self.answers:
-            return None
-        return step.answers[min(self.answers.pop(0), len(step.answers) - 1)]
-
-    async def checklist(self, step: ManualStep) -> bool:
-        return True
-
-    async def note(self, step: NoteStep) -> str | None:
-        return self.notes.pop(0) if self.notes else None
 
 
 def runner_for(
@@ -77,20 +61,14 @@ def runner_for(
     return runner, events
 
 
-def text_of(path: str) -> str:
+def text_of(path: str | None) -> str:
+    assert path is not None
     return Path(path).read_text()
-
-
-def of_kind(events: list[Event], kind: EventKind) -> list[Event]:
-    return [event for event in events if event.kind is kind]
 
 
 def output_of(events: list[Event], step: str) -> list[str]:
     return [
-        line.text
-        for event in of_kind(events, EventKind.OUTPUT)
-        if event.step == step
-        for line in event.detail["lines"]
+        line.text for event in of_kind(events, Output) if event.step == step for line in event.lines
     ]
 
 
@@ -137,21 +115,20 @@ async def test_branch_capture_condition_and_join(tmp_path: Path) -> None:
     result = await runner.run()
     assert result.outcome == "completed"
     assert result.values["state"] == "exited"
-    assert [e.step for e in of_kind(events, EventKind.STEP_SKIPPED)] == ["only-if-running"]
-    ran = [e.step for e in of_kind(events, EventKind.STEP_STARTED)]
+    assert [e.step for e in of_kind(events, StepSkipped)] == ["only-if-running"]
+    ran = [e.step for e in of_kind(events, StepStarted)]
     assert ran == ["state", "restart"]  # "look" is the other branch: never run
     assert output_of(events, "restart") == ["restarting exited"]
-    decided = of_kind(events, EventKind.DECIDED)[0]
-    assert decided.detail["answer"] == "restart"
+    decided = of_kind(events, Decided)[0]
+    assert decided.answer == "restart"
     assert decided.operator == "alice"
-    assert of_kind(events, EventKind.NOTE)[0].detail["text"] == "restarted it"
-    kinds = [e.kind for e in events]
-    assert kinds[0] is EventKind.RUN_STARTED
-    assert kinds[-1] is EventKind.RUN_FINISHED
-    finished = of_kind(events, EventKind.STEP_FINISHED)[0]
-    assert finished.detail["exit_code"] == 0
-    assert finished.detail["captured"] == {"state": "exited"}
-    assert text_of(finished.detail["artifact"]).count("State: exited") == 1
+    assert of_kind(events, Note)[0].text == "restarted it"
+    assert isinstance(events[0], RunStarted)
+    assert isinstance(events[-1], RunFinished)
+    finished = of_kind(events, StepFinished)[0]
+    assert finished.exit_code == 0
+    assert finished.captured == {"state": "exited"}
+    assert text_of(finished.artifact).count("State: exited") == 1
 
 
 DESTRUCTIVE = {
@@ -179,13 +156,13 @@ async def test_destructive_needs_the_target_typed(tmp_path: Path) -> None:
     assert request.target == "api-prod"
     assert request.command == "touch api-prod"
     assert request.environment == "staging"
-    assert of_kind(events, EventKind.REFUSED)[0].detail["reason"] == "not confirmed"
+    assert of_kind(events, Refused)[0].reason == "not confirmed"
 
     operator = ScriptedOperator(confirm_with="api-prod")
     runner, events = runner_for(book(**DESTRUCTIVE), tmp_path, operator)
     assert (await runner.run()).outcome == "completed"
     assert (tmp_path / "api-prod").exists()
-    assert of_kind(events, EventKind.CONFIRMED)[0].detail["target"] == "api-prod"
+    assert of_kind(events, Confirmed)[0].target == "api-prod"
 
 
 async def test_read_only_refuses_destructive_steps_without_asking(tmp_path: Path) -> None:
@@ -233,15 +210,15 @@ async def test_retry_then_success_and_failure_paths(tmp_path: Path) -> None:
     )
     runner, events = runner_for(runbook, tmp_path)
     result = await runner.run()
-    finished = of_kind(events, EventKind.STEP_FINISHED)
-    flaky_attempts = [e.detail["attempt"] for e in finished if e.step == "flaky"]
+    finished = of_kind(events, StepFinished)
+    flaky_attempts = [e.attempt for e in finished if e.step == "flaky"]
     assert flaky_attempts == [1, 2, 3]
-    assert [e.detail["error"] for e in finished if e.step == "flaky"][-1] is None
+    assert [e.error for e in finished if e.step == "flaky"][-1] is None
     slow = next(e for e in finished if e.step == "slow")
-    assert slow.detail["error"] == "timed out after 0.5 s"
+    assert slow.error == "timed out after 0.5 s"
     wrong = next(e for e in finished if e.step == "wrong-answer")
-    assert wrong.detail["error"] == "status is 'DOWN': expected 'UP'"
-    assert "skipped" not in [e.step for e in of_kind(events, EventKind.STEP_STARTED)]
+    assert wrong.error == "status is 'DOWN': expected 'UP'"
+    assert "skipped" not in [e.step for e in of_kind(events, StepStarted)]
     assert result.outcome == "failed"
     assert result.reason == "step 'fix' failed: exit code 1, expected 0"
 
@@ -273,9 +250,9 @@ async def test_abort_mid_command_kills_it_and_rolls_back(tmp_path: Path) -> None
     result = await asyncio.wait_for(run, 10)
     assert result.outcome == "aborted"
     assert processes_with(marker) == []  # the whole process group is gone
-    assert [e.step for e in of_kind(events, EventKind.STEP_STARTED)] == ["long", "undo"]
+    assert [e.step for e in of_kind(events, StepStarted)] == ["long", "undo"]
     assert output_of(events, "undo") == ["undone"]
-    assert of_kind(events, EventKind.ROLLBACK_STARTED)
+    assert of_kind(events, RollbackStarted)
 
 
 @pytest.mark.parametrize(
@@ -327,9 +304,9 @@ async def test_dry_run_runs_nothing_and_secrets_never_show(tmp_path: Path) -> No
     assert (await runner.run()).outcome == "completed"
     assert (tmp_path / "written").read_text().strip() == "hunter2-s3cret"  # it did run
     assert "hunter2" not in repr(events)
-    artifact = of_kind(events, EventKind.STEP_FINISHED)[0].detail["artifact"]
+    artifact = of_kind(events, StepFinished)[0].artifact
     assert "hunter2" not in text_of(artifact)
-    assert of_kind(events, EventKind.RUN_STARTED)[0].detail["params"] == {"password": "***"}
+    assert of_kind(events, RunStarted)[0].params == {"password": "***"}
 
 
 def test_parameters_are_checked_before_anything_runs() -> None:
@@ -376,11 +353,11 @@ async def test_every_step_of_the_shipped_library_runs_under_dry_run(
         runner, events = runner_for(runbook, tmp_path, operator, dry_run=True)
         result = await runner.run()
         assert result.outcome == "completed", (runbook.id, result.reason)
-        shown = {e.step for e in of_kind(events, EventKind.STEP_STARTED)}
+        shown = {e.step for e in of_kind(events, StepStarted)}
         commands = {s.id for s in [*runbook.steps, *runbook.rollback] if s.kind == "command"}
         assert commands <= shown, (runbook.id, commands - shown)
         assert operator.asked == []  # nothing is confirmed, since nothing runs
-        assert not of_kind(events, EventKind.OUTPUT)
+        assert not of_kind(events, Output)
 
 
 async def test_check_steps_probe_the_real_backends(
@@ -439,11 +416,11 @@ async def test_check_steps_probe_the_real_backends(
     result = await runner.run()
     assert result.outcome == "completed"
     assert int(result.values["sessions"]) >= 1
-    finished = {e.step: e.detail for e in of_kind(events, EventKind.STEP_FINISHED)}
-    assert finished["connections"]["error"] is None
-    assert finished["backlog"]["value"] == "12"
-    assert finished["backlog"]["error"] == "output is '12': expected below 10"
-    assert "no [prometheus] url" in finished["prometheus"]["error"]
+    finished = {e.step: e for e in of_kind(events, StepFinished)}
+    assert finished["connections"].error is None
+    assert finished["backlog"].value == "12"
+    assert finished["backlog"].error == "output is '12': expected below 10"
+    assert "no [prometheus] url" in (finished["prometheus"].error or "")
 
 
 TWO_STEPS_AND_A_ROLLBACK = {
@@ -466,7 +443,7 @@ async def test_stop_lets_the_running_command_finish_starts_no_other_and_rolls_ba
 
     def emit(event: Event) -> None:
         original(event)
-        if event.kind is EventKind.STEP_STARTED and event.step == "first":
+        if isinstance(event, StepStarted) and event.step == "first":
             asyncio.get_running_loop().call_later(0.1, runner.stop, "the log is gone")
 
     runner.emit_to = emit
@@ -484,13 +461,13 @@ async def test_a_stop_while_a_start_is_recorded_runs_nothing(tmp_path: Path) -> 
 
     def emit(event: Event) -> None:
         original(event)
-        if event.kind is EventKind.STEP_STARTED and event.step == "second":
+        if isinstance(event, StepStarted) and event.step == "second":
             runner.stop("the log is gone")  # as a recorder that failed to write it does
 
     runner.emit_to = emit
     result = await runner.run()
     assert result.outcome == "aborted"
     assert not (tmp_path / "second").exists()
-    finished = [e for e in of_kind(events, EventKind.STEP_FINISHED) if e.step == "second"]
-    assert finished[0].detail["error"] == "not started"
+    finished = [e for e in of_kind(events, StepFinished) if e.step == "second"]
+    assert finished[0].error == "not started"
     assert (tmp_path / "undone").exists()

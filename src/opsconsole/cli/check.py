@@ -26,7 +26,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def check(config_path: Path | None, runbooks_path: Path | None) -> int:
-    from opsconsole.config.model import ConfigNotFound, LoadedConfig, find_config, load_config
+    from opsconsole.config.locate import ConfigNotFound, find_config
+    from opsconsole.config.model import LoadedConfig, load_config
     from opsconsole.documents.problems import ProblemsFound, display_path
     from opsconsole.drills.model import find_drills, load_drills
     from opsconsole.runbooks.model import Library, find_runbooks, load_runbooks

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from opsconsole.config.model import LoadedConfig
     from opsconsole.drills.model import DrillBook
     from opsconsole.runbooks.model import Library
 
@@ -59,40 +58,13 @@ def fail(message: str) -> int:
     return EXIT_PROBLEMS
 
 
-def load_or_report(
-    config_path: Path | None, runbooks_path: Path | None
-) -> tuple[LoadedConfig, Library] | None:
-    """Both files valid, or every problem printed on stderr: nothing starts on a bad config."""
-    from opsconsole.config.model import ConfigNotFound, find_config, load_config
-    from opsconsole.documents.problems import ProblemsFound
-    from opsconsole.runbooks.model import find_runbooks, load_runbooks
-
-    try:
-        loaded = load_config(find_config(config_path))
-        library = load_runbooks(find_runbooks(runbooks_path, loaded.runbooks_path()))
-    except ConfigNotFound as error:
-        print(
-            f"opsconsole: {error}\n"
-            "Copy examples/opsconsole.toml to ./opsconsole.toml and edit it, "
-            "or try `opsconsole demo`.",
-            file=sys.stderr,
-        )
-        return None
-    except ProblemsFound as error:
-        print(error, file=sys.stderr)
-        print("opsconsole: not started; `opsconsole check` lists these too.", file=sys.stderr)
-        return None
-    return loaded, library
-
-
-def drills_offered(library: Library) -> DrillBook | None:
-    """The scenarios the dashboard offers; a broken drills file costs the drills, never
-    the dashboard, which is needed more."""
+def drills_offered(library: Library) -> tuple[DrillBook | None, str | None]:
+    """The scenarios the dashboard offers, or why there are none: a broken drills file
+    costs the drills, never the dashboard, which is needed more."""
     from opsconsole.documents.problems import ProblemsFound
     from opsconsole.drills.model import find_drills, load_drills
 
     try:
-        return load_drills(find_drills(None), library)
+        return load_drills(find_drills(None), library), None
     except ProblemsFound as error:
-        print(f"{error}\nopsconsole: no drills offered until that is fixed", file=sys.stderr)
-        return None
+        return None, f"{error}\nopsconsole: no drills offered until that is fixed"

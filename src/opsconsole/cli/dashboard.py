@@ -1,33 +1,112 @@
-"""`opsconsole` with no command: the dashboard on the configuration it finds."""
+"""`opsconsole` with no command: the dashboard on the configuration it finds.
+
+The first frame goes out before the configuration is validated (pydantic alone costs
+more than a whole hello-world Textual app): what can be told without it is told before
+the terminal is taken (no file, a file that is not TOML), the rest once it is loaded, in
+the app's place, and the app then ends with every problem printed, as before."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from opsconsole.cli.common import (
-    EXIT_OK,
-    EXIT_PROBLEMS,
-    drills_offered,
-    load_or_report,
-    option,
-)
+from opsconsole.cli.common import EXIT_OK, EXIT_PROBLEMS, option
+
+if TYPE_CHECKING:
+    from opsconsole.tui.app import NotStarted, Parts
 
 
 def main(args: argparse.Namespace) -> int:
-    from opsconsole.cli.drill import undo_left_behind
-    from opsconsole.incidents.stores import store_for
-    from opsconsole.tui.app import make_app  # Textual loads only for the commands that need it
+    from opsconsole.config.locate import ConfigNotFound, find_config
+    from opsconsole.documents.problems import display_path
 
-    found = load_or_report(option(args, "config"), option(args, "runbooks"))
-    if found is None:
+    try:
+        path = find_config(option(args, "config"))
+    except ConfigNotFound as error:
+        print(
+            f"opsconsole: {error}\n"
+            "Copy examples/opsconsole.toml to ./opsconsole.toml and edit it, "
+            "or try `opsconsole demo`.",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEMS
-    loaded, library = found
-    undo_left_behind(loaded.config)  # a drill killed mid-run
-    make_app(
-        loaded.config,
-        library=library,
-        incidents=store_for(loaded),
-        drills=drills_offered(library),
-        owns_process=True,
-    ).run()
-    return EXIT_OK
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return _not_started(path)  # said with its line and column, before any frame
+    console = raw.get("console")
+    environment = console.get("environment") if isinstance(console, dict) else None
+    return run_app(
+        lambda: load(path, option(args, "runbooks")),
+        display_path(path),
+        environment if isinstance(environment, str) else "unlabelled",
+    )
+
+
+def run_app(load: Callable[[], Parts], loading: str, environment: str) -> int:
+    """The app, drawn at once in a terminal and loaded behind its first frame. Without a
+    terminal to draw in, nobody watches a first frame: what it would be made of is loaded
+    first, so that a refusal is plain text in a log, not a frame of escape codes."""
+    from opsconsole.tui.app import NotStarted, OpsConsoleApp
+
+    parts: Parts | Callable[[], Parts] = load
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        try:
+            parts = load()
+        except NotStarted as refused:
+            return _refused(refused)
+    app = OpsConsoleApp(parts, loading=loading, environment=environment, owns_process=True)
+    app.run()
+    if app.refused is not None:
+        return _refused(app.refused)
+    return app.return_code or EXIT_OK
+
+
+def _refused(refused: NotStarted) -> int:
+    print(refused, file=sys.stderr)
+    print("opsconsole: not started; `opsconsole check` lists these too.", file=sys.stderr)
+    return refused.exit_code
+
+
+def load(path: Path, runbooks: Path | None) -> Parts:
+    """What the dashboard is made of, in the app's loading thread."""
+    from opsconsole.cli.common import drills_offered
+    from opsconsole.config.model import load_config
+    from opsconsole.documents.problems import ProblemsFound
+    from opsconsole.drills.pending import default_directory, recover
+    from opsconsole.incidents.session import IncidentSession
+    from opsconsole.incidents.stores import store_for
+    from opsconsole.monitoring.monitor import Monitor
+    from opsconsole.runbooks.model import find_runbooks, load_runbooks
+    from opsconsole.tui.app import NotStarted, Parts
+
+    try:
+        loaded = load_config(path)
+        library = load_runbooks(find_runbooks(runbooks, loaded.runbooks_path()))
+    except ProblemsFound as error:
+        raise NotStarted(str(error), EXIT_PROBLEMS) from error
+    said = [str(each) for each in recover(default_directory(), loaded.config)]  # a killed drill
+    drills, why_none = drills_offered(library)
+    if why_none is not None:
+        said.append(why_none)
+    config = loaded.config
+    session = IncidentSession(store_for(loaded), config, library)
+    return Parts(config, Monitor(config), library, session, drills, said=said)
+
+
+def _not_started(path: Path) -> int:
+    from opsconsole.config.model import load_config
+    from opsconsole.documents.problems import ProblemsFound
+
+    try:
+        load_config(path)
+    except ProblemsFound as error:
+        print(error, file=sys.stderr)
+    except OSError as error:
+        print(f"opsconsole: {path}: {error.strerror or error}", file=sys.stderr)
+    print("opsconsole: not started; `opsconsole check` lists these too.", file=sys.stderr)
+    return EXIT_PROBLEMS

@@ -5,10 +5,16 @@ terminal, a runbook or a drill."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opsconsole.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Commands, option
 from opsconsole.demo.faults import FAULTS
+
+if TYPE_CHECKING:
+    from opsconsole.tui.app import Parts
 
 
 def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
@@ -61,24 +67,37 @@ def main(args: argparse.Namespace) -> int:
 
 
 def dashboard(args: argparse.Namespace) -> int:
-    """The dashboard on a fleet of this process's own."""
+    """The dashboard on a fleet of this process's own, started in the app's loading
+    thread once the first frame is out, and stopped when the app ends."""
+    from opsconsole.cli.dashboard import run_app
+
+    with contextlib.ExitStack() as fleet:
+        return run_app(lambda: _demo(fleet, option(args, "runbooks")), "the demo fleet", "demo")
+
+
+def _demo(fleet: contextlib.ExitStack, runbooks: Path | None) -> Parts:
     from opsconsole.cli.common import drills_offered
     from opsconsole.demo.control import ControlServer
     from opsconsole.demo.fleet import DemoFleet
     from opsconsole.documents.problems import ProblemsFound
+    from opsconsole.incidents.files import FileStore, default_directory
+    from opsconsole.incidents.session import IncidentSession
+    from opsconsole.monitoring.monitor import Monitor
     from opsconsole.runbooks.model import find_runbooks, load_runbooks
-    from opsconsole.tui.app import make_app
+    from opsconsole.tui.app import NotStarted, Parts
 
     try:
-        library = load_runbooks(find_runbooks(option(args, "runbooks"), None))
+        library = load_runbooks(find_runbooks(runbooks, None))
     except ProblemsFound as error:
-        print(error, file=sys.stderr)
-        return EXIT_PROBLEMS
-    drills = drills_offered(library)
+        raise NotStarted(str(error), EXIT_PROBLEMS) from error
+    drills, why_none = drills_offered(library)
+    demo = fleet.enter_context(DemoFleet())
     # The control channel lets the demo's runbooks and drills set and clear its faults.
-    with DemoFleet() as fleet, ControlServer(fleet):
-        make_app(fleet.config(), library=library, drills=drills, owns_process=True).run()
-    return EXIT_OK
+    fleet.enter_context(ControlServer(demo))
+    config = demo.config()
+    session = IncidentSession(FileStore(default_directory()), config, library)
+    said = [why_none] if why_none else []
+    return Parts(config, Monitor(config), library, session, drills, said=said)
 
 
 def serve() -> int:

@@ -146,8 +146,7 @@ def undo_left_behind(config: Config) -> list[Recovered]:
 
     found = recover(default_directory(), config)
     for each in found:
-        state = "undone" if each.undone else "STILL IN PLACE"
-        print(f"drill {each.run} left a fault behind, {state}: {each.said}", file=sys.stderr)
+        print(each, file=sys.stderr)
     return found
 
 
@@ -184,7 +183,8 @@ def _in_the_dashboard(
 
 
 def _config(args: argparse.Namespace) -> LoadedConfig | None:
-    from opsconsole.config.model import ConfigNotFound, find_config, load_config
+    from opsconsole.config.locate import ConfigNotFound, find_config
+    from opsconsole.config.model import load_config
     from opsconsole.documents.problems import ProblemsFound
 
     try:

@@ -38,7 +38,8 @@ def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from opsconsole.config.model import ConfigNotFound, LoadedConfig, find_config, load_config
+    from opsconsole.config.locate import ConfigNotFound, find_config
+    from opsconsole.config.model import LoadedConfig, load_config
     from opsconsole.documents.problems import ProblemsFound
     from opsconsole.incidents.store import StoreError
     from opsconsole.incidents.stores import store_for

@@ -54,11 +54,13 @@ def main(args: argparse.Namespace) -> int:
     import tempfile
 
     from opsconsole.cli.terminal import TerminalOperator, printer
-    from opsconsole.config.model import ConfigNotFound, find_config, load_config
+    from opsconsole.config.locate import ConfigNotFound, find_config
+    from opsconsole.config.model import load_config
     from opsconsole.documents.problems import ProblemsFound
+    from opsconsole.engine.control import RunOptions
     from opsconsole.engine.probes import ConfiguredProbes
     from opsconsole.engine.render import ParamError
-    from opsconsole.engine.runner import Runner, RunOptions, operator_name
+    from opsconsole.engine.runner import Runner, operator_name
     from opsconsole.runbooks.model import find_runbooks, load_runbooks
 
     environment = "unlabelled"

@@ -33,7 +33,8 @@ def main(args: argparse.Namespace) -> int:
         render_table,
         snapshot_json,
     )
-    from opsconsole.config.model import ConfigNotFound, find_config, load_config
+    from opsconsole.config.locate import ConfigNotFound, find_config
+    from opsconsole.config.model import load_config
     from opsconsole.documents.problems import ProblemsFound
     from opsconsole.monitoring.monitor import Monitor
 

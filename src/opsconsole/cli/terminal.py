@@ -8,9 +8,17 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from opsconsole.engine.events import Event, EventKind
-from opsconsole.engine.process import OutputLine
-from opsconsole.engine.runner import Confirmation
+from opsconsole.engine.events import (
+    Event,
+    Output,
+    Refused,
+    RollbackStarted,
+    RunFinished,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
+from opsconsole.engine.operator import Confirmation
 from opsconsole.runbooks.model import Answer, DecisionStep, ManualStep, NoteStep
 
 
@@ -86,36 +94,25 @@ def _read_line(prompt: str) -> str | None:
 
 
 def printer(out: TextIO) -> Callable[[Event], None]:
-    """Shows events as they happen: a step's command, its output, how it ended."""
+    """Shows events as they happen: a step's command, its output, how it ended. What is
+    asked of the operator, the operator shows (TerminalOperator)."""
 
     def show(event: Event) -> None:
-        detail = event.detail
-        if event.kind is EventKind.STEP_STARTED:
-            what = detail.get("command") or f"{detail.get('probe')} {detail.get('target')}"
-            dry = "  (dry run: not executed)" if detail.get("dry_run") else ""
-            print(f"\n>> {event.step}\n   $ {what}{dry}", file=out)
-        elif event.kind is EventKind.OUTPUT:
-            lines: list[OutputLine] = detail["lines"]
-            out.write("".join(_output(line) for line in lines))
-        elif event.kind is EventKind.STEP_FINISHED and not detail.get("dry_run"):
-            error = detail.get("error")
-            took = f" in {detail['duration']:.1f} s" if "duration" in detail else ""
-            code = f"exit {detail['exit_code']}" if "exit_code" in detail else "checked"
-            mark = f"FAILED: {error}" if error else "ok"
-            print(f"   {code}{took}: {mark}", file=out)
-        elif event.kind is EventKind.STEP_SKIPPED:
-            print(f"\n-- {event.step} skipped: {detail.get('reason')}", file=out)
-        elif event.kind is EventKind.REFUSED:
-            print(f"   refused ({detail.get('reason')})", file=out)
-        elif event.kind is EventKind.ROLLBACK_STARTED:
-            print("\n<< rolling back", file=out)
-        elif event.kind is EventKind.RUN_FINISHED:
-            print(f"\n== {event.runbook}: {detail['outcome']} ({detail['reason']})", file=out)
+        if isinstance(event, StepStarted):
+            print(f"\n>> {event.step}\n   {event.describe()}", file=out)
+        elif isinstance(event, Output):
+            out.write("".join(f"   {line}\n" for line in event.marked()))
+        elif isinstance(event, StepFinished) and not event.dry_run:
+            # The dry run's start already said it was not executed.
+            print(f"   {'FAILED' if event.failed else 'ok'}: {event.describe()}", file=out)
+        elif isinstance(event, StepSkipped):
+            print(f"\n-- {event.step}: {event.describe()}", file=out)
+        elif isinstance(event, Refused):
+            print(f"   {event.describe()}", file=out)
+        elif isinstance(event, RollbackStarted):
+            print(f"\n<< {event.describe()}", file=out)
+        elif isinstance(event, RunFinished):
+            print(f"\n== {event.runbook}: {event.describe()}", file=out)
         out.flush()
 
     return show
-
-
-def _output(line: OutputLine) -> str:
-    prefix = "   " if line.stream == "stdout" else "   ! "
-    return f"{prefix}{line.text}\n"

@@ -13,9 +13,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from opsconsole.documents.load import Finding, load_document
 
-CONFIG_FILENAME = "opsconsole.toml"
-CONFIG_ENV = "OPSCONSOLE_CONFIG"
-
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> None:
     parts = urlsplit(value)
@@ -204,34 +201,6 @@ class LoadedConfig:
         if self.config.incidents.dir is None:
             return None
         return (self.path.parent / Path(self.config.incidents.dir).expanduser()).resolve()
-
-
-def config_candidates(explicit: Path | None, env: Mapping[str, str]) -> list[Path]:
-    """Where the configuration is looked for, first match wins."""
-    if explicit is not None:
-        return [explicit]
-    if env.get(CONFIG_ENV):
-        return [Path(env[CONFIG_ENV])]
-    xdg = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return [Path(CONFIG_FILENAME), xdg / "opsconsole" / CONFIG_FILENAME]
-
-
-class ConfigNotFound(Exception):
-    def __init__(self, looked_in: list[Path], *, named: bool) -> None:
-        self.looked_in = looked_in
-        self.named = named
-        """The user named the file (--config or $OPSCONSOLE_CONFIG): its absence is an error."""
-        places = ", ".join(str(p) for p in looked_in)
-        super().__init__(f"no configuration found (looked in: {places})")
-
-
-def find_config(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    candidates = config_candidates(explicit, env)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ConfigNotFound(candidates, named=explicit is not None or bool(env.get(CONFIG_ENV)))
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:

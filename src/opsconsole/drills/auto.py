@@ -15,10 +15,12 @@ from opsconsole.config.model import Config
 from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, sandbox_values, target_problem
 from opsconsole.drills.pending import done, write_pending
+from opsconsole.engine.control import RunOptions
 from opsconsole.engine.events import Event
+from opsconsole.engine.operator import Confirmation
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.render import ParamError, expectation_failure, render
-from opsconsole.engine.runner import Confirmation, Runner, RunOptions
+from opsconsole.engine.runner import Runner
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.offers import describe
 from opsconsole.runbooks.model import Answer, DecisionStep, Library, ManualStep, NoteStep, Runbook

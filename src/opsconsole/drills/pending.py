@@ -13,7 +13,8 @@ from typing import Any
 
 from opsconsole.common.paths import state_directory
 from opsconsole.config.model import Config
-from opsconsole.drills.faults import FaultRefused, undo_recorded
+from opsconsole.drills.fault import FaultRefused
+from opsconsole.drills.faults import undo_recorded
 
 SUFFIX = ".pending.json"
 
@@ -49,6 +50,10 @@ class Recovered:
     run: str
     said: str
     undone: bool
+
+    def __str__(self) -> str:
+        state = "undone" if self.undone else "STILL IN PLACE"
+        return f"drill {self.run} left a fault behind, {state}: {self.said}"
 
 
 def recover(directory: Path, config: Config) -> list[Recovered]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from opsconsole.drills.faults import application_name
+from opsconsole.drills.fault import application_name
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from opsconsole.drills.faults import FaultRefused
+from opsconsole.drills.fault import FaultRefused
 
 DRILL_KEY_PREFIX = "opsconsole-drill"
 FILL_VALUE_BYTES = 256 * 1024

@@ -17,7 +17,8 @@ from pathlib import Path
 from opsconsole.common.readable import duration
 from opsconsole.config.model import Config
 from opsconsole.drills.auto import SteadyStateCheck
-from opsconsole.drills.faults import Fault, make_fault
+from opsconsole.drills.fault import Fault
+from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, DrillPlan
 from opsconsole.drills.pending import done as record_done
 from opsconsole.drills.pending import write_pending

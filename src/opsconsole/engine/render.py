@@ -195,3 +195,14 @@ def captured(capture: Capture, output: str) -> str | None:
         except LookupError:
             return None
     return None
+
+
+def captured_values(captures: Sequence[Capture], output: str) -> dict[str, str]:
+    """What each capture found; one that found nothing is left out, and later steps that
+    need it say so."""
+    found = {}
+    for capture in captures:
+        value = captured(capture, output)
+        if value is not None:
+            found[capture.name] = value
+    return found

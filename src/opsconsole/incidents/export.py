@@ -7,6 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from opsconsole.engine.events import Event as RunEvent
+from opsconsole.engine.events import StepFinished, from_record
 from opsconsole.incidents.chain import Verification
 from opsconsole.incidents.model import (
     RUNBOOK_PREFIX,
@@ -61,8 +63,10 @@ def describe(event: Event) -> str:
         return f"verifying check '{data.get('check', '?')}' failed: {data.get('summary')}{held}"
     if kind == Kind.DRILL:
         return f"drill: {data['text']}"
-    if kind.startswith(RUNBOOK_PREFIX):
-        return _runbook(kind.removeprefix(RUNBOOK_PREFIX), data)
+    if (run := run_event(event)) is not None:
+        where = run.runbook + (f" / {run.step}" if run.step else "")
+        return f"{where}: {run.describe()}"
+    # A kind this version does not know (a later one wrote it): its facts, as they are.
     return f"{kind}: {json.dumps(data, ensure_ascii=False)}"
 
 
@@ -70,35 +74,13 @@ def _reason(data: dict[str, Any]) -> str:
     return f": {data['reason']}" if data.get("reason") else ""
 
 
-def _runbook(kind: str, data: dict[str, Any]) -> str:
-    where = f"{data.get('runbook', '?')}" + (f" / {data['step']}" if data.get("step") else "")
-    if kind == "run_started":
-        return f"runbook {data.get('title', where)} started ({where})"
-    if kind == "run_finished":
-        return f"runbook {where} {data.get('outcome', 'finished')}" + _reason(data)
-    if kind == "step_started":
-        return f"{where}: $ {data['command']}" if data.get("command") else f"{where}: started"
-    if kind == "step_finished":
-        if data.get("exit_code") is not None:
-            ended = f"exit {data['exit_code']}"
-        elif data.get("value") is not None:
-            ended = f"value {data['value']}"
-        else:
-            ended = data.get("error") or "ended"
-        took = f" in {data['duration']:.1f} s" if isinstance(data.get("duration"), float) else ""
-        failed = f": {data['error']}" if data.get("error") and ended != data.get("error") else ""
-        return f"{where}: {ended}{took}{failed}"
-    if kind in ("confirmed", "refused"):
-        return f"{where}: {kind} $ {data.get('command', '')}" + _reason(data)
-    if kind == "decided":
-        return f"{where}: {data.get('question', '')} → {data.get('answer', '')}"
-    if kind == "note":
-        return f"{where}: note: {data.get('text', '')}"
-    if kind == "step_skipped":
-        return f"{where}: skipped" + _reason(data)
-    if kind == "checklist":
-        return f"{where}: checklist {'done' if data.get('done') else 'not done'}"
-    return f"{where}: {kind}"
+def run_event(event: Event) -> RunEvent | None:
+    """The runbook event an incident event records, typed; None for the incident's own
+    events and for a runbook event of a kind this version does not know."""
+    if not event.kind.startswith(RUNBOOK_PREFIX):
+        return None
+    kind = event.kind.removeprefix(RUNBOOK_PREFIX)
+    return from_record(kind, event.data, operator=event.who.name, at=event.at)
 
 
 def markdown(incident: Incident, verification: Verification | None = None) -> str:
@@ -127,11 +109,12 @@ def markdown(incident: Incident, verification: Verification | None = None) -> st
     lines += ["## Timeline", ""]
     for event in events:
         lines.append(f"- {utc(event.at, seconds=True)} · {_who(event)} · {describe(event)}")
-        output = event.data.get("output") if isinstance(event.data.get("output"), list) else None
-        if output:
-            lines += ["", "  ```", *(f"  {line}" for line in output[-OUTPUT_SHOWN:]), "  ```", ""]
-        if event.data.get("artifact"):
-            lines.append(f"  full output: `{event.data['artifact']}`")
+        if isinstance(run := run_event(event), StepFinished):
+            if run.output:
+                shown = [f"  {line}" for line in run.output[-OUTPUT_SHOWN:]]
+                lines += ["", "  ```", *shown, "  ```", ""]
+            if run.artifact:
+                lines.append(f"  full output: `{run.artifact}`")
         for side in ("before", "after"):
             if isinstance(event.data.get(side), list):
                 lines += [f"  {side}: {evidence}" for evidence in event.data[side]]

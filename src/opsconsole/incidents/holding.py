@@ -9,10 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from opsconsole.engine.events import Event, EventKind
-from opsconsole.engine.runner import Confirmation, Probes, Runner, RunOptions
+from opsconsole.engine.control import RunOptions
+from opsconsole.engine.events import Event, StepFinished
+from opsconsole.engine.operator import Confirmation, Probes
+
+# Made by a run's progress; the incident code has always found them here.
+from opsconsole.engine.progress import CheckResult as CheckResult
+from opsconsole.engine.progress import Verified as Verified
+from opsconsole.engine.runner import Runner
 from opsconsole.runbooks.model import (
     Answer,
     CheckStep,
@@ -22,44 +28,6 @@ from opsconsole.runbooks.model import (
     NoteStep,
     Runbook,
 )
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    passed: bool
-    at: datetime
-    summary: str
-    """What was seen, as the timeline shows it: "exit 0 in 0.2 s", "value 200", the error."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "at": self.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "summary": self.summary,
-        }
-
-
-def summarize(detail: Mapping[str, Any]) -> str:
-    """One step's result in words, from its step_finished event."""
-    if detail.get("error"):
-        return str(detail["error"])
-    parts = []
-    if detail.get("exit_code") is not None:
-        parts.append(f"exit {detail['exit_code']}")
-    if detail.get("value") is not None:
-        parts.append(f"value {detail['value']}")
-    if detail.get("duration") is not None:
-        parts.append(f"in {float(detail['duration']):.1f} s")
-    return " ".join(parts) or "ok"
-
-
-@dataclass(frozen=True)
-class Verified:
-    """A verifying step that passed in a run, with how it failed before, if it did."""
-
-    step: CommandStep | CheckStep
-    passed: CheckResult
-    failed_before: str | None = None
 
 
 class _Nobody:
@@ -105,10 +73,10 @@ class VerifyingCheck:
     async def run(self) -> CheckResult:
         once = self.step.model_copy(update={"retry": None, "when": [], "on_failure": "stop"})
         book = self.runbook.model_copy(update={"steps": [once], "rollback": []})
-        finished: list[Event] = []
+        finished: list[StepFinished] = []
 
         def keep(event: Event) -> None:
-            if event.kind is EventKind.STEP_FINISHED:
+            if isinstance(event, StepFinished):
                 finished.append(event)
 
         declared = {param.name for param in book.params}
@@ -122,8 +90,8 @@ class VerifyingCheck:
         )
         runner.values.update(self.values)  # what the run captured, for its placeholders
         result = await runner.run()
-        detail = finished[-1].detail if finished else {"error": result.reason}
-        return CheckResult(result.outcome == "completed", datetime.now(UTC), summarize(detail))
+        summary = finished[-1].describe() if finished else result.reason
+        return CheckResult(result.outcome == "completed", datetime.now(UTC), summary)
 
 
 @dataclass

@@ -7,13 +7,12 @@ by line: the artifact keeps all of it, and each finished step carries its last l
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
 from opsconsole.engine.events import Event as RunEvent
-from opsconsole.engine.events import EventKind
+from opsconsole.engine.events import Output, StepFinished, StepStarted
 from opsconsole.incidents.model import RUNBOOK_PREFIX, Actor
 from opsconsole.incidents.store import IncidentStore, StoreError
 
@@ -39,36 +38,25 @@ class IncidentRecorder:
         self.failure: str | None = None
         """Why the first event that could not be written was not."""
         self._tail: deque[str] = deque(maxlen=LAST_LINES)
-        self._command: str | None = None
 
     def __call__(self, event: RunEvent) -> None:
-        if event.kind is EventKind.OUTPUT:
+        if isinstance(event, Output):
             # Already redacted by the runner, like everything else in its events.
-            self._tail.extend(
-                f"{'! ' if line.stream == 'stderr' else ''}{line.text}"
-                for line in event.detail["lines"]
-            )
+            self._tail.extend(event.marked())
             return
-        data: dict[str, Any] = {"runbook": event.runbook, "step": event.step, **event.detail}
-        if event.kind is EventKind.STEP_STARTED:
+        if isinstance(event, StepStarted):
             self._tail.clear()
-            self._command = event.detail.get("command")
-        elif event.kind is EventKind.STEP_FINISHED:
-            data["output"] = list(self._tail)
-            if self._command and "command" not in data:
-                data["command"] = self._command
+        elif isinstance(event, StepFinished):
+            event = replace(event, output=tuple(self._tail))
         try:
-            self.store.append(self.incident, RUNBOOK_PREFIX + event.kind, _plain(data), self.who)
+            self.store.append(
+                self.incident, RUNBOOK_PREFIX + event.kind, event.to_record(), self.who
+            )
         except (OSError, StoreError) as error:
             if self.failure is None:
                 self.failure = f"not recorded in incident {self.incident}: {error}"
                 if self.on_failure is not None:
                     self.on_failure(self.failure)
-
-
-def _plain(data: dict[str, Any]) -> dict[str, Any]:
-    """What JSON can hold: paths and times as text."""
-    return dict(json.loads(json.dumps(data, default=str)))
 
 
 def chained(*records: Callable[[RunEvent], None]) -> Callable[[RunEvent], None]:

@@ -1,40 +1,43 @@
 """The Textual application and the factory that builds it. The app composes: the poller
 (monitoring), the incident mode and the drill mode are objects it holds, each of its own
-job; the app routes keys and messages to them and keeps the header."""
+job; the app routes keys and messages to them and keeps the header.
+
+At 3 a.m. the console must be there before the engineer's hand leaves the Enter key, so
+the command line's app draws its first frame before anything but Textual is loaded: the
+configuration, the runbook library and the sources load in a thread after it, and the
+dashboard takes the place of that frame. This module therefore imports what it needs of
+the rest of the console where it needs it, not at its top."""
 
 from __future__ import annotations
 
 import gc
 import socket
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.signal import Signal
 
-from opsconsole.config.model import Config
-from opsconsole.drills.model import DrillBook, DrillPlan
-from opsconsole.engine.probes import ConfiguredProbes
-from opsconsole.engine.runner import operator_name
-from opsconsole.incidents.files import FileStore, default_directory
-from opsconsole.incidents.session import IncidentSession
-from opsconsole.incidents.store import IncidentStore
-from opsconsole.monitoring.board import Board
-from opsconsole.monitoring.monitor import Monitor
-from opsconsole.monitoring.poller import Polled, Poller
-from opsconsole.runbooks.model import Library, Runbook, load_runbooks, shipped_runbooks
-from opsconsole.sources.health import HealthChecker
-from opsconsole.tui.commands import PROVIDERS
-from opsconsole.tui.drill_mode import DrillMode
-from opsconsole.tui.incident_mode import IncidentMode
+from opsconsole.tui.boot import StartingScreen
 from opsconsole.tui.messages import JoinIncident, RunbookRequested, RunEnded
-from opsconsole.tui.screens.dashboard import DashboardScreen
-from opsconsole.tui.screens.help import HelpScreen
-from opsconsole.tui.screens.incidents import IncidentsScreen
-from opsconsole.tui.screens.params import ParamsDialog
-from opsconsole.tui.screens.service import ServiceScreen
-from opsconsole.tui.screens.wizard import WizardScreen
+
+if TYPE_CHECKING:
+    from opsconsole.config.model import Config
+    from opsconsole.drills.model import DrillBook, DrillPlan
+    from opsconsole.incidents.session import IncidentSession
+    from opsconsole.incidents.store import IncidentStore
+    from opsconsole.monitoring.board import Board
+    from opsconsole.monitoring.monitor import Monitor
+    from opsconsole.monitoring.poller import Polled, Poller
+    from opsconsole.runbooks.model import Library, Runbook
+    from opsconsole.sources.health import HealthChecker
+    from opsconsole.tui.drill_mode import DrillMode
+    from opsconsole.tui.incident_mode import IncidentMode
+    from opsconsole.tui.screens.dashboard import DashboardScreen
 
 # The header's colour says which kind of environment this is before any word is read.
 ENVIRONMENT_KINDS = {
@@ -52,10 +55,47 @@ def environment_kind(environment: str) -> str:
     return "other"
 
 
+@dataclass
+class Parts:
+    """What a console is made of, once its files are loaded."""
+
+    config: Config
+    monitor: Monitor
+    library: Library | None
+    session: IncidentSession
+    drills: DrillBook | None = None
+    drill: DrillPlan | None = None
+    said: list[str] = field(default_factory=list)
+    """What loading had to tell the operator: a drill's fault left behind and undone..."""
+
+
+class NotStarted(Exception):
+    """Loading found what the console must not start on; the message says what."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _provider(name: str) -> Callable[[], type[Provider]]:
+    """A palette provider, imported when the palette first opens."""
+
+    def provider() -> type[Provider]:
+        from opsconsole.tui import commands
+
+        found: type[Provider] = getattr(commands, name)
+        return found
+
+    return provider
+
+
 class OpsConsoleApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "opsconsole"
-    COMMANDS = App.COMMANDS | set(PROVIDERS)
+    COMMANDS = App.COMMANDS | {
+        _provider(name)
+        for name in ("ServiceCommands", "RunbookCommands", "IncidentCommands", "DrillCommands")
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -63,57 +103,124 @@ class OpsConsoleApp(App[None]):
         Binding("I", "incidents", "Incidents", key_display="I"),
     ]
 
+    config: Config
+    library: Library | None
+    monitor: Monitor
+    board: Board
+    poller: Poller
+    board_changed: Signal[Polled]
+    """Each poll filed on the board: screens subscribe and redraw."""
+    incident_mode: IncidentMode
+    drill_mode: DrillMode
+    dashboard: DashboardScreen
+
     def __init__(
         self,
-        config: Config,
-        monitor: Monitor,
-        library: Library | None,
-        session: IncidentSession,
-        drills: DrillBook | None = None,
-        drill: DrillPlan | None = None,
+        parts: Parts | Callable[[], Parts],
+        *,
+        loading: str = "the configuration",
+        environment: str = "unlabelled",
         owns_process: bool = False,
     ) -> None:
+        """`parts`, or how to load them (in a thread, once the first frame is out: what it
+        raises as NotStarted ends the app with its message)."""
         super().__init__()
-        self.config = config
-        self.monitor = monitor
-        self.library = library
-        self.board = Board(config)
-        self.poller = Poller(monitor, self.board)
-        self.board_changed: Signal[Polled] = Signal(self, "board-changed")
-        """Each poll filed on the board: screens subscribe and redraw."""
-        self.incident_mode = IncidentMode(self, session)
-        self.drill_mode = DrillMode(self, drills)
-        self._drill = drill
+        self._parts = parts
+        if isinstance(parts, Parts):  # known at once: a test may look before it runs
+            self.config, self.library, self.monitor = parts.config, parts.library, parts.monitor
+        self._loading = loading
         self.owns_process = owns_process
-        # Which environment and which host, always in sight: the header never scrolls away.
-        self.place = f"{config.console.environment} @ {socket.gethostname()}"
+        self.attached = False
+        """Whether the parts are in place: until then only quitting does anything."""
+        self.refused: NotStarted | None = None
+        """Why loading the parts refused to start the console, if it did."""
+        self.place = f"{environment} @ {socket.gethostname()}"
         self.sub_title = self.place
-        self.add_class(f"-env-{environment_kind(config.console.environment)}")
-        self.dashboard = DashboardScreen(self.poller, self.board_changed, library)
+        self.add_class(f"-env-{environment_kind(environment)}")
+
+    # -- starting ------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.push_screen(self.dashboard)
+        if isinstance(self._parts, Parts):
+            self._assemble(self._parts)
+        else:
+            self.push_screen(StartingScreen(self._loading))
+
+    def on_ready(self) -> None:
+        if not isinstance(self._parts, Parts):
+            self.run_worker(self._load, thread=True, group="load", exit_on_error=False)
+        elif self.owns_process:
+            self._freeze()
+
+    def _load(self) -> None:
+        assert not isinstance(self._parts, Parts)
+        try:
+            parts = self._parts()
+        except NotStarted as refused:
+            # Printed by the command once the terminal is its own again, as plain lines:
+            # an exit message would be wrapped at the terminal's width.
+            self.refused = refused
+            self.call_from_thread(self.exit, None, refused.exit_code)
+            return
+        self.call_from_thread(self._assemble, parts)
+        if self.owns_process:
+            self.call_from_thread(self._freeze)
+
+    def _freeze(self) -> None:
+        # What start-up made (modules, styles, widgets: some 130,000 objects) lives as
+        # long as the process. Left to the collector, each full collection walks it all
+        # again, some 70 ms a minute of a console left open; frozen, it is skipped
+        # (gc.freeze is meant "to speed up collection"). Not in tests, where many apps
+        # share one process and each would be kept for good.
+        gc.collect()
+        gc.freeze()
+
+    def _assemble(self, parts: Parts) -> None:
+        from opsconsole.monitoring.board import Board
+        from opsconsole.monitoring.poller import Poller
+        from opsconsole.tui.drill_mode import DrillMode
+        from opsconsole.tui.incident_mode import IncidentMode
+        from opsconsole.tui.screens.dashboard import DashboardScreen
+
+        self.config, self.library, self.monitor = parts.config, parts.library, parts.monitor
+        environment = parts.config.console.environment
+        self.place = f"{environment} @ {socket.gethostname()}"
+        for kind in ENVIRONMENT_KINDS:
+            self.remove_class(f"-env-{kind}")
+        self.add_class(f"-env-{environment_kind(environment)}")
+        self.board = Board(parts.config)
+        self.poller = Poller(parts.monitor, self.board)
+        self.board_changed = Signal(self, "board-changed")
+        self.incident_mode = IncidentMode(self, parts.session)
+        self.drill_mode = DrillMode(self, parts.drills)
+        self.dashboard = DashboardScreen(self.poller, self.board_changed, parts.library)
+        self.attached = True
+        if isinstance(self.screen, StartingScreen):
+            self.switch_screen(self.dashboard)
+        else:
+            self.push_screen(self.dashboard)
         self.poller.listen(self._polled)
         self.poller.start()
         self.incident_mode.start()
-        if self._drill is not None:
-            self.drill_mode.start(self._drill)
-
-    def on_ready(self) -> None:
-        if self.owns_process:
-            # What start-up made (modules, styles, widgets: some 130,000 objects) lives as
-            # long as the process. Left to the collector, each full collection walks it all
-            # again, some 70 ms a minute of a console left open; frozen, it is skipped
-            # (gc.freeze is meant "to speed up collection"). Not in tests, where many apps
-            # share one process and each would be kept for good.
-            gc.collect()
-            gc.freeze()
+        if parts.drill is not None:
+            self.drill_mode.start(parts.drill)
+        self.show_header()
+        for said in parts.said:
+            self.notify(said, severity="warning", timeout=60)
+        self.refresh_bindings()
 
     async def on_unmount(self) -> None:
+        if not self.attached:
+            return
         await self.drill_mode.stop()  # a drill never leaves its fault behind
         await self.poller.aclose()
         await self.monitor.aclose()
         self.incident_mode.session.close()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("incident", "incidents", "hint"):
+            return self.attached
+        return True
 
     def _polled(self, polled: Polled) -> None:
         if polled.error is not None:
@@ -139,6 +246,8 @@ class OpsConsoleApp(App[None]):
 
     def _run_in_progress(self) -> bool:
         """Leaving a running wizard would kill its command without rollback or record."""
+        from opsconsole.tui.screens.wizard import WizardScreen
+
         if any(isinstance(s, WizardScreen) and s.running for s in self.screen_stack):
             self.notify("A runbook is running: finish or abort it first.", severity="warning")
             return True
@@ -147,6 +256,8 @@ class OpsConsoleApp(App[None]):
     def open_runbook(self, book: Runbook, params: dict[str, str] | None = None) -> None:
         """Runs a runbook in the wizard, once its parameters are filled in: `params` (what
         the dashboard offered) and the defaults are only where the form starts."""
+        from opsconsole.tui.screens.params import ParamsDialog
+
         if self._run_in_progress():
             return
         if not book.params:
@@ -161,6 +272,10 @@ class OpsConsoleApp(App[None]):
         self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
 
     def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
+        from opsconsole.engine.probes import ConfiguredProbes
+        from opsconsole.engine.runner import operator_name
+        from opsconsole.tui.screens.wizard import WizardScreen
+
         self.incident_mode.runbook_started(book.id)
         recorder = self.incident_mode.session.recorder()
         wizard = WizardScreen(
@@ -178,6 +293,8 @@ class OpsConsoleApp(App[None]):
     # -- going places --------------------------------------------------------------------
 
     def open_service(self, name: str) -> None:
+        from opsconsole.tui.screens.service import ServiceScreen
+
         if self._back_to_dashboard():
             self.push_screen(ServiceScreen(self.monitor, self.board, name))
 
@@ -187,7 +304,7 @@ class OpsConsoleApp(App[None]):
 
     def _back_to_dashboard(self) -> bool:
         """Closes the screens above the dashboard, unless a runbook is running there."""
-        if self._run_in_progress():
+        if not self.attached or self._run_in_progress():
             return False
         while self.screen is not self.dashboard:
             self.pop_screen()
@@ -199,6 +316,8 @@ class OpsConsoleApp(App[None]):
         self.incident_mode.open_or_note()
 
     def action_incidents(self) -> None:
+        from opsconsole.tui.screens.incidents import IncidentsScreen
+
         incident = self.incident_mode.session.incident
         self.push_screen(IncidentsScreen(self.incident_mode, incident.id if incident else None))
 
@@ -210,6 +329,8 @@ class OpsConsoleApp(App[None]):
         self.drill_mode.hint()
 
     def action_help(self) -> None:
+        from opsconsole.tui.screens.help import HelpScreen
+
         keys = [
             (binding.key_display or binding.key, binding.description)
             for (_, binding, enabled, _) in self.active_bindings.values()
@@ -230,15 +351,21 @@ def make_app(
     drills: DrillBook | None = None,
     owns_process: bool = False,
 ) -> OpsConsoleApp:
-    """The app for a configuration; tests pass their own sources (a `monitor`, or just its
-    health `checker`) and their own incident `session` or store. The runbook library is the
-    shipped one unless given; incidents go to the default directory unless a store is
-    given. `owns_process`: the app is what this process is for (the CLI)."""
+    """The app for a configuration already loaded; tests pass their own sources (a
+    `monitor`, or just its health `checker`) and their own incident `session` or store.
+    The runbook library is the shipped one unless given; incidents go to the default
+    directory unless a store is given. `owns_process`: the app is what this process is
+    for (the CLI)."""
+    from opsconsole.incidents.files import FileStore, default_directory
+    from opsconsole.incidents.session import IncidentSession
+    from opsconsole.monitoring.monitor import Monitor
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
     if library is None:
         library = load_runbooks(shipped_runbooks())
     if monitor is None:
         monitor = Monitor(config, health=checker)
     if session is None:
-        store = incidents or FileStore(default_directory())
-        session = IncidentSession(store, config, library)
-    return OpsConsoleApp(config, monitor, library, session, drills, drill, owns_process)
+        session = IncidentSession(incidents or FileStore(default_directory()), config, library)
+    parts = Parts(config, monitor, library, session, drills, drill)
+    return OpsConsoleApp(parts, environment=config.console.environment, owns_process=owns_process)

@@ -30,7 +30,8 @@ class Listed(Provider):
         return cast("OpsConsoleApp", self.app)
 
     async def startup(self) -> None:
-        self.listed = await self.gather()
+        # Nothing to find before the console has loaded what it finds things in.
+        self.listed = await self.gather() if self.console.attached else []
 
     @abstractmethod
     async def gather(self) -> list[Listing]: ...

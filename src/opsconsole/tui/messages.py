@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from opsconsole.incidents.model import Incident
-from opsconsole.incidents.session import RunEnd
-from opsconsole.runbooks.model import Runbook
+if TYPE_CHECKING:  # the app's handlers name these classes before anything is loaded
+    from opsconsole.incidents.model import Incident
+    from opsconsole.incidents.outcomes import RunEnd
+    from opsconsole.runbooks.model import Runbook
 
 
 class RunbookRequested(Message):

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from opsconsole.engine.runner import Confirmation
+from opsconsole.engine.operator import Confirmation
 from opsconsole.runbooks.model import Answer, DecisionStep, ManualStep
 
 ResultT = TypeVar("ResultT")

@@ -2,8 +2,8 @@
 
 The engine (`opsconsole.engine.runner`) runs in a worker on the app's loop; this screen
 is its Operator (each question a modal dialog, answered when the dialog is dismissed)
-and shows what it emits: step states down the left, the current step on the right, the
-output below it. The run starts as soon as the screen opens."""
+and draws what it emits, as RunProgress folds it: step states down the left, the current
+step on the right, the output below it. The run starts as soon as the screen opens."""
 
 from __future__ import annotations
 
@@ -11,29 +11,26 @@ import asyncio
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar, Literal, TypeVar
+from typing import ClassVar, TypeVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
-from opsconsole.engine.events import Event, EventKind
-from opsconsole.engine.process import OutputLine
+from opsconsole.engine.control import RunOptions
+from opsconsole.engine.events import Event, Note
+from opsconsole.engine.operator import Confirmation, Probes
+from opsconsole.engine.progress import NOTE_PROMPT, Change, RunProgress, State
 from opsconsole.engine.render import ParamError
-from opsconsole.engine.runner import Confirmation, Probes, Runner, RunOptions, RunResult
-from opsconsole.incidents.holding import CheckResult, Verified, summarize
+from opsconsole.engine.runner import Runner, RunResult
 from opsconsole.incidents.session import RunEnd
 from opsconsole.runbooks.model import (
     Answer,
-    CheckStep,
-    CommandStep,
     DecisionStep,
     ManualStep,
     NoteStep,
@@ -47,22 +44,7 @@ from opsconsole.tui.screens.dialogs import (
     NoteDialog,
 )
 from opsconsole.tui.widgets.log_tail import MAX_LINES, LogTail
-
-State = Literal["pending", "running", "ok", "failed", "skipped"]
-SYMBOLS: dict[State, str] = {
-    "pending": "…",
-    "running": "▶",
-    "ok": "✔",
-    "failed": "✖",
-    "skipped": "↷",
-}
-STYLES: dict[State, str] = {
-    "pending": "dim",
-    "running": "bold",
-    "ok": "green",
-    "failed": "bold red",
-    "skipped": "dim",
-}
+from opsconsole.tui.widgets.run_panes import CurrentStep, RunStatus, StepList
 
 T = TypeVar("T")
 
@@ -77,48 +59,15 @@ class WizardScreen(Screen[None]):
         height: 1fr;
     }
 
-    #wizard-steps {
-        width: 30;
-        max-width: 40%;
-        height: 1fr;
-        border: round $primary;
-        border-title-style: bold;
-    }
-
     #wizard-main {
         width: 1fr;
         height: 1fr;
-    }
-
-    #wizard-step {
-        height: auto;
-        max-height: 7;
-        border: round $panel-lighten-2;
-        border-title-style: bold;
-        padding: 0 1;
-        overflow-y: auto;
     }
 
     #wizard-output {
         height: 1fr;
         border: round $panel-lighten-2;
         border-title-style: bold;
-    }
-
-    #wizard-status {
-        height: 1;
-        padding: 0 1;
-        background: $panel;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
-
-    #wizard-status.-bad {
-        background: $error;
-    }
-
-    #wizard-status.-good {
-        background: $success-darken-2;
     }
     """
 
@@ -145,22 +94,13 @@ class WizardScreen(Screen[None]):
         self.runbook = runbook
         self.environment = environment
         self.record = record
-        self.states: dict[str, State] = {
-            step.id: "pending" for step in [*runbook.steps, *runbook.rollback]
-        }
-        self.steps = {step.id: step for step in [*runbook.steps, *runbook.rollback]}
-        self.current: str | None = None
-        self.commands: dict[str, str] = {}
-        """The rendered command of each step that ran one."""
+        self.progress = RunProgress(runbook)
         self.result: RunResult | None = None
         self.problem: str | None = None
         """Why the run could not start, or why it broke."""
         self.unrecorded: str | None = None
         """Why the run's record could not be written, which stopped it."""
         self._pending: list[Event] = []
-        self.verified: list[Verified] = []
-        self._failed_first: dict[str, str] = {}
-        """How each verifying step failed before it passed (its retries): the "before"."""
         self.runner: Runner | None = None
         where = artifacts or Path(tempfile.mkdtemp(prefix=f"opsconsole-{runbook.id}-"))
         try:
@@ -176,6 +116,10 @@ class WizardScreen(Screen[None]):
             self.problem = f"cannot start: {error}"
 
     @property
+    def states(self) -> dict[str, State]:
+        return self.progress.states
+
+    @property
     def running(self) -> bool:
         return self.runner is not None and self.result is None and self.problem is None
 
@@ -184,33 +128,14 @@ class WizardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="wizard-body"):
-            steps = OptionList(*self._step_options(), id="wizard-steps")
-            steps.border_title = "Steps"
-            yield steps
+            yield StepList(self.progress, id="wizard-steps")
             with Vertical(id="wizard-main"):
-                current = Static(id="wizard-step")
-                current.border_title = self.runbook.title
-                yield current
+                yield CurrentStep(self.progress, id="wizard-step")
                 output = LogTail(MAX_LINES, id="wizard-output")
                 output.border_title = "output · f filter · p pause"
                 yield output
-        yield Static(id="wizard-status", markup=False)
+        yield RunStatus(id="wizard-status")
         yield Footer()
-
-    def _step_options(self) -> list[Option | None]:
-        options: list[Option | None] = [
-            Option(self._prompt(step.id), id=step.id) for step in self.runbook.steps
-        ]
-        if self.runbook.rollback:
-            options.append(None)
-            options.extend(
-                Option(self._prompt(step.id), id=step.id) for step in self.runbook.rollback
-            )
-        return options
-
-    def _prompt(self, step_id: str) -> Text:
-        state = self.states[step_id]
-        return Text(f"{SYMBOLS[state]} {self.steps[step_id].title}", style=STYLES[state])
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.runbook.id} on {self.environment}"
@@ -242,126 +167,24 @@ class WizardScreen(Screen[None]):
     @on(EventsArrived)
     def _take_events(self) -> None:
         events, self._pending = self._pending, []
-        lines: list[str] = []
-        changed = False
-        for event in events:
-            changed |= self._apply(event, lines)
-        if lines:
+        self._draw(self.progress.apply(events))
+
+    def _draw(self, change: Change) -> None:
+        if change.lines:
             # The tail holds MAX_LINES at most: a flood's older lines would only be dropped.
-            self.query_one(LogTail).add_lines(lines[-MAX_LINES:])
-        if changed:
+            self.query_one(LogTail).add_lines(change.lines[-MAX_LINES:])
+        if change.steps:
+            self.query_one(StepList).redraw(change.steps)
+        if change.more_than_output:
             self._show_current()
             self._show_status()
 
-    def _apply(self, event: Event, lines: list[str]) -> bool:
-        """Folds one event into the states and the output; True if more than output."""
-        kind, step, detail = event.kind, event.step, event.detail
-        if kind is EventKind.OUTPUT:
-            output: list[OutputLine] = detail["lines"]
-            lines.extend(
-                line.text if line.stream == "stdout" else f"! {line.text}" for line in output
-            )
-            return False
-        if kind is EventKind.STEP_STARTED and step is not None:
-            self._set(step, "running")
-            if detail.get("command"):
-                self.commands[step] = detail["command"]
-                what = f"$ {detail['command']}"
-            else:
-                what = f"{detail.get('probe')} {detail.get('target')}"
-            attempt = detail.get("attempt", 1)
-            again = f" (attempt {attempt})" if attempt > 1 else ""
-            lines.append(f"▶ {step}{again}: {what}")
-        elif kind is EventKind.STEP_FINISHED and step is not None:
-            error = detail.get("error")
-            self._set(step, "failed" if error else "ok")
-            self._note_verifying(step, event)
-            took = f" in {detail['duration']:.1f} s" if detail.get("duration") is not None else ""
-            code = f"exit {detail['exit_code']}" if detail.get("exit_code") is not None else ""
-            lines.append(f"{'✖' if error else '✔'} {step}: {code}{took} {error or 'ok'}".strip())
-        elif kind is EventKind.STEP_SKIPPED and step is not None:
-            self._set(step, "skipped")
-            lines.append(f"↷ {step}: skipped, {detail.get('reason')}")
-        elif kind is EventKind.REFUSED and step is not None:
-            self._set(step, "failed")
-            lines.append(f"✖ {step}: refused ({detail.get('reason')})")
-        elif kind is EventKind.CONFIRMED and step is not None:
-            lines.append(f"✔ {step}: confirmed by {event.operator} ({detail.get('target')})")
-        elif kind is EventKind.DECIDED and step is not None:
-            self._set(step, "ok")
-            lines.append(f"✔ {step}: {detail.get('question')} → {detail.get('answer')}")
-        elif kind is EventKind.CHECKLIST and step is not None:
-            self._set(step, "ok" if detail.get("done") else "failed")
-        elif kind is EventKind.NOTE:
-            if step is not None and step in self.steps and detail.get("prompt") != NOTE_PROMPT:
-                self._set(step, "ok")
-            lines.append(f"✎ {event.operator}: {detail.get('text')}")
-        elif kind is EventKind.ROLLBACK_STARTED:
-            lines.append(f"↺ rolling back ({detail.get('strategy')})")
-        elif kind is EventKind.RUN_FINISHED:
-            for step_id, state in self.states.items():
-                if state == "running":  # stopped in a dialog, or by an abort
-                    self._set(step_id, "failed")
-            lines.append(f"■ {detail.get('outcome')}: {detail.get('reason')}")
-        return True
-
-    def _note_verifying(self, step_id: str, event: Event) -> None:
-        step = self.steps.get(step_id)
-        if not isinstance(step, CommandStep | CheckStep) or not step.verifies:
-            return
-        if event.detail.get("error"):
-            self._failed_first.setdefault(step_id, summarize(event.detail))
-            return
-        passed = CheckResult(True, event.at, summarize(event.detail))
-        self.verified.append(Verified(step, passed, self._failed_first.get(step_id)))
-
-    def _set(self, step_id: str, state: State) -> None:
-        if step_id not in self.states:
-            return
-        self.states[step_id] = state
-        if state == "running":
-            self.current = step_id
-        steps = self.query_one("#wizard-steps", OptionList)
-        steps.replace_option_prompt(step_id, self._prompt(step_id))
-        if state == "running":
-            steps.highlighted = steps.get_option_index(step_id)
-
     def _show_current(self) -> None:
-        panel = self.query_one("#wizard-step", Static)
-        if self.current is None:
-            panel.update(Text(self.runbook.summary))
-            return
-        step = self.steps[self.current]
-        state = self.states[self.current]
-        parts = [
-            Text.assemble((f"{SYMBOLS[state]} {step.title}", "bold"), f"  ({step.kind}, {state})")
-        ]
-        if step.description:
-            parts.append(Text(step.description))
-        if self.current in self.commands:
-            parts.append(Text(f"$ {self.commands[self.current]}", style="dim"))
-        panel.update(Text("\n").join(parts))
+        self.query_one(CurrentStep).redraw()
 
     def _show_status(self) -> None:
-        if self.problem is not None:
-            text = f"{self.problem} · escape back"
-        elif self.unrecorded is not None:
-            ending = "escape back" if self.result is not None else "stopping after this step"
-            text = f"{self.unrecorded} · {ending}"
-        elif self.result is not None:
-            text = f"{self.result.outcome}: {self.result.reason} · escape back · n note"
-        else:
-            text = f"running on {self.environment} · a abort · n note"
-        status = self.query_one("#wizard-status", Static)
-        status.update(text)
-        outcome = self.result.outcome if self.result is not None else None
-        status.set_class(
-            self.problem is not None
-            or self.unrecorded is not None
-            or outcome in ("failed", "aborted"),
-            "-bad",
-        )
-        status.set_class(outcome == "completed", "-good")
+        status = self.query_one(RunStatus)
+        status.show(self.environment, self.result, self.problem, self.unrecorded)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -370,13 +193,9 @@ class WizardScreen(Screen[None]):
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, RunResult):
             self.result = event.worker.result
             self._take_events()
-            left = 0
-            if self.result.outcome == "aborted":
-                main = [step.id for step in self.runbook.steps]
-                left = sum(1 for step_id in main if self.states[step_id] == "pending")
-            self.post_message(
-                RunEnded(RunEnd(self.runbook, self.result, list(self.verified), left))
-            )
+            left = self.progress.left() if self.result.outcome == "aborted" else 0
+            verified = list(self.progress.verified)
+            self.post_message(RunEnded(RunEnd(self.runbook, self.result, verified, left)))
         elif event.state is WorkerState.ERROR:
             self.problem = f"the run broke: {event.worker.error}"
         elif event.state is WorkerState.CANCELLED:
@@ -407,7 +226,7 @@ class WizardScreen(Screen[None]):
     def action_abort(self) -> None:
         if self.running and self.runner is not None:
             self.runner.abort()
-            self.query_one("#wizard-status", Static).update("aborting… (rollback runs if any)")
+            self.query_one(RunStatus).update("aborting… (rollback runs if any)")
 
     def action_back(self) -> None:
         if self.running:
@@ -422,9 +241,8 @@ class WizardScreen(Screen[None]):
 
         def noted(text: str | None) -> None:
             if text:
-                runner.emit(
-                    EventKind.NOTE, self.current, prompt=NOTE_PROMPT, text=runner.redact(text)
-                )
+                step = self.progress.current
+                runner.emit(Note, step, prompt=NOTE_PROMPT, text=runner.redact(text))
 
         self.app.push_screen(
             NoteDialog("Note", "A note for the record of this run:", "cancels"), noted
@@ -432,26 +250,10 @@ class WizardScreen(Screen[None]):
 
     # -- asking the operator -------------------------------------------------------------------
 
-    async def ask(self, dialog: Screen[T]) -> T | None:
-        """The dialog's result, once the operator dismisses it."""
-        answered: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
-
-        def dismissed(result: T | None) -> None:
-            if not answered.done():
-                answered.set_result(result)
-
-        self.app.push_screen(dialog, dismissed)
-        return await answered
-
     def asking(self, step_id: str) -> None:
         """A step waits for the operator: it is the current one."""
         self._take_events()  # what came before the question shows before it
-        self._set(step_id, "running")
-        self._show_current()
-
-
-NOTE_PROMPT = "operator note"
-"""The prompt of a note the operator adds with `n`, outside any note step."""
+        self._draw(self.progress.asking(step_id))
 
 
 class _ScreenOperator:
@@ -463,18 +265,29 @@ class _ScreenOperator:
 
     async def confirm(self, request: Confirmation) -> bool:
         self.screen.asking(request.step.id)
-        confirmed = await self.screen.ask(ConfirmDialog(request))
+        confirmed = await self._ask(ConfirmDialog(request))
         return confirmed is True
 
     async def decide(self, step: DecisionStep) -> Answer | None:
         self.screen.asking(step.id)
-        return await self.screen.ask(DecisionDialog(step))
+        return await self._ask(DecisionDialog(step))
 
     async def checklist(self, step: ManualStep) -> bool:
         self.screen.asking(step.id)
-        done = await self.screen.ask(ChecklistDialog(step))
+        done = await self._ask(ChecklistDialog(step))
         return done is True
 
     async def note(self, step: NoteStep) -> str | None:
         self.screen.asking(step.id)
-        return await self.screen.ask(NoteDialog(step.title, step.prompt))
+        return await self._ask(NoteDialog(step.title, step.prompt))
+
+    async def _ask(self, dialog: Screen[T]) -> T | None:
+        """The dialog's result, once the operator dismisses it."""
+        answered: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+
+        def dismissed(result: T | None) -> None:
+            if not answered.done():
+                answered.set_result(result)
+
+        self.screen.app.push_screen(dialog, dismissed)
+        return await answered

@@ -1,0 +1,157 @@
+"""A command step at run time: a destructive one confirmed first (or refused), then each
+attempt its retry allows, in its own process group, its output streamed as events and
+kept whole in an artifact, judged by its expect, and captured into the run's values."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+
+from opsconsole.common.redact import Redactor
+from opsconsole.engine.control import Aborted, RunControl, RunOptions
+from opsconsole.engine.events import (
+    Confirmed,
+    Emit,
+    Output,
+    Refused,
+    StepFinished,
+    StepStarted,
+)
+from opsconsole.engine.operator import Confirmation, Operator
+from opsconsole.engine.process import CommandResult, OutputLine, run_command
+from opsconsole.engine.render import captured_values, command_argv, expectation_failure
+from opsconsole.runbooks.model import CommandStep, placeholders
+
+# Output kept in memory for a step's expectations and captures; all of it is in the
+# step's artifact file. A check on the 100,001st megabyte of a log is not a runbook's job.
+KEPT_OUTPUT_CHARS = 1024 * 1024
+
+
+class CommandSteps:
+    """The command steps of one run, which share its values: what a step captures, the
+    steps after it use."""
+
+    def __init__(
+        self,
+        runbook: str,
+        values: dict[str, str],
+        operator: Operator,
+        options: RunOptions,
+        redact: Redactor,
+        emit: Emit,
+        control: RunControl,
+    ) -> None:
+        self.runbook = runbook
+        self.values = values
+        self.operator = operator
+        self.options = options
+        self.redact = redact
+        self.emit = emit
+        self.control = control
+
+    async def run(self, step: CommandStep, confirm: bool = True) -> str | None:
+        """Why the step failed; None when it did what it expects. `confirm=False` asks
+        nothing: a dry run shows what would be confirmed without running it."""
+        try:
+            argv = command_argv(step, self.values)
+        except KeyError as missing:
+            return f"needs {{{missing.args[0]}}}, which no step before it captured"
+        shown = self.redact(shlex.join(argv))
+        if step.destructive and confirm and (refused := await self._confirm(step, shown)):
+            return refused
+        if self.options.dry_run:
+            shown_argv = tuple(self.redact(element) for element in argv)
+            self.emit(StepStarted, step.id, command=shown, argv=shown_argv, dry_run=True)
+            self.emit(StepFinished, step.id, command=shown, dry_run=True)
+            return None
+        attempts = 1 + (step.retry.count if step.retry else 0)
+        failure: str | None = None
+        for attempt in range(1, attempts + 1):
+            failure = await self._attempt(step, argv, shown, attempt)
+            if failure is None or attempt == attempts:
+                break
+            assert step.retry is not None
+            await asyncio.sleep(step.retry.delay_seconds)
+        return failure
+
+    async def _confirm(self, step: CommandStep, shown: str) -> str | None:
+        """Why the step may not run; None once the operator has confirmed it. Raises
+        Aborted when they did not: a person who says no means the run, not the step."""
+        if self.options.read_only:
+            self.emit(Refused, step.id, command=shown, reason="read-only mode")
+            return "refused: destructive, and the run is read-only"
+        request = Confirmation(
+            self.runbook, step, shown, self.options.environment, self._target_of(step)
+        )
+        if not await self.operator.confirm(request):
+            self.emit(Refused, step.id, command=shown, reason="not confirmed")
+            raise Aborted(f"'{step.title}' was not confirmed")
+        self.emit(Confirmed, step.id, command=shown, target=request.target)
+        return None
+
+    async def _attempt(
+        self, step: CommandStep, argv: list[str], shown: str, attempt: int
+    ) -> str | None:
+        shown_argv = tuple(self.redact(a) for a in argv)
+        self.emit(StepStarted, step.id, command=shown, argv=shown_argv, attempt=attempt)
+        if self.control.stopping:
+            # Stopped while its start was being recorded: the command never runs.
+            self.emit(StepFinished, step.id, error="not started", command=shown, attempt=attempt)
+            self.control.raise_if_stopping()
+        kept: list[str] = []
+        kept_chars = 0
+
+        def arrived(lines: list[OutputLine]) -> None:
+            nonlocal kept_chars
+            for line in lines:
+                if kept_chars < KEPT_OUTPUT_CHARS:
+                    kept.append(line.text)
+                    kept_chars += len(line.text) + 1
+            self.emit(Output, step.id, lines=tuple(lines))
+
+        artifact = self.options.artifacts / f"{self.runbook}-{step.id}-{attempt}.log"
+        artifact.parent.mkdir(parents=True, exist_ok=True)
+        command = run_command(
+            argv, timeout=step.timeout_seconds, on_lines=arrived, artifact=artifact,
+            redact=self.redact,
+        )  # fmt: skip
+        try:
+            result: CommandResult = await self.control.run(command)
+        except asyncio.CancelledError:
+            if not self.control.aborting:
+                raise
+            self.emit(
+                StepFinished, step.id, error="aborted", command=shown, artifact=str(artifact),
+                attempt=attempt,
+            )  # fmt: skip
+            raise Aborted(f"aborted during '{step.title}'") from None
+        output = "\n".join(kept)
+        if result.timed_out:
+            failure: str | None = f"timed out after {step.timeout_seconds:g} s"
+        else:
+            failure = expectation_failure(step.expect, result.exit_code, output)
+        values = captured_values(step.capture, output) if failure is None else {}
+        self.values.update(values)
+        self.emit(
+            StepFinished,
+            step.id,
+            error=failure,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            duration=result.duration,
+            command=shown,
+            lines=result.line_count,
+            artifact=str(result.artifact),
+            captured=values,
+            attempt=attempt,
+        )
+        return failure
+
+    def _target_of(self, step: CommandStep) -> str:
+        """What the command acts on: the value of the last parameter in it, as a person
+        would name the thing ("nl-fhir-production"), else the step's own id."""
+        names = [name for element in step.argv for name in placeholders(element)]
+        for name in reversed(names):
+            if self.values.get(name):
+                return self.values[name]
+        return step.id

@@ -1,0 +1,48 @@
+"""Who and what a run asks: the operator, where a person must confirm, decide, tick or
+write, and the probes its check steps look through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from opsconsole.runbooks.model import Answer, CommandStep, DecisionStep, ManualStep, NoteStep
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the operator is shown before a destructive step, and must type to go on."""
+
+    runbook: str
+    step: CommandStep
+    command: str
+    """The fully rendered command, secrets redacted."""
+    environment: str
+    target: str
+    """What the operator types to confirm: the value the command acts on."""
+
+
+class Operator(Protocol):
+    """The person at the keyboard, as the wizard or a terminal presents them."""
+
+    name: str
+
+    async def confirm(self, request: Confirmation) -> bool: ...
+
+    async def decide(self, step: DecisionStep) -> Answer | None:
+        """The chosen answer; None to abort the run."""
+        ...
+
+    async def checklist(self, step: ManualStep) -> bool:
+        """True when the operator has done it; False to abort the run."""
+        ...
+
+    async def note(self, step: NoteStep) -> str | None:
+        """What they write; None to abort the run."""
+        ...
+
+
+class Probes(Protocol):
+    async def probe(self, kind: str, target: str) -> object:
+        """The value a check step looks at: an HTTP status, a PromQL or SQL scalar..."""
+        ...

@@ -1,0 +1,162 @@
+"""What a run's events add up to while it runs: each step's state, the current step, the
+command each step ran, the log of what happened, and the verifying steps that passed.
+The wizard draws this; it holds no Textual, so it is tested on a run's events alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from opsconsole.engine.events import (
+    Checklist,
+    Confirmed,
+    Decided,
+    Event,
+    Note,
+    Output,
+    Refused,
+    RollbackStarted,
+    RunFinished,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
+from opsconsole.runbooks.model import CheckStep, CommandStep, Runbook
+
+State = Literal["pending", "running", "ok", "failed", "skipped"]
+SYMBOLS: dict[State, str] = {
+    "pending": "…",
+    "running": "▶",
+    "ok": "✔",
+    "failed": "✖",
+    "skipped": "↷",
+}
+
+NOTE_PROMPT = "operator note"
+"""The prompt of a note the operator adds outside any note step (the wizard's `n`)."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    at: datetime
+    summary: str
+    """What was seen, as the timeline shows it: "exit 0 in 0.2 s", "value 200", the error."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "at": self.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A verifying step that passed in a run, with how it failed before, if it did."""
+
+    step: CommandStep | CheckStep
+    passed: CheckResult
+    failed_before: str | None = None
+
+
+@dataclass
+class Change:
+    """What some events changed: lines for the log, the steps whose state moved, and
+    whether anything but output came (the current step and the status may read anew)."""
+
+    lines: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    more_than_output: bool = False
+
+
+class RunProgress:
+    def __init__(self, runbook: Runbook) -> None:
+        every = [*runbook.steps, *runbook.rollback]
+        self.runbook = runbook
+        self.steps = {step.id: step for step in every}
+        self.states: dict[str, State] = {step.id: "pending" for step in every}
+        self.current: str | None = None
+        """The step running or waiting for the operator, or the last one that did."""
+        self.commands: dict[str, str] = {}
+        """The rendered command of each step that ran one."""
+        self.verified: list[Verified] = []
+        self._failed_first: dict[str, str] = {}
+        """How each verifying step failed before it passed (its retries): the "before"."""
+
+    def apply(self, events: Iterable[Event]) -> Change:
+        change = Change()
+        for event in events:
+            self._apply(event, change)
+        return change
+
+    def asking(self, step_id: str) -> Change:
+        """The step waits for the operator: it is the current one."""
+        change = Change(more_than_output=True)
+        self._set(step_id, "running", change)
+        return change
+
+    def left(self) -> int:
+        """How many of the runbook's steps (not its rollback) never started."""
+        return sum(1 for step in self.runbook.steps if self.states[step.id] == "pending")
+
+    def _apply(self, event: Event, change: Change) -> None:
+        if isinstance(event, Output):
+            change.lines.extend(event.marked())
+            return
+        change.more_than_output = True
+        step, said = event.step, event.describe()
+        if isinstance(event, StepStarted) and step is not None:
+            self._set(step, "running", change)
+            if event.command is not None:
+                self.commands[step] = event.command
+            change.lines.append(f"▶ {step}: {said}")
+        elif isinstance(event, StepFinished) and step is not None:
+            self._set(step, "failed" if event.failed else "ok", change)
+            self._note_verifying(step, event)
+            change.lines.append(f"{'✖' if event.failed else '✔'} {step}: {said}")
+        elif isinstance(event, StepSkipped) and step is not None:
+            self._set(step, "skipped", change)
+            change.lines.append(f"↷ {step}: {said}")
+        elif isinstance(event, Refused) and step is not None:
+            self._set(step, "failed", change)
+            change.lines.append(f"✖ {step}: {said}")
+        elif isinstance(event, Confirmed) and step is not None:
+            change.lines.append(f"✔ {step}: {said}")
+        elif isinstance(event, Decided) and step is not None:
+            self._set(step, "ok", change)
+            change.lines.append(f"✔ {step}: {said}")
+        elif isinstance(event, Checklist) and step is not None:
+            self._set(step, "ok" if event.done else "failed", change)
+        elif isinstance(event, Note):
+            if step is not None and event.prompt != NOTE_PROMPT:
+                self._set(step, "ok", change)
+            change.lines.append(f"✎ {said}")
+        elif isinstance(event, RollbackStarted):
+            change.lines.append(f"↺ {said}")
+        elif isinstance(event, RunFinished):
+            for step_id, state in self.states.items():
+                if state == "running":  # stopped in a dialog, or by an abort
+                    self._set(step_id, "failed", change)
+            change.lines.append(f"■ {said}")
+
+    def _note_verifying(self, step_id: str, event: StepFinished) -> None:
+        step = self.steps.get(step_id)
+        if not isinstance(step, CommandStep | CheckStep) or not step.verifies:
+            return
+        if event.failed:
+            self._failed_first.setdefault(step_id, event.describe())
+            return
+        passed = CheckResult(True, event.at, event.describe())
+        self.verified.append(Verified(step, passed, self._failed_first.get(step_id)))
+
+    def _set(self, step_id: str, state: State, change: Change) -> None:
+        if step_id not in self.states:
+            return
+        self.states[step_id] = state
+        if state == "running":
+            self.current = step_id
+        if step_id not in change.steps:
+            change.steps.append(step_id)

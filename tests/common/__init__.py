@@ -1,0 +1,1 @@
+"""What every layer uses: redaction, readable figures."""
