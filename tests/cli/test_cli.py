@@ -68,6 +68,40 @@ def test_check_lists_problems_of_both_files_and_exits_2(tmp_path: Path) -> None:
     assert lines[1].startswith("runbooks.toml:1:11: TOML syntax error")
 
 
+OWN_LIBRARY = """\
+[[runbooks]]
+id = "restart-billing"
+title = "Restart billing"
+summary = "Our own."
+
+[[runbooks.steps]]
+id = "restart"
+kind = "command"
+title = "Restart"
+argv = ["systemctl", "restart", "billing"]
+"""
+
+
+def test_check_of_a_teams_own_library_does_not_check_the_shipped_drills_against_it(
+    tmp_path: Path,
+) -> None:
+    """The shipped scenarios prove the shipped runbooks; a library of its own has none
+    of them, and that is no problem of the library's."""
+    (tmp_path / "own.toml").write_text(OWN_LIBRARY)
+    result = run("check", "--runbooks", "own.toml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "own.toml: 1 runbooks" in result.stdout
+    assert "for the shipped runbooks, not checked against own.toml" in result.stdout
+
+    (tmp_path / "drills.toml").write_text(
+        '[[drills]]\nid = "billing-down"\ntitle = "Billing down"\ntarget = "billing"\n'
+        'runbook = "restart-billing"\ndescription = "Billing is stopped."\n'
+        '[drills.fault]\nkind = "container_stop"\n'
+    )
+    ours = run("check", "--runbooks", "own.toml", cwd=tmp_path)  # its own ./drills.toml
+    assert "drills.toml: 1 drills" in ours.stdout, ours.stdout + ours.stderr
+
+
 def test_check_names_a_missing_config_file(tmp_path: Path) -> None:
     result = run("check", "--config", "nowhere.toml", cwd=tmp_path)
     assert result.returncode == 2

@@ -214,3 +214,78 @@ def test_a_drills_markers_and_proposals_read_in_the_export(tmp_path: Path) -> No
     assert "· accepted: MONITORING, as 'Verify health' passed\n" in text
     assert "  before: breach seen: nl-fhir is DOWN\n  after: Verify health: exit 0 in 0.1 s" in text
     assert "· verifying check 'Verify health' failed: exit 22, after holding 2m" in text
+
+
+LOOK = """\
+[[runbooks]]
+id = "look"
+title = "Look"
+summary = "Looks."
+
+[[runbooks.steps]]
+id = "uptime"
+kind = "command"
+title = "Uptime"
+argv = ["echo", "up 3 days"]
+"""
+
+
+def test_an_incident_opened_from_the_command_line_records_a_terminal_run(
+    tmp_path: Path,
+) -> None:
+    """No dashboard needed: open one, run a runbook into it, read it back."""
+    opened = run(
+        "incidents", "open", "--severity", "p1", "--title", "Checkout  fails",
+        "--impact", "Card payments", cwd=tmp_path,
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    incident, severity, status, *title = opened.stdout.split()
+    assert (severity, status, " ".join(title)) == ("P1", "INVESTIGATING", "Checkout fails")
+
+    (tmp_path / "runbooks.toml").write_text(LOOK)
+    ran = run("run", "look", "--runbooks", "runbooks.toml", "--incident", incident, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"recording into incident {incident}: Checkout fails" in ran.stdout
+
+    shown = run("incidents", "show", incident, cwd=tmp_path)
+    assert "opened: Checkout fails (P1, real)" in shown.stdout
+    assert "look / uptime: exit 0" in shown.stdout
+    assert run("incidents", "verify", incident, cwd=tmp_path).returncode == 0
+
+
+def test_an_incident_needs_a_title_and_a_known_severity(tmp_path: Path) -> None:
+    no_title = run("incidents", "open", "--severity", "P1", "--title", "  ", cwd=tmp_path)
+    assert no_title.returncode == 2
+    assert "--title: say in a line what is wrong" in no_title.stderr
+    bad = run("incidents", "open", "--severity", "P9", "--title", "x", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "invalid choice: 'P9'" in bad.stderr
+    assert run("incidents", "list", cwd=tmp_path).stdout.startswith("no incidents in")
+
+
+def test_the_update_for_slack_reads_as_slack_shows_it_and_says_the_notes(tmp_path: Path) -> None:
+    """Pasted into the incident channel: Slack's *bold*, bullets, no `#` or `**` shown as
+    they are; a note written during a run counts as a note, <> and & are Slack's own."""
+    store, incident = seeded(tmp_path)
+    store.append(
+        incident, "runbook.note",
+        {"runbook": "service-down", "step": "look", "prompt": "operator note",
+         "text": "restart fixed <nl-fhir> & hapi"},
+        ALICE,
+    )  # fmt: skip
+    update = run("incidents", "export", incident, "--format", "slack", cwd=tmp_path)
+    assert update.returncode == 0, update.stderr
+    lines = update.stdout.splitlines()
+    assert lines[0] == "*[INCIDENT] nl-fhir down*"
+    assert lines[1].startswith("*Status:* IDENTIFIED   *Severity:* P1 (")
+    assert "*Impact:* Device searches fail" in lines
+    notes = lines[lines.index("*Current status:*") + 1 : lines.index("*Actions taken:*")]
+    assert len(notes) == 1
+    assert notes[0].endswith(
+        "service-down / look: note by alice: restart fixed &lt;nl-fhir&gt; &amp; hapi"
+    )
+    assert "• (no notes yet)" not in lines
+    assert not [line for line in lines if line.startswith("#") or "**" in line]
+
+    markdown = run("incidents", "export", incident, "--format", "md", cwd=tmp_path).stdout
+    assert "- (no notes yet)" not in markdown  # the Markdown update says the note too

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 from pathlib import Path
 
-from tests.support.commands import run
+from tests.support.commands import OPSCONSOLE, run
+from tests.support.processes import processes_with
 
 LIBRARY = """\
 [[runbooks]]
@@ -70,7 +74,9 @@ def test_dry_run_prints_every_command_and_runs_none(tmp_path: Path) -> None:
         "--param", "target=web-prod", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "$ touch web-prod  (dry run: not executed)" in result.stdout
+    assert "$ touch web-prod  (DESTRUCTIVE: asks for 'web-prod'; dry run: not executed)" in (
+        result.stdout
+    )
     assert "$ test -e web-prod" in result.stdout
     assert not (tmp_path / "web-prod").exists()
 
@@ -148,3 +154,172 @@ def test_each_step_says_how_it_ended_and_a_failure_says_why(tmp_path: Path) -> N
     assert "   FAILED: exit code 1, expected 0" in lines
     assert "<< rolling back (on_failure)" in lines
     assert lines[-1] == "== fails: failed: step 'check' failed: exit code 1, expected 0"
+
+
+CALLS_ITSELF = """\
+[[runbooks]]
+id = "itself"
+title = "Asks the console"
+summary = "A step that runs opsconsole, as the demo's runbook and drills do."
+
+[[runbooks.steps]]
+id = "ask"
+kind = "command"
+title = "Ask"
+argv = ["opsconsole", "--version"]
+
+[[runbooks.steps]]
+id = "ask-in-a-shell"
+kind = "command"
+title = "Ask in a shell"
+shell = true
+argv = ["opsconsole --version | tr a-z A-Z"]
+"""
+
+
+def test_a_step_that_runs_opsconsole_runs_this_one_whatever_path_holds(tmp_path: Path) -> None:
+    """`run` (from tests.support.commands) starts the console by its full path with PATH
+    /usr/bin:/bin, as `./scripts/demo` leaves a new user: no opsconsole on it."""
+    (tmp_path / "runbooks.toml").write_text(CALLS_ITSELF)
+    result = run("run", "itself", "--runbooks", str(tmp_path / "runbooks.toml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "command not found" not in result.stdout + result.stderr
+    assert "   opsconsole 0.1.0" in result.stdout
+    assert "   OPSCONSOLE 0.1.0" in result.stdout
+
+
+INTERRUPTIBLE = """\
+[[runbooks]]
+id = "long"
+title = "A long step"
+summary = "Sleeps; its rollback leaves a mark."
+rollback_strategy = "on_failure"
+
+[[runbooks.steps]]
+id = "wait"
+kind = "command"
+title = "Wait"
+argv = ["sleep", "{marker}"]
+
+[[runbooks.steps]]
+id = "change"
+kind = "command"
+title = "Change"
+description = "Touches the file named after the marker."
+argv = ["touch", "changed"]
+destructive = true
+
+[[runbooks.params]]
+name = "marker"
+description = "How long to sleep: a number no other process on the machine sleeps"
+default = "30.17"
+
+[[runbooks.rollback]]
+id = "undo"
+kind = "command"
+title = "Undo"
+argv = ["touch", "rolled-back"]
+"""
+
+
+def start_run(tmp_path: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
+    (tmp_path / "runbooks.toml").write_text(INTERRUPTIBLE)
+    return subprocess.Popen(
+        [OPSCONSOLE, "run", "long", "--runbooks", str(tmp_path / "runbooks.toml"), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        **popen,  # type: ignore[arg-type]
+    )
+
+
+def test_ctrl_c_aborts_the_run_ends_its_command_runs_the_rollback_and_exits_3(
+    tmp_path: Path,
+) -> None:
+    marker = "30.1723"
+    process = start_run(tmp_path, "--param", f"marker={marker}", stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    seen = ""
+    while f"$ sleep {marker}" not in seen:  # the step's command has started
+        line = process.stdout.readline()
+        assert line, process.stderr.read() if process.stderr else ""
+        seen += line
+    assert processes_with(marker)
+    process.send_signal(signal.SIGINT)  # what Ctrl+C sends to the foreground process
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 3, seen + out + err
+    assert "Traceback" not in err
+    assert "interrupted: aborting the run" in out
+    assert (tmp_path / "rolled-back").exists()  # the rollback ran
+    assert not (tmp_path / "changed").exists()  # and nothing after the abort did
+    assert "== long: aborted: aborted during 'Wait'" in out
+    assert processes_with(marker) == []  # the step's process group was ended
+
+
+def test_with_standard_input_closed_a_prompt_ends_the_run_as_an_abort(tmp_path: Path) -> None:
+    """`opsconsole run ... <&-`: there is no sys.stdin at all, and nobody to confirm."""
+    process = start_run(tmp_path, "--param", "marker=0", preexec_fn=lambda: os.close(0))
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 3, out + err
+    assert "Traceback" not in err
+    assert "refused (not confirmed)" in out
+    assert (tmp_path / "rolled-back").exists()
+    assert not (tmp_path / "changed").exists()
+
+
+PLANNED = """\
+[[runbooks]]
+id = "planned"
+title = "Planned"
+summary = "A decision, a destructive step, a rollback."
+
+[[runbooks.params]]
+name = "service"
+description = "The service"
+default = "billing"
+
+[[runbooks.steps]]
+id = "which"
+kind = "decision"
+title = "Which way"
+question = "Restart or leave it?"
+answers = [{ label = "Restart", goto = "restart" }, { label = "Leave it", goto = "done" }]
+
+[[runbooks.steps]]
+id = "restart"
+kind = "command"
+title = "Restart"
+description = "Restarts the service."
+argv = ["systemctl", "restart", "{service}"]
+destructive = true
+
+[[runbooks.steps]]
+id = "done"
+kind = "note"
+title = "Done"
+prompt = "What happened?"
+
+[[runbooks.rollback]]
+id = "back"
+kind = "command"
+title = "Back"
+argv = ["systemctl", "start", "{service}"]
+"""
+
+
+def test_a_dry_run_marks_destructive_steps_the_branches_and_the_rollback(tmp_path: Path) -> None:
+    (tmp_path / "runbooks.toml").write_text(PLANNED)
+    result = run("run", "planned", "--runbooks", "runbooks.toml", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert (
+        "-- which: skipped (dry run: a decision, 'Restart or leave it?': "
+        "Restart → restart; Leave it → done)"
+    ) in out
+    assert (
+        "   $ systemctl restart billing  (DESTRUCTIVE: asks for 'billing'; dry run: not executed)"
+    ) in out
+    rollback = out.index("<< the rollback, run on failure (dry run: not executed)")
+    assert out.index("$ systemctl start billing  (dry run: not executed)") > rollback

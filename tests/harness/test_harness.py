@@ -34,8 +34,10 @@ def test_postgres_answers_with_pg_stat_statements(postgres: PostgresServer) -> N
 
 def test_redis_answers(redis_server: RedisServer) -> None:
     client = redis.Redis.from_url(redis_server.url)
-    client.rpush("audit_events_queue", "a", "b")
-    assert client.llen("audit_events_queue") == 2
+    client.delete("harness_queue")  # the server is the session's: a key of this test's own
+    client.rpush("harness_queue", "a", "b")
+    assert client.llen("harness_queue") == 2
+    client.delete("harness_queue")
     assert "keyspace_hits" in client.info("stats")
 
 

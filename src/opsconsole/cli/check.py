@@ -18,18 +18,21 @@ def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
         "problem as FILE:LINE:COL: message and exits 2, or exits 0 when all is well.",
         argument_default=argparse.SUPPRESS,
     )
+    parser.add_argument("--drills", type=Path, metavar="FILE", help="drill scenarios to check")
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    return check(option(args, "config"), option(args, "runbooks"))
+    return check(option(args, "config"), option(args, "runbooks"), option(args, "drills"))
 
 
-def check(config_path: Path | None, runbooks_path: Path | None) -> int:
+def check(
+    config_path: Path | None, runbooks_path: Path | None, drills_option: Path | None = None
+) -> int:
     from opsconsole.config.locate import ConfigNotFound, find_config
     from opsconsole.config.model import LoadedConfig, load_config
     from opsconsole.documents.problems import ProblemsFound, display_path
-    from opsconsole.drills.model import find_drills, load_drills
+    from opsconsole.drills.model import drills_apply, find_drills, load_drills
     from opsconsole.runbooks.model import Library, find_runbooks, load_runbooks
 
     problems: list[str] = []
@@ -54,12 +57,18 @@ def check(config_path: Path | None, runbooks_path: Path | None) -> int:
     except ProblemsFound as error:
         problems.extend(str(p) for p in error.problems)
 
-    drills_path = find_drills(None)
-    try:
-        drills = load_drills(drills_path, library)
-        summary.append(f"{display_path(drills_path)}: {len(drills.drills)} drills")
-    except ProblemsFound as error:
-        problems.extend(str(p) for p in error.problems)
+    drills_path = find_drills(drills_option)
+    if not drills_apply(drills_path, library_path):
+        summary.append(
+            f"{display_path(drills_path)}: for the shipped runbooks, not checked against "
+            f"{display_path(library_path)} (--drills FILE checks scenarios of your own)"
+        )
+    else:
+        try:
+            drills = load_drills(drills_path, library)
+            summary.append(f"{display_path(drills_path)}: {len(drills.drills)} drills")
+        except ProblemsFound as error:
+            problems.extend(str(p) for p in error.problems)
 
     if problems:
         print("\n".join(problems))

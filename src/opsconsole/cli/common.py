@@ -58,13 +58,17 @@ def fail(message: str) -> int:
     return EXIT_PROBLEMS
 
 
-def drills_offered(library: Library) -> tuple[DrillBook | None, str | None]:
+def drills_offered(library: Library, library_path: Path) -> tuple[DrillBook | None, str | None]:
     """The scenarios the dashboard offers, or why there are none: a broken drills file
-    costs the drills, never the dashboard, which is needed more."""
+    costs the drills, never the dashboard, which is needed more; the shipped scenarios are
+    offered only with the shipped runbooks they prove."""
     from opsconsole.documents.problems import ProblemsFound
-    from opsconsole.drills.model import find_drills, load_drills
+    from opsconsole.drills.model import drills_apply, find_drills, load_drills
 
+    path = find_drills(None)
+    if not drills_apply(path, library_path):
+        return None, None
     try:
-        return load_drills(find_drills(None), library), None
+        return load_drills(path, library), None
     except ProblemsFound as error:
         return None, f"{error}\nopsconsole: no drills offered until that is fixed"

@@ -86,11 +86,12 @@ def load(path: Path, runbooks: Path | None) -> Parts:
 
     try:
         loaded = load_config(path)
-        library = load_runbooks(find_runbooks(runbooks, loaded.runbooks_path()))
+        library_path = find_runbooks(runbooks, loaded.runbooks_path())
+        library = load_runbooks(library_path)
     except ProblemsFound as error:
         raise NotStarted(str(error), EXIT_PROBLEMS) from error
     said = [str(each) for each in recover(default_directory(), loaded.config)]  # a killed drill
-    drills, why_none = drills_offered(library)
+    drills, why_none = drills_offered(library, library_path)
     if why_none is not None:
         said.append(why_none)
     config = loaded.config

@@ -87,10 +87,11 @@ def _demo(fleet: contextlib.ExitStack, runbooks: Path | None) -> Parts:
     from opsconsole.tui.app import NotStarted, Parts
 
     try:
-        library = load_runbooks(find_runbooks(runbooks, None))
+        library_path = find_runbooks(runbooks, None)
+        library = load_runbooks(library_path)
     except ProblemsFound as error:
         raise NotStarted(str(error), EXIT_PROBLEMS) from error
-    drills, why_none = drills_offered(library)
+    drills, why_none = drills_offered(library, library_path)
     demo = fleet.enter_context(DemoFleet())
     # The control channel lets the demo's runbooks and drills set and clear its faults.
     fleet.enter_context(ControlServer(demo))

@@ -94,13 +94,25 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
 
     from opsconsole.cli.terminal import printer
     from opsconsole.drills.auto import run_drill
+    from opsconsole.drills.model import target_problem
     from opsconsole.drills.pending import default_directory
 
     loaded, book, library = config_book
     if not getattr(args, "auto", False):
         return _in_the_dashboard(args, loaded, book, library)
+    skipped: list[str] = []
     if getattr(args, "all", False):
-        chosen = list(book.drills)
+        chosen = []
+        for each in book.drills:
+            if (problem := target_problem(loaded.config, each)) is not None:
+                # Not this configuration's to prove: no failure, and no silence either.
+                print(f"-- drill {each.id}: does not apply here: {problem}")
+                skipped.append(each.id)
+            else:
+                chosen.append(each)
+        if not chosen:
+            print("opsconsole: no scenario applies to this configuration", file=sys.stderr)
+            return EXIT_FAILED
     else:
         chosen = [d for d in book.drills if d.id == getattr(args, "scenario", None)]
         if not chosen:
@@ -132,10 +144,11 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
             )
         else:
             failed.append(drill.id)
-    if len(chosen) > 1:
+    if len(chosen) > 1 or skipped:
         print(
             f"{len(chosen) - len(failed)} of {len(chosen)} drills passed"
             + (f"; failed: {', '.join(failed)}" if failed else "")
+            + (f"; {len(skipped)} do not apply here: {', '.join(skipped)}" if skipped else "")
         )
     return EXIT_FAILED if failed else EXIT_OK
 

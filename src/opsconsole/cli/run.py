@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opsconsole.cli.common import (
     EXIT_FAILED,
@@ -16,6 +17,9 @@ from opsconsole.cli.common import (
     Commands,
     option,
 )
+
+if TYPE_CHECKING:
+    from opsconsole.engine.runner import Runner, RunResult
 
 
 def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
@@ -134,5 +138,33 @@ def main(args: argparse.Namespace) -> int:
         recorder.on_failure = unrecorded
     kept = "" if options.dry_run else f"; output kept in {artifacts}"
     print(f"{book.title} ({book.id}) on {environment}{kept}")
-    result = asyncio.run(runner.run())
+    result = asyncio.run(_interruptible(runner))
     return {"completed": EXIT_OK, "failed": EXIT_FAILED}.get(result.outcome, EXIT_STOPPED)
+
+
+async def _interruptible(runner: Runner) -> RunResult:
+    """The run, with Ctrl+C (or a SIGTERM) as an abort: the command's process group is
+    ended, the rollback runs, the record is closed with the run's end, exit 3. Not a
+    KeyboardInterrupt that would leave all of that undone."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    interrupted = 0
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted += 1
+        if interrupted == 1:
+            print("\nopsconsole: interrupted: aborting the run (its rollback runs)", flush=True)
+            runner.abort()
+        else:
+            print("opsconsole: still ending the run and its rollback", flush=True)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, interrupt)
+    try:
+        return await runner.run()
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)

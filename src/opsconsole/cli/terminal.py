@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -36,8 +37,22 @@ class TerminalOperator:
         self._ask = ask or _read_line
 
     async def _line(self, prompt: str) -> str | None:
-        # input() blocks: off the loop, so a running timer or signal is not held up.
-        return await asyncio.to_thread(self._ask, prompt)
+        # input() blocks: off the loop, so a running timer or signal is not held up; in a
+        # daemon thread, so that a run aborted at a prompt (Ctrl+C) can end without
+        # waiting for a line that will never be typed.
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[str | None] = loop.create_future()
+
+        def read() -> None:
+            try:
+                line = self._ask(prompt)
+            except BaseException as error:
+                loop.call_soon_threadsafe(_settle, answered, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, answered, line, None)
+
+        threading.Thread(target=read, name="opsconsole-prompt", daemon=True).start()
+        return await answered
 
     async def confirm(self, request: Confirmation) -> bool:
         self.say(
@@ -84,9 +99,22 @@ class TerminalOperator:
         print(text, file=self.out, flush=True)
 
 
+def _settle(
+    answered: asyncio.Future[str | None], line: str | None, error: BaseException | None
+) -> None:
+    if answered.done():
+        return  # the run was aborted while the prompt waited
+    if error is not None:
+        answered.set_exception(error)
+    else:
+        answered.set_result(line)
+
+
 def _read_line(prompt: str) -> str | None:
-    if not sys.stdin.isatty():
-        return None  # nobody to ask: stopping is the safe answer
+    # No terminal (a pipe, /dev/null, or standard input closed: then there is no
+    # sys.stdin at all): nobody to ask, and stopping is the safe answer.
+    if sys.stdin is None or not sys.stdin.isatty():
+        return None
     try:
         return input(prompt)
     except EOFError:

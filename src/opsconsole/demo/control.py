@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 SOCKET_ENV = "OPSCONSOLE_DEMO_SOCKET"
 ADDRESS_FILENAME = "fleet.json"
-CONFIG_FILENAME = "opsconsole.toml"
 MAX_REQUEST_BYTES = 4096
 TIMEOUT_SECONDS = 15.0
 """A DOWN fault waits for the service's open connections to close: seconds, not minutes."""
@@ -75,25 +74,40 @@ class ControlServer:
 
     @property
     def config_path(self) -> Path:
-        return self.published / CONFIG_FILENAME
+        """This fleet's own configuration: valid for as long as this fleet runs, whatever
+        other fleets start and stop meanwhile."""
+        return self.published / f"{self._private.name}.toml"
+
+    @property
+    def _own_address(self) -> Path:
+        return self.published / f"{self._private.name}.json"
 
     def start(self) -> None:
         self._thread.start()
         os.environ[SOCKET_ENV] = str(self.socket_path)
         self.published.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_atomically(self.config_path, config_toml(self.fleet))
-        address = {"socket": str(self.socket_path), "pid": os.getpid()}
-        _write_atomically(self.published / ADDRESS_FILENAME, json.dumps(address))
+        address = json.dumps(
+            {"socket": str(self.socket_path), "pid": os.getpid(), "config": str(self.config_path)}
+        )
+        _write_atomically(self._own_address, address)
+        # The newest fleet is the one a command without a fleet of its own reaches.
+        _write_atomically(self.published / ADDRESS_FILENAME, address)
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         if os.environ.get(SOCKET_ENV) == str(self.socket_path):
             del os.environ[SOCKET_ENV]
+        # Only what this fleet published goes: another fleet's files are that fleet's.
+        self._own_address.unlink(missing_ok=True)
+        self.config_path.unlink(missing_ok=True)
         if _published_socket(self.published) == str(self.socket_path):
-            # Another fleet may have been started since: its address stays.
-            (self.published / ADDRESS_FILENAME).unlink(missing_ok=True)
-            self.config_path.unlink(missing_ok=True)
+            others = _running_fleets(self.published)
+            if others:  # the newest one still running is the one reached from now on
+                _write_atomically(self.published / ADDRESS_FILENAME, others[-1].read_text())
+            else:
+                (self.published / ADDRESS_FILENAME).unlink(missing_ok=True)
         shutil.rmtree(self._private, ignore_errors=True)
 
 
@@ -167,6 +181,34 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 # -- everyone else's side ---------------------------------------------------------------------
+
+
+def _running_fleets(directory: Path) -> list[Path]:
+    """The address files of the fleets still running, oldest first. A fleet killed
+    without closing leaves its files: its socket is gone, and so is it from this list."""
+    found = []
+    for path in directory.glob("*.json"):
+        if path.name == ADDRESS_FILENAME:
+            continue
+        try:
+            address = json.loads(path.read_text())
+            alive = Path(str(address["socket"])).exists() and _pid_alive(int(address["pid"]))
+            started = path.stat().st_mtime_ns
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if alive:
+            found.append((started, path))
+    return [path for _, path in sorted(found)]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's: alive, if not ours to signal
+    return True
 
 
 def _published_socket(directory: Path) -> str | None:

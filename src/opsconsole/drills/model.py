@@ -225,6 +225,16 @@ def find_drills(explicit: Path | None, env: Mapping[str, str] | None = None) -> 
     return local if local.is_file() else shipped_drills()
 
 
+def drills_apply(drills: Path, runbooks: Path) -> bool:
+    """Whether the scenarios at `drills` are for the library at `runbooks`. The shipped
+    scenarios prove the shipped runbooks: a team with a library of its own has none of
+    them, and its own scenarios are given with --drills or ./drills.toml."""
+    from opsconsole.runbooks.model import shipped_runbooks
+
+    shipped = drills.resolve() == shipped_drills().resolve()
+    return not shipped or runbooks.resolve() == shipped_runbooks().resolve()
+
+
 def load_drills(path: Path, library: Library | None = None) -> DrillBook:
     return load_document(path, DrillBook, checks=lambda book: drill_checks(book, library))
 

@@ -9,6 +9,7 @@ import shlex
 
 from opsconsole.common.redact import Redactor
 from opsconsole.engine.control import Aborted, RunControl, RunOptions
+from opsconsole.engine.environment import command_environment
 from opsconsole.engine.events import (
     Confirmed,
     Emit,
@@ -61,7 +62,11 @@ class CommandSteps:
             return refused
         if self.options.dry_run:
             shown_argv = tuple(self.redact(element) for element in argv)
-            self.emit(StepStarted, step.id, command=shown, argv=shown_argv, dry_run=True)
+            asks = self._target_of(step) if step.destructive else None
+            self.emit(
+                StepStarted, step.id, command=shown, argv=shown_argv, dry_run=True,
+                confirm_with=asks,
+            )  # fmt: skip
             self.emit(StepFinished, step.id, command=shown, dry_run=True)
             return None
         attempts = 1 + (step.retry.count if step.retry else 0)
@@ -83,7 +88,7 @@ class CommandSteps:
         request = Confirmation(
             self.runbook, step, shown, self.options.environment, self._target_of(step)
         )
-        if not await self.operator.confirm(request):
+        if not await self.control.ask(self.operator.confirm(request)):
             self.emit(Refused, step.id, command=shown, reason="not confirmed")
             raise Aborted(f"'{step.title}' was not confirmed")
         self.emit(Confirmed, step.id, command=shown, target=request.target)
@@ -113,7 +118,7 @@ class CommandSteps:
         artifact.parent.mkdir(parents=True, exist_ok=True)
         command = run_command(
             argv, timeout=step.timeout_seconds, on_lines=arrived, artifact=artifact,
-            redact=self.redact,
+            redact=self.redact, env=command_environment(),
         )  # fmt: skip
         try:
             result: CommandResult = await self.control.run(command)

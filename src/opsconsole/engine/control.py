@@ -63,6 +63,16 @@ class RunControl:
         self._stop_reason = None
         self._rolling_back = True
 
+    async def ask(self, question: Coroutine[Any, Any, T]) -> T:
+        """The operator's answer to `question`; an abort meanwhile stops the wait (the
+        engineer pressed Ctrl+C at a prompt: the run ends as aborted, its rollback runs)."""
+        try:
+            return await self.run(question)
+        except asyncio.CancelledError:
+            if not self.aborting:
+                raise
+            raise Aborted("aborted by the operator") from None
+
     async def run(self, work: Coroutine[Any, Any, T]) -> T:
         """`work` as the task an abort cancels."""
         task = asyncio.create_task(work)

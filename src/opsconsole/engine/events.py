@@ -107,10 +107,16 @@ class StepStarted(Event):
     dry_run: bool = False
     probe: str | None = None
     target: str | None = None
+    confirm_with: str | None = None
+    """A destructive command's: what the operator will type to run it (dry runs say so)."""
 
     def describe(self) -> str:
         what = f"$ {self.command}" if self.command is not None else f"{self.probe} {self.target}"
         if self.dry_run:
+            if self.confirm_with is not None:
+                return (
+                    f"{what}  (DESTRUCTIVE: asks for {self.confirm_with!r}; dry run: not executed)"
+                )
             return f"{what}  (dry run: not executed)"
         if self.attempt is not None and self.attempt > 1:
             return f"{what}  (attempt {self.attempt})"
@@ -239,8 +245,11 @@ class Note(Event):
 class RollbackStarted(Event):
     kind: ClassVar[EventKind] = EventKind.ROLLBACK_STARTED
     strategy: str
+    dry_run: bool = False
 
     def describe(self) -> str:
+        if self.dry_run:
+            return f"the rollback, run {self.strategy.replace('_', ' ')} (dry run: not executed)"
         return f"rolling back ({self.strategy})"
 
 

@@ -139,10 +139,16 @@ class Runner:
                 for capture in step.capture:
                     self.values.setdefault(capture.name, f"<{capture.name}>")
         for step in [*self.book.steps, *self.book.rollback]:
+            if self.book.rollback and step is self.book.rollback[0]:
+                self.emit(RollbackStarted, None, strategy=self.book.rollback_strategy, dry_run=True)
             if isinstance(step, CommandStep):
                 await self.commands.run(step, confirm=False)
             elif isinstance(step, CheckStep):
                 await self._check(step)
+            elif isinstance(step, DecisionStep):
+                branches = "; ".join(f"{a.label} → {a.goto}" for a in step.answers)
+                reason = f"dry run: a decision, {step.question!r}: {branches}"
+                self.emit(StepSkipped, step.id, reason=reason)
             else:
                 self.emit(StepSkipped, step.id, reason=f"dry run: a {step.kind} step")
 
@@ -171,19 +177,19 @@ class Runner:
     ) -> str | tuple[Outcome, str] | None:
         """The id of the step to go to next (None: the following one), or how the run ends."""
         if isinstance(step, DecisionStep):
-            answer = await self.operator.decide(step)
+            answer = await self.control.ask(self.operator.decide(step))
             if answer is None:
                 raise Aborted(f"no answer to '{step.title}'")
             self.emit(Decided, step.id, question=step.question, answer=answer.label)
             return answer.goto
         if isinstance(step, ManualStep):
-            done = await self.operator.checklist(step)
+            done = await self.control.ask(self.operator.checklist(step))
             self.emit(Checklist, step.id, items=tuple(step.checklist), done=done)
             if not done:
                 raise Aborted(f"'{step.title}' was not done")
             return None
         if isinstance(step, NoteStep):
-            text = await self.operator.note(step)
+            text = await self.control.ask(self.operator.note(step))
             if text is None:
                 raise Aborted(f"no note for '{step.title}'")
             self.emit(Note, step.id, prompt=step.prompt, text=self.redact(text))
@@ -201,7 +207,10 @@ class Runner:
 
     async def _check(self, step: CheckStep) -> str | None:
         target = render(step.target, self.values)
-        self.emit(StepStarted, step.id, probe=step.probe, target=self.redact(target))
+        shown = self.redact(target)
+        self.emit(
+            StepStarted, step.id, probe=step.probe, target=shown, dry_run=self.options.dry_run
+        )
         if self.options.dry_run:
             self.emit(StepFinished, step.id, dry_run=True)
             return None

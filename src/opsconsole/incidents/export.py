@@ -83,13 +83,57 @@ def run_event(event: Event) -> RunEvent | None:
     return from_record(kind, event.data, operator=event.who.name, at=event.at)
 
 
+def _actions(incident: Incident) -> list[Event]:
+    kinds = (RUNBOOK_PREFIX + "step_finished", Kind.STATUS, Kind.SEVERITY)
+    return [e for e in incident.events if e.kind in kinds]
+
+
+def _notes(incident: Incident) -> list[Event]:
+    """What people wrote: notes on the incident, and those written during a run."""
+    kinds = (Kind.NOTE, Kind.IMPACT, RUNBOOK_PREFIX + "note")
+    return [e for e in incident.events if e.kind in kinds and _written(e)]
+
+
+def _written(event: Event) -> bool:
+    return bool(str(event.data.get("text", "")).strip())
+
+
+def _mode(incident: Incident) -> str:
+    return "" if incident.mode == "real" else f" [{incident.mode.upper()}]"
+
+
+def slack(incident: Incident) -> str:
+    """The incident update as Slack's own markup reads it, to paste into the incident
+    channel: *bold* and bullets, no headings (Slack shows `#` and `**` as they are)."""
+
+    def text(value: str) -> str:
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    notes = [f"• {_clock(e)} {text(describe(e))}" for e in _notes(incident)[-5:]]
+    actions = [f"• {_clock(e)} {text(e.who.name)}: {text(describe(e))}" for e in _actions(incident)]
+    lines = [
+        f"*[INCIDENT]{_mode(incident)} {text(incident.title)}*",
+        f"*Status:* {incident.status}   *Severity:* {incident.severity} "
+        f"({SEVERITY_MEANINGS[incident.severity]})",
+        f"*Start time:* {utc(incident.started)}"
+        + (f"   *Resolved:* {utc(incident.resolved)}" if incident.resolved else ""),
+        f"*Impact:* {text(incident.impact or 'not described yet')}",
+        f"*Incident commander:* {text(incident.commander)}",
+        "*Current status:*",
+        *(notes or ["• (no notes yet)"]),
+        "*Actions taken:*",
+        *(actions or ["• (none yet)"]),
+        "*Next steps:*",
+        f"• {NEXT_STEPS[incident.status]}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(incident: Incident, verification: Verification | None = None) -> str:
     events = incident.events
-    actions = [e for e in events if e.kind == RUNBOOK_PREFIX + "step_finished"]
-    actions += [e for e in events if e.kind in (Kind.STATUS, Kind.SEVERITY)]
-    actions.sort(key=lambda e: e.seq)
-    notes = [e for e in events if e.kind in (Kind.NOTE, Kind.IMPACT)]
-    mode = "" if incident.mode == "real" else f" [{incident.mode.upper()}]"
+    actions = _actions(incident)
+    notes = _notes(incident)
+    mode = _mode(incident)
     lines = [
         f"# Subject: [INCIDENT]{mode} {incident.title}",
         "",
