@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.commands import OPSCONSOLE, run
@@ -222,16 +223,21 @@ argv = ["touch", "rolled-back"]
 """
 
 
-def start_run(tmp_path: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
+def start_run(
+    tmp_path: Path, *args: str, before: Callable[[], None] | None = None
+) -> subprocess.Popen[str]:
+    """`opsconsole run long ...`, standard input /dev/null unless `before` (run in the
+    child before it starts) does otherwise."""
     (tmp_path / "runbooks.toml").write_text(INTERRUPTIBLE)
     return subprocess.Popen(
         [OPSCONSOLE, "run", "long", "--runbooks", str(tmp_path / "runbooks.toml"), *args],
         cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        **popen,  # type: ignore[arg-type]
+        preexec_fn=before,
     )
 
 
@@ -239,7 +245,7 @@ def test_ctrl_c_aborts_the_run_ends_its_command_runs_the_rollback_and_exits_3(
     tmp_path: Path,
 ) -> None:
     marker = "30.1723"
-    process = start_run(tmp_path, "--param", f"marker={marker}", stdin=subprocess.DEVNULL)
+    process = start_run(tmp_path, "--param", f"marker={marker}")
     assert process.stdout is not None
     seen = ""
     while f"$ sleep {marker}" not in seen:  # the step's command has started
@@ -260,7 +266,7 @@ def test_ctrl_c_aborts_the_run_ends_its_command_runs_the_rollback_and_exits_3(
 
 def test_with_standard_input_closed_a_prompt_ends_the_run_as_an_abort(tmp_path: Path) -> None:
     """`opsconsole run ... <&-`: there is no sys.stdin at all, and nobody to confirm."""
-    process = start_run(tmp_path, "--param", "marker=0", preexec_fn=lambda: os.close(0))
+    process = start_run(tmp_path, "--param", "marker=0", before=lambda: os.close(0))
     out, err = process.communicate(timeout=30)
     assert process.returncode == 3, out + err
     assert "Traceback" not in err
