@@ -134,9 +134,10 @@ def test_slow_erroring_and_flapping_demo_services_are_each_brought_back_by_their
     for scenario, drilled in running.items():
         assert drilled.returncode == 0, said[scenario]
         assert f"✔ {scenario}: broken after" in said[scenario]
-    # What the dashboard sees of each: a health check that times out, an error rate with
-    # health still UP, a health that goes DOWN (and an error rate that stays up between).
-    assert "nginx is DOWN" in broken_line(said["demo-service-slow"])
+    # What the dashboard sees of each: a health check that answers slowly (DEGRADED, not
+    # DOWN: slow is not gone), an error rate with health still UP, a health that goes DOWN
+    # (and an error rate that stays up between).
+    assert "nginx is DEGRADED" in broken_line(said["demo-service-slow"])
     assert "error rate of frontend is" in broken_line(said["demo-service-erroring"])
     assert "hapi-fhir is DOWN" in broken_line(said["demo-service-flapping"])
     status = served.opsconsole("demo", "status").stdout

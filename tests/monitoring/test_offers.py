@@ -13,11 +13,11 @@ from opsconsole.demo.fleet import DemoFleet
 from opsconsole.monitoring.offers import describe, offers
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library
-from opsconsole.tui.app import make_app
+from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
 from tests.support.configs import with_console
-from tests.support.pilot import health, wait_for
+from tests.support.pilot import cell, health, wait_for
 
 LIBRARY = Library.model_validate(
     {
@@ -145,3 +145,51 @@ async def test_the_dashboard_offers_a_runbook_and_r_opens_it_on_the_subject(
         assert wizard.runbook.id == "down"
         assert wizard.runner is not None
         assert wizard.runner.values["service"] == "nginx"
+
+
+async def test_a_flapping_service_is_one_breach_and_its_offer_stays_put(
+    fleet: DemoFleet,
+) -> None:
+    """UP and DOWN by turns every 0.4 s: the row says FLAPPING, and the offer line does
+    not come and go with each flap."""
+    app = make_app(with_console(fleet.config(), refresh_seconds=0.2), library=LIBRARY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        line = app.screen.query_one("#suggestion")
+        await wait_for(pilot, lambda: health(app, "backend") == "✔ UP")
+        fleet.set_fault("backend", Fault.FLAPPING, flap_seconds=0.4)
+        await wait_for(pilot, lambda: health(app, "backend") == "↯ FLAPPING")
+        shown = set()
+        for _ in range(20):  # two seconds: five flaps
+            shown.add(str(line.render()))
+            assert health(app, "backend") == "↯ FLAPPING"
+            await pilot.pause(0.1)
+        assert shown == {"▲ backend is FLAPPING: press R for runbook 'Service down'"}
+
+
+ERRORS = Library.model_validate(
+    {"runbooks": [{"id": "errors", "title": "High error rate", "summary": "5xx over its SLA.",
+                   "params": [{"name": "service", "description": "Which", "default": "x"}],
+                   "suggest_when": [{"signal": "error_rate", "subject_param": "service"}],
+                   "steps": [{"id": "look", "kind": "command", "title": "Look",
+                              "argv": ["echo", "{service}"]}]}]}
+)  # fmt: skip
+
+
+async def test_the_offer_says_the_figure_the_table_shows() -> None:
+    """One figure, one value on the screen: the table holds a figure until it moves by a
+    tenth, and the offer line says the held one, not the one of the last scrape."""
+    with DemoFleet(traffic_rate=30) as busy:
+        busy.set_fault("frontend", Fault.ERRORING)
+        app = make_app(with_console(busy.config(), refresh_seconds=0.3), library=ERRORS)
+        await _same_figure(app)
+
+
+async def _same_figure(app: OpsConsoleApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        line = app.screen.query_one("#suggestion")
+        await wait_for(pilot, lambda: "error rate of frontend" in str(line.render()), seconds=20)
+        for _ in range(10):
+            table = str(cell(app, "frontend", "err")).removeprefix("▲ ")
+            said = str(line.render())
+            assert f"error rate of frontend is {table} > 1%" in said, (table, said)
+            await pilot.pause(0.3)

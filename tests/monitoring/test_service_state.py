@@ -42,3 +42,26 @@ def test_observe_all_keeps_services_not_in_this_round() -> None:
     updated = observe_all(statuses, [check(HealthState.UP, 0)])
     assert updated["api"].latest is not None
     assert updated["db"] == statuses["db"]
+
+
+def flaps(status: ServiceStatus, *seconds: int) -> ServiceStatus:
+    """UP and DOWN by turns, at each of `seconds`."""
+    for n, at in enumerate(seconds):
+        state = HealthState.UP if n % 2 == 0 else HealthState.DOWN
+        status = status.observe(check(state, at, "" if state is HealthState.UP else "HTTP 503"))
+    return status
+
+
+def test_up_and_down_again_and_again_is_flapping_and_stops_being_so_when_it_holds() -> None:
+    once = flaps(ServiceStatus("api"), 0, 10, 20)  # down once, and back: an outage
+    assert not once.flapping
+    status = flaps(ServiceStatus("api"), 0, 10, 20, 30)  # down, up, down: flapping
+    assert status.flapping
+    assert status.flapping_since == T0 + timedelta(seconds=10)
+    assert len(status.changes) == 3
+    # Up since 40 s: flapping still, until its changes are five minutes old.
+    held = status.observe(check(HealthState.UP, 40)).observe(check(HealthState.UP, 200))
+    assert held.flapping
+    steady = held.observe(check(HealthState.UP, 40 + 301))
+    assert not steady.flapping
+    assert steady.changes == ()

@@ -14,6 +14,7 @@ from opsconsole.monitoring.monitor import Monitor
 from opsconsole.tui.app import NotStarted, OpsConsoleApp, Parts
 from opsconsole.tui.boot import COLUMNS, PANE_TITLES, StartingScreen
 from opsconsole.tui.screens.dashboard import PANES, DashboardScreen
+from opsconsole.tui.screens.incident import OpenIncidentDialog
 from opsconsole.tui.widgets.services_table import LABELS
 from tests.support.pilot import screen_lines, wait_for
 
@@ -48,7 +49,8 @@ async def test_the_first_frame_is_the_dashboards_frame_until_the_parts_are_in(
         release.set()
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         await wait_for(pilot, lambda: "payments" in "\n".join(screen_lines(app)))
-        assert len(app.screen_stack) == 2  # the frame gave its place, it is not underneath
+        await pilot.press("i")  # now there is an incident to open
+        await wait_for(pilot, lambda: isinstance(app.screen, OpenIncidentDialog))
 
 
 async def test_loading_that_refuses_ends_the_app_with_why() -> None:

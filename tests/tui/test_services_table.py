@@ -13,6 +13,8 @@ from textual.app import App, ComposeResult
 
 from opsconsole.config.model import Config
 from opsconsole.monitoring.board import Board
+from opsconsole.sources.base import Reading
+from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
 from opsconsole.sources.readings import HealthState
 from opsconsole.tui.widgets.quiet_table import Cell
 from opsconsole.tui.widgets.services_table import (
@@ -102,3 +104,38 @@ async def test_the_table_never_scrolls_sideways_when_a_column_narrows_and_detail
         await pilot.pause()
         assert table.virtual_size.width <= table.scrollable_content_region.width
         assert str(table.get_cell("backend", "detail")).endswith("…")
+
+
+def test_a_flapping_service_says_so_in_one_word_that_stays_put() -> None:
+    board = board_of_api()
+    for n, at in enumerate((0, 3, 6, 9, 12)):
+        state = HealthState.UP if n % 2 == 0 else HealthState.DOWN
+        board.observe_health([check(state, at, "" if n % 2 == 0 else "HTTP 503")])
+    row = service_row(board, "api", T0 + timedelta(seconds=13))
+    assert str(row["health"]) == "↯ FLAPPING"
+    assert row["for"] == "10s"  # since it began to flap, not since its last flap
+    assert str(row["detail"]) == "4 changes in 5m; UP now"
+    board.observe_health([check(HealthState.DOWN, 15, "HTTP 503")])
+    row = service_row(board, "api", T0 + timedelta(seconds=16))
+    assert str(row["health"]) == "↯ FLAPPING"  # the same word, up or down at this instant
+    assert str(row["detail"]) == "5 changes in 5m; DOWN now: HTTP 503"
+    assert [(b.signal, b.value) for b in board.breaches()] == [("health", "FLAPPING")]
+
+
+def test_a_service_that_answers_but_breaches_its_error_rate_says_so_in_its_state() -> None:
+    board = board_of_api()
+    board.observe_health([check(HealthState.UP, 0)])
+    metrics = MetricsReading(
+        {"api": ServiceMetrics(p95_seconds=0.2, request_rate=5.0, error_rate=0.26)}, {}, []
+    )
+    board.observe("metrics", Reading(metrics, None, T0, 0.01))
+    row = service_row(board, "api", T0 + timedelta(seconds=1))
+    assert str(row["health"]) == "▲ ERRORS"
+    assert str(row["detail"]) == "HTTP 200 · errors 26% > 1%"
+    assert str(row["err"]) == "▲ 26%"  # the same figure, in its column
+    slow = MetricsReading(
+        {"api": ServiceMetrics(p95_seconds=3.1, request_rate=5.0, error_rate=0.0)}, {}, []
+    )
+    board.observe("metrics", Reading(slow, None, T0, 0.01))
+    row = service_row(board, "api", T0 + timedelta(seconds=2))
+    assert (str(row["health"]), str(row["detail"])) == ("▲ SLOW", "HTTP 200 · P95 3.1s > 2s")

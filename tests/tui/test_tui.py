@@ -97,7 +97,8 @@ async def test_r_checks_now_instead_of_waiting_for_the_interval(fleet: DemoFleet
 
 
 async def test_everything_fits_at_80x24(fleet: DemoFleet) -> None:
-    fleet.set_fault("frontend", Fault.SLOW, slow_seconds=3)
+    # A health check that times out: the longest DETAIL there is.
+    fleet.set_fault("frontend", Fault.SLOW, slow_seconds=3, health_delay_seconds=3)
     app = make_app(with_refresh(fleet.config(), 0.5))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: health(app, "frontend") == "✖ DOWN")

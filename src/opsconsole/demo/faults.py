@@ -11,7 +11,8 @@ class Fault(StrEnum):
     DOWN = "down"
     """The listener is closed: connections are refused."""
     SLOW = "slow"
-    """Every answer, health included, takes `slow_seconds` longer."""
+    """Every request takes `slow_seconds` longer; the health check answers slowly too, but
+    in time (`health_delay_seconds`)."""
     ERRORING = "erroring"
     """A share of requests fails with HTTP 500; health still answers 200, as real apps do."""
     FLAPPING = "flapping"

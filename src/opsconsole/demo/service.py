@@ -26,6 +26,10 @@ WORK_PATH = "/api/work"
 class FaultSettings:
     fault: Fault = Fault.NONE
     slow_seconds: float = 3.0
+    health_delay_seconds: float = 1.5
+    """How much later a slow service answers its health check: slow, not gone. Past the
+    console's 1 s `health_slow_seconds` and inside its 2 s timeout, it reads DEGRADED,
+    as a slow service does, while its requests' P95 climbs past the 2 s SLA."""
     error_ratio: float = 0.25
     flap_seconds: float = 3.0
     started: float = 0.0
@@ -162,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _probe(self, path: str) -> None:
         settings = self.service.settings
         if settings.fault is Fault.SLOW:
-            time.sleep(settings.slow_seconds)
+            time.sleep(min(settings.slow_seconds, settings.health_delay_seconds))
         if settings.flapped_down():
             self._json(503, {"status": "down"})
         elif settings.fault is Fault.DEGRADED and path != "/live":

@@ -115,4 +115,15 @@ class Board:
             redis=self.redis.latest,
             containers=self.containers.latest,
         )
-        return breaches(self.config, snapshot)
+        found = breaches(self.config, snapshot)
+        flapping = [name for name, status in self.statuses.items() if status.flapping]
+        if not flapping:
+            return found
+        # One breach while it flaps, up or down at this instant: the offer and the
+        # incident's "breach seen" stay put instead of coming and going with each flap.
+        kept = [b for b in found if not (b.subject in flapping and b.signal == "health")]
+        flaps = [Breach(name, "health", "FLAPPING", "UP") for name in flapping]
+        last = len(self.order)
+        return sorted(
+            [*flaps, *kept], key=lambda b: (self.order.get(b.subject, last), b.signal != "health")
+        )

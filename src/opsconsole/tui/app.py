@@ -20,6 +20,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import Provider
+from textual.message import Message
 from textual.signal import Signal
 
 from opsconsole.tui.boot import StartingScreen
@@ -67,6 +68,14 @@ class Parts:
     drill: DrillPlan | None = None
     said: list[str] = field(default_factory=list)
     """What loading had to tell the operator: a drill's fault left behind and undone..."""
+
+
+class Loaded(Message):
+    """The loading thread has the parts."""
+
+    def __init__(self, parts: Parts) -> None:
+        super().__init__()
+        self.parts = parts
 
 
 class NotStarted(Exception):
@@ -140,9 +149,12 @@ class OpsConsoleApp(App[None]):
 
     # -- starting ------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        from opsconsole.tui.widgets import formats
+
+        formats.use_colour(not self.no_color)
         if isinstance(self._parts, Parts):
-            self._assemble(self._parts)
+            await self._assemble(self._parts)
         else:
             self.push_screen(StartingScreen(self._loading))
 
@@ -162,9 +174,13 @@ class OpsConsoleApp(App[None]):
             self.refused = refused
             self.call_from_thread(self.exit, None, refused.exit_code)
             return
-        self.call_from_thread(self._assemble, parts)
+        self.post_message(Loaded(parts))
+
+    @on(Loaded)
+    async def _loaded(self, message: Loaded) -> None:
+        await self._assemble(message.parts)
         if self.owns_process:
-            self.call_from_thread(self._freeze)
+            self._freeze()
 
     def _freeze(self) -> None:
         # What start-up made (modules, styles, widgets: some 130,000 objects) lives as
@@ -175,7 +191,7 @@ class OpsConsoleApp(App[None]):
         gc.collect()
         gc.freeze()
 
-    def _assemble(self, parts: Parts) -> None:
+    async def _assemble(self, parts: Parts) -> None:
         from opsconsole.monitoring.board import Board
         from opsconsole.monitoring.poller import Poller
         from opsconsole.tui.drill_mode import DrillMode
@@ -195,10 +211,9 @@ class OpsConsoleApp(App[None]):
         self.drill_mode = DrillMode(self, parts.drills)
         self.dashboard = DashboardScreen(self.poller, self.board_changed, parts.library)
         self.attached = True
-        if isinstance(self.screen, StartingScreen):
-            self.switch_screen(self.dashboard)
-        else:
-            self.push_screen(self.dashboard)
+        # Over the first frame, not in its place: a Header on its way out still hears
+        # the title change that follows, and fails to find its own parts (Textual 8.2).
+        await self.push_screen(self.dashboard)
         self.poller.listen(self._polled)
         self.poller.start()
         self.incident_mode.start()

@@ -3,6 +3,7 @@ screen only draws: it redraws what a poll changed, and the clock's ages once a s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -17,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from opsconsole.monitoring.offers import Offer, offers
 from opsconsole.monitoring.poller import HEALTH, Polled, Poller
+from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library
 from opsconsole.tui.messages import RunbookRequested
 from opsconsole.tui.screens.service import ServiceScreen
@@ -160,7 +162,7 @@ class DashboardScreen(Screen[None]):
         # No suggestion here: what breaches changes with readings, not with the clock.
 
     def _redraw_suggestion(self) -> None:
-        breaches = self.poller.breaches
+        breaches = [self._as_shown(breach) for breach in self.poller.breaches]
         found = offers(self.library, breaches, self.board.services) if self.library else []
         offer = found[0] if found else None
         if offer == self.offer:
@@ -171,6 +173,13 @@ class DashboardScreen(Screen[None]):
         line.set_class(offer is not None, "-shown")
         if offered_before != (offer is not None):
             self.refresh_bindings()  # R appears in the footer only with an offer
+
+    def _as_shown(self, breach: Breach) -> Breach:
+        """The breach with the figure the table shows for it: one figure, one value on the
+        screen (the table holds a figure until it moves by a tenth)."""
+        column = {"p95_seconds": "p95", "error_rate": "err"}.get(breach.signal)
+        held = self.steady.shown((breach.subject, column)) if column else None
+        return replace(breach, value=held) if held is not None else breach
 
     def _redraw_table(self, now: datetime) -> None:
         if self._table_draw is not None:  # this draw shows what it was waiting to show
@@ -187,6 +196,7 @@ class DashboardScreen(Screen[None]):
         subtitle = " · ".join(notes)
         if pane.border_subtitle != subtitle:  # setting it repaints the whole pane
             pane.border_subtitle = subtitle
+        self._redraw_suggestion()  # with the figures this draw holds
 
     def _redraw_pane(self, source: str, now: datetime) -> None:
         self.query_one(f"#{source}", SourcePane).show(

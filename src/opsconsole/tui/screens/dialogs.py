@@ -168,6 +168,20 @@ class DecisionDialog(Dialog[Answer | None]):
         self.dismiss(None)
 
 
+class Tick(Checkbox):
+    """A checklist item that says by its mark whether it is done (✔, or nothing), not by
+    its shade alone: without colour the two shades are one grey."""
+
+    def __init__(self, label: str, *, id: str | None = None) -> None:
+        super().__init__(label, id=id)
+        self.BUTTON_INNER = " "
+
+    def watch_value(self) -> None:
+        super().watch_value()
+        self.BUTTON_INNER = "✔" if self.value else " "
+        self.refresh()
+
+
 class ChecklistDialog(Dialog[bool]):
     """A manual step: every item ticked, then Done. Abort (or Escape) stops the run."""
 
@@ -184,7 +198,7 @@ class ChecklistDialog(Dialog[bool]):
                 yield Static(self.step.description, markup=False)
             with VerticalScroll(classes="dialog-items"):
                 for number, item in enumerate(self.step.checklist):
-                    yield Checkbox(item, id=f"item-{number}")
+                    yield Tick(item, id=f"item-{number}")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Done", id="checklist-done", variant="success")
                 yield Button("Abort run", id="checklist-abort", variant="error")

@@ -17,6 +17,7 @@ from textual.widgets import Input, Label, Static
 from opsconsole.engine.render import ParamError, as_text, resolve_params
 from opsconsole.runbooks.model import Param, Runbook, param_problem
 from opsconsole.tui.screens.dialogs import Dialog
+from opsconsole.tui.widgets import formats
 
 BOOLEANS = ["true", "false"]
 
@@ -151,9 +152,9 @@ class ParamsDialog(Dialog[dict[str, str] | None]):
 def _label(param: Param) -> Text:
     label = Text.assemble((param.name, "bold"), "  ", param.description)
     if param.choices:
-        label.append(f"  (one of {', '.join(param.choices)})", style="dim")
+        label.append(f"  (one of {', '.join(param.choices)})", style=formats.LOOK.quiet)
     elif param.type != "string":
-        label.append(f"  ({param.type})", style="dim")
+        label.append(f"  ({param.type})", style=formats.LOOK.quiet)
     return label
 
 

@@ -206,7 +206,7 @@ class ServiceScreen(Screen[None]):
         check = status.latest
         lines = [
             Text.assemble(row["health"], f"  for {row['for']}" if row["for"] else ""),
-            Text(redact_url(self.service.health_url), style="dim"),
+            Text(redact_url(self.service.health_url), style=formats.LOOK.quiet),
         ]
         if check is not None:
             answer = f"HTTP {check.status_code}" if check.status_code else "no answer"
@@ -227,10 +227,14 @@ class ServiceScreen(Screen[None]):
         if measured is None:
             why = self.board.metrics_error(self.service.name)
             said = f"metrics: {why}" if why else "no metrics"
-            return Text(f"P95 — {said}", style="dim"), Text("errors —", style="dim"), Text()
+            return (
+                Text(f"P95 — {said}", style=formats.LOOK.quiet),
+                Text("errors —", style=formats.LOOK.quiet),
+                Text(),
+            )
         p95_limit = self.board.config.p95_threshold(self.service)
         err_limit = self.board.config.error_rate_threshold(self.service)
-        no_requests = Text("— no requests in the window", style="dim")
+        no_requests = Text("— no requests in the window", style=formats.LOOK.quiet)
         p95 = (
             figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
             if measured.p95_seconds is not None
@@ -272,7 +276,7 @@ def figure_line(
 
 def container_text(container: ContainerStatus | None, problem: str | None) -> Text:
     if container is None:
-        return Text(problem or "… waiting for Docker", style="dim")
+        return Text(problem or "… waiting for Docker", style=formats.LOOK.quiet)
     lines = [
         Text.assemble(
             "state ",
@@ -296,7 +300,7 @@ def container_text(container: ContainerStatus | None, problem: str | None) -> Te
     if container.started_at:
         lines.append(Text(f"started {container.started_at[:19].replace('T', ' ')} UTC"))
     if problem:
-        lines.append(Text(f"{problem}; last known above", style="dim"))
+        lines.append(Text(f"{problem}; last known above", style=formats.LOOK.quiet))
     return Text("\n").join(lines)
 
 

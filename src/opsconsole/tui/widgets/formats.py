@@ -5,6 +5,7 @@ breach reads the same under NO_COLOR."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from rich.text import Text
@@ -25,12 +26,62 @@ NONE = "—"
 BARS = "▁▂▃▄▅▆▇█"
 
 
+@dataclass(frozen=True)
+class Looks:
+    """How each kind of thing is styled on screen; its symbol says the same in words."""
+
+    good: str
+    """UP, a step done."""
+    warn: str
+    """DEGRADED, a queue over its length, restarts: look soon."""
+    bad: str
+    """DOWN, a breach, a failed step: look now."""
+    quiet: str
+    """Not configured, pending, skipped, checking: nothing to read into."""
+    stale: str
+    """The last value known of a source that now fails (marked `?` as well)."""
+    active: str
+    """The step running now."""
+    said: str
+    """The words beside a bad state (its reason): as loud as it, without the badge."""
+
+
+COLOUR = Looks(
+    good="green",
+    warn="yellow",
+    bad="bold red",
+    quiet="dim",
+    stale="dim",
+    active="bold",
+    said="bold red",
+)
+# Without colour a colour turns to a grey (red to a dark one) and dim text to a fainter
+# one: DOWN would be the least readable word on the screen. So every state reads by its
+# symbol and its weight, the worst reversed, and nothing is dimmed.
+MONOCHROME = Looks(
+    good="",
+    warn="bold",
+    bad="bold reverse",
+    quiet="",
+    stale="italic",
+    active="bold underline",
+    said="bold",
+)
+LOOK = COLOUR
+"""What the widgets draw with: the app sets it once it knows whether colour is wanted."""
+
+
+def use_colour(colour: bool) -> None:
+    global LOOK
+    LOOK = COLOUR if colour else MONOCHROME
+
+
 def judged(text: str, breached: bool, stale: bool = False) -> Text:
     """A value, marked when it is over its threshold and when it is no longer current."""
     shown = f"{BREACH} {text}" if breached else text
     if stale:
-        return Text(shown + STALE, style="dim")
-    return Text(shown, style="bold red" if breached else "")
+        return Text(shown + STALE, style=LOOK.stale)
+    return Text(shown, style=LOOK.bad if breached else "")
 
 
 class Steady:
@@ -51,6 +102,11 @@ class Steady:
                 return before
         self._shown[key] = (value, breached)
         return value
+
+    def shown(self, key: tuple[str, str]) -> float | None:
+        """The figure on screen for `key`: what any other line saying it must say too."""
+        held = self._shown.get(key)
+        return held[0] if held is not None else None
 
 
 def sparkline(values: Sequence[float], width: int, ceiling: float) -> str:

@@ -11,14 +11,18 @@ from textual.widgets.option_list import Option
 
 from opsconsole.engine.progress import SYMBOLS, RunProgress, State
 from opsconsole.engine.runner import RunResult
+from opsconsole.tui.widgets import formats
 
-STYLES: dict[State, str] = {
-    "pending": "dim",
-    "running": "bold",
-    "ok": "green",
-    "failed": "bold red",
-    "skipped": "dim",
-}
+
+def look(state: State) -> str:
+    styles = formats.LOOK
+    return {
+        "pending": styles.quiet,
+        "running": styles.active,
+        "ok": styles.good,
+        "failed": styles.bad,
+        "skipped": styles.quiet,
+    }[state]
 
 
 class StepList(OptionList):
@@ -59,7 +63,7 @@ class StepList(OptionList):
     def _prompt(self, step_id: str) -> Text:
         state = self.progress.states[step_id]
         title = self.progress.steps[step_id].title
-        return Text(f"{SYMBOLS[state]} {title}", style=STYLES[state])
+        return Text(f"{SYMBOLS[state]} {title}", style=look(state))
 
 
 class CurrentStep(Static):
@@ -95,7 +99,7 @@ class CurrentStep(Static):
         if step.description:
             parts.append(Text(step.description))
         if current in self.progress.commands:
-            parts.append(Text(f"$ {self.progress.commands[current]}", style="dim"))
+            parts.append(Text(f"$ {self.progress.commands[current]}", style=formats.LOOK.quiet))
         self.update(Text("\n").join(parts))
 
 

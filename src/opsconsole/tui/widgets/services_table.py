@@ -10,18 +10,30 @@ from rich.text import Text
 
 from opsconsole.common.readable import age
 from opsconsole.monitoring.board import TREND_POINTS, Board
-from opsconsole.monitoring.service_state import ServiceStatus
+from opsconsole.monitoring.service_state import FLAP_WINDOW, ServiceStatus
 from opsconsole.sources.readings import ContainerStatus, HealthState
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.quiet_table import Cell, QuietTable, width
 
 # A symbol with every colour, so the table reads the same under NO_COLOR.
-STATE_LOOK = {
-    HealthState.UP: ("✔ UP", "green"),
-    HealthState.DEGRADED: ("▲ DEGRADED", "yellow"),
-    HealthState.DOWN: ("✖ DOWN", "bold red"),
+STATE_LABEL = {
+    HealthState.UP: "✔ UP",
+    HealthState.DEGRADED: "▲ DEGRADED",
+    HealthState.DOWN: "✖ DOWN",
 }
-CHECKING = ("… checking", "dim")
+CHECKING = "… checking"
+FLAPPING = "↯ FLAPPING"
+ERRORS = "▲ ERRORS"
+"""UP, but answering more errors than its threshold."""
+SLOW = "▲ SLOW"
+"""UP, but its P95 over its threshold."""
+
+
+def state_look(state: HealthState) -> str:
+    look = formats.LOOK
+    return {HealthState.UP: look.good, HealthState.DEGRADED: look.warn}.get(state, look.bad)
+
+
 NOT_SEEN = "not seen"  # no good check since the console started
 
 LABELS = {
@@ -192,12 +204,18 @@ def service_row(
     cells: dict[str, Cell] = dict.fromkeys(LABELS, "")
     cells["service"] = name
     if check is None:
-        label, style = CHECKING
-        cells["health"] = Text(label, style)
+        cells["health"] = Text(CHECKING, formats.LOOK.quiet)
         cells["detail"] = Text(NOT_SEEN)
+    elif (flapping_since := status.flapping_since) is not None:
+        # Up and down again and again: the table says so in one word that stays put,
+        # not UP 0s and DOWN 0s by turns.
+        cells["health"] = Text(FLAPPING, formats.LOOK.bad)
+        cells["for"] = age((now - flapping_since).total_seconds())
+        now_state = f"{check.state} now" + (f": {check.reason}" if check.reason else "")
+        changes = f"{len(status.changes)} changes in {age(FLAP_WINDOW.total_seconds())}"
+        cells["detail"] = Text(f"{changes}; {now_state}", formats.LOOK.said)
     else:
-        label, style = STATE_LOOK[check.state]
-        cells["health"] = Text(label, style)
+        cells["health"] = Text(STATE_LABEL[check.state], state_look(check.state))
         if status.since is not None:
             cells["for"] = for_text(status, now)
         cells["detail"] = _detail(status, now)
@@ -225,6 +243,14 @@ def service_row(
             cells["req"] = formats.judged(formats.rate(request_rate), False, stale)
         cells["p95_trend"] = formats.sparkline(history.p95.buckets, TREND_POINTS, p95_limit)
         cells["err_trend"] = formats.sparkline(history.error_rate.buckets, TREND_POINTS, err_limit)
+        # Answering its health check is not being well: a breach of P95 or errors is in
+        # the row's state, and DETAIL says which, with the figure the ERR column shows.
+        if check is not None and check.state is HealthState.UP and not status.flapping:
+            breached = _breached(p95, p95_limit, errors, err_limit) if metrics else None
+            if breached is not None and isinstance(cells["detail"], Text):
+                word, said = breached
+                cells["health"] = Text(word, formats.LOOK.warn)
+                cells["detail"] = _joined(cells["detail"], said)
         # A service that is down cannot be scraped either: its health reason says why.
         healthy = check is None or check.state is HealthState.UP
         if healthy and (why := board.metrics_error(name)) and isinstance(cells["detail"], Text):
@@ -241,7 +267,7 @@ def _detail(status: ServiceStatus, now: datetime) -> Text:
     assert check is not None
     if check.state is HealthState.UP:
         return Text(f"HTTP {check.status_code}" if check.status_code else "")
-    _, style = STATE_LOOK[check.state]
+    style = formats.LOOK.said if check.state is HealthState.DOWN else state_look(check.state)
     parts = [check.reason]
     if status.last_good is not None and _shows_last_good(status):
         parts.append(f"last good {age((now - status.last_good.checked_at).total_seconds())} ago")
@@ -263,10 +289,21 @@ def _shows_last_good(status: ServiceStatus) -> bool:
     )
 
 
+def _breached(
+    p95: float | None, p95_limit: float, errors: float | None, err_limit: float
+) -> tuple[str, str] | None:
+    """The state word and the reason of a service that answers but breaches its SLA."""
+    if errors is not None and errors > err_limit:
+        return ERRORS, f"errors {formats.percent(errors)} > {formats.percent(err_limit)}"
+    if p95 is not None and p95 > p95_limit:
+        return SLOW, f"P95 {formats.seconds(p95)} > {formats.seconds(p95_limit)}"
+    return None
+
+
 def _joined(detail: Text, more: str) -> Text:
     if not detail.plain:
-        return Text(more, style="yellow")
-    return Text.assemble(detail, " · ", (more, "yellow"))
+        return Text(more, style=formats.LOOK.warn)
+    return Text.assemble(detail, " · ", (more, formats.LOOK.warn))
 
 
 def _container(container: ContainerStatus | None, stale: bool) -> Text:
@@ -283,8 +320,8 @@ def _container(container: ContainerStatus | None, stale: bool) -> Text:
         text, bad = f"{formats.BAD} {container.state}", True
     text += restarts
     if stale:
-        return Text(text + formats.STALE, style="dim")
-    return Text(text, style="bold red" if bad else "")
+        return Text(text + formats.STALE, style=formats.LOOK.stale)
+    return Text(text, style=formats.LOOK.bad if bad else "")
 
 
 # -- sorting ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The PostgreSQL, Redis, Docker and alerts panes: a few short lines each, and when the
-source fails, what failed, since when, and its last good values, dimmed."""
+source fails, what failed, since when, and its last good values, marked stale."""
 
 from __future__ import annotations
 
@@ -78,25 +78,30 @@ def describe(
     it failed at: "no such file or directory" alone does not say which socket) and what
     was last known. `not_configured` is said instead when there is no such source."""
     if not_configured is not None:
-        return [Text("not configured", style="dim"), Text(not_configured, style="dim")]
+        return [
+            Text("not configured", style=formats.LOOK.quiet),
+            Text(not_configured, style=formats.LOOK.quiet),
+        ]
     latest = tracked.latest
     if latest is None:
-        return [Text("… connecting", style="dim")]
+        return [Text("… connecting", style=formats.LOOK.quiet)]
     if latest.value is not None:
         return body(latest.value)
     since = tracked.failing_since or latest.at
     lines = [
-        Text(f"{formats.BAD} unreachable: {latest.error}", style="bold red"),
+        Text(f"{formats.BAD} unreachable: {latest.error}", style=formats.LOOK.bad),
         Text(f"since {since.astimezone():%H:%M:%S}, {age((now - since).total_seconds())} ago"),
     ]
     if target:
         lines.insert(1, Text(f"at {target}"))
     good = tracked.last_good
     if good is None or good.value is None:
-        lines.append(Text("never reached", style="dim"))
+        lines.append(Text("never reached", style=formats.LOOK.quiet))
         return lines
-    lines.append(Text(f"last good {age((now - good.at).total_seconds())} ago:", style="dim"))
-    lines += [Text(line.plain, style="dim") for line in body(good.value)]
+    lines.append(
+        Text(f"last good {age((now - good.at).total_seconds())} ago:", style=formats.LOOK.stale)
+    )
+    lines += [Text(line.plain, style=formats.LOOK.stale) for line in body(good.value)]
     return lines
 
 
@@ -126,7 +131,7 @@ def postgres_lines(config: Config) -> Callable[[PostgresReading], Lines]:
         if pg.longest_idle_in_transaction_seconds is not None:
             waits.append(f"idle tx {age(pg.longest_idle_in_transaction_seconds)}")
         if waits:
-            out.append(Text(" · ".join(waits), style="yellow"))
+            out.append(Text(" · ".join(waits), style=formats.LOOK.warn))
         hit = f" · hit {formats.percent(pg.cache_hit_ratio)}" if pg.cache_hit_ratio else ""
         out.append(Text(f"size {formats.size(pg.database_size_bytes)}{hit}"))
         if pg.replica_lag_seconds is not None:
@@ -139,7 +144,7 @@ def postgres_lines(config: Config) -> Callable[[PostgresReading], Lines]:
             top = pg.top_statements[0]
             out.append(Text(f"top {formats.seconds(top.mean_ms / 1000)} {top.query}"))
         elif pg.statements_note:
-            out.append(Text(pg.statements_note, style="dim"))
+            out.append(Text(pg.statements_note, style=formats.LOOK.quiet))
         return out
 
     return lines
@@ -171,7 +176,7 @@ def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
                     Text.assemble(f"{queue} ", formats.judged(str(length), length > queue_limit))
                 )
             else:
-                out.append(Text(f"{queue}: {length}", style="yellow"))
+                out.append(Text(f"{queue}: {length}", style=formats.LOOK.warn))
         return out
 
     return lines
@@ -179,23 +184,23 @@ def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
 
 def docker_lines(containers: dict[str, ContainerStatus]) -> Lines:
     if not containers:
-        return [Text("no containers", style="dim")]
+        return [Text("no containers", style=formats.LOOK.quiet)]
     running = sum(1 for c in containers.values() if c.state == "running")
     out = [Text(f"{running}/{len(containers)} running")]
     for container in containers.values():
         if container.state == "running" and container.health != "unhealthy":
             continue
         why = "OOMKilled" if container.oom_killed else (container.health or container.state)
-        out.append(Text(f"{formats.BAD} {container.name} {why}", style="bold red"))
+        out.append(Text(f"{formats.BAD} {container.name} {why}", style=formats.LOOK.bad))
     if restarted := [c for c in containers.values() if c.restart_count]:
         worst = max(restarted, key=lambda c: c.restart_count)
-        out.append(Text(f"↻ {worst.name} {worst.restart_count} restarts", style="yellow"))
+        out.append(Text(f"↻ {worst.name} {worst.restart_count} restarts", style=formats.LOOK.warn))
     return out
 
 
 def alert_lines(reading: MetricsReading) -> Lines:
     if reading.alerts is None:
-        return [Text("no alerting here (direct scrape)", style="dim")]
+        return [Text("no alerting here (direct scrape)", style=formats.LOOK.quiet)]
     firing = [a for a in reading.alerts if a.state == "firing"]
     pending = len(reading.alerts) - len(firing)
     if not firing:
@@ -204,9 +209,9 @@ def alert_lines(reading: MetricsReading) -> Lines:
     for alert in firing:
         subject = alert.labels.get("service") or alert.labels.get("instance") or ""
         severity = f" [{alert.severity}]" if alert.severity else ""
-        out.append(Text(f"{formats.BAD} {alert.name} {subject}{severity}", style="bold red"))
+        out.append(Text(f"{formats.BAD} {alert.name} {subject}{severity}", style=formats.LOOK.bad))
     if pending:
-        out.append(Text(f"{pending} pending", style="dim"))
+        out.append(Text(f"{pending} pending", style=formats.LOOK.quiet))
     return out
 
 
