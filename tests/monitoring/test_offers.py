@@ -7,17 +7,18 @@ from collections.abc import Iterator
 import pytest
 from textual.widgets import Input
 
-from opsconsole.config.model import Config
+from opsconsole.config.model import Config, ServiceSection
 from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.monitoring.offers import describe, offers
 from opsconsole.monitoring.snapshot import Breach
-from opsconsole.runbooks.model import Library
+from opsconsole.runbooks.model import Library, load_runbooks, shipped_runbooks
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
+from opsconsole.tui.widgets.services_table import ServicesTable
 from tests.support.configs import with_console
-from tests.support.pilot import cell, health, wait_for
+from tests.support.pilot import cell, health, palette, wait_for
 
 LIBRARY = Library.model_validate(
     {
@@ -82,27 +83,57 @@ def test_offers_fit_the_breach_and_the_most_severe_comes_first() -> None:
     )
 
 
-def test_an_offer_for_a_service_fills_in_its_own_health_url_and_container() -> None:
-    """Never the runbook's defaults, which name another service: a service without a
-    container leaves the field empty, for the operator to fill in, and a URL holding a
-    password is not put on the screen."""
+def test_an_offer_fits_the_service_and_is_filled_with_its_own_values() -> None:
+    """Never the runbook's defaults, which name another service; a runbook that acts on
+    a container only for a service that has one (the one without gets no offer it cannot
+    run); a URL holding a password is not put on the screen."""
     config = Config.model_validate(
         {
             "services": [
                 {"name": "web", "health_url": "http://web:80/health", "container": "web-1"},
                 {"name": "api", "health_url": "http://api:8080/health"},
-                {"name": "db-ui", "health_url": "http://admin:s3cret@db-ui/health"},
+                {"name": "db-ui", "health_url": "http://admin:s3cret@db-ui/health",
+                 "container": "db-ui-1"},
             ]
         }
-    )
+    )  # fmt: skip
     services = {service.name: service for service in config.services}
     breaches = [Breach(name, "health", "DOWN", "UP") for name in services]
     found = offers(LIBRARY, breaches, services)
     assert [offer.params for offer in found] == [
         {"service": "web", "health_url": "http://web:80/health", "container": "web-1"},
-        {"service": "api", "health_url": "http://api:8080/health", "container": ""},
-        {"service": "db-ui", "health_url": "", "container": ""},
+        {"service": "db-ui", "health_url": "", "container": "db-ui-1"},
     ]
+
+
+def test_the_demo_fleet_is_offered_the_demos_runbook_and_never_a_docker_one() -> None:
+    """Its services run in the console, not in containers: `demo-service` restarts them,
+    `service-down` would `docker start` nothing."""
+    with DemoFleet(traffic_rate=0) as fleet:
+        config = fleet.config()
+    services = {service.name: service for service in config.services}
+    shipped = load_runbooks(shipped_runbooks())
+    for signal, value in (("health", "DOWN"), ("p95_seconds", 3.1), ("error_rate", 0.25)):
+        found = offers(shipped, [Breach("nginx", signal, value, 0.01)], services)
+        assert [offer.runbook.id for offer in found] == ["demo-service"], signal
+        assert found[0].params == {
+            "service": "nginx",
+            "health_url": fleet.services["nginx"].health_url,
+        }
+    real = {"api": ServiceSection(name="api", health_url="http://api/health", container="api-1")}
+    found = offers(shipped, [Breach("api", "health", "DOWN", "UP")], real)
+    assert "demo-service" not in [offer.runbook.id for offer in found]
+    assert found[0].runbook.id == "service-down"
+
+
+def as_real(config: Config, **containers: str) -> Config:
+    """The demo fleet as if it were real services, some in containers: the offers of a
+    library that acts on containers fit them."""
+    services = [
+        service.model_copy(update={"demo": False, "container": containers.get(service.name)})
+        for service in config.services
+    ]
+    return config.model_copy(update={"services": services})
 
 
 @pytest.fixture
@@ -114,7 +145,8 @@ def fleet() -> Iterator[DemoFleet]:
 async def test_the_dashboard_offers_a_runbook_and_r_opens_it_on_the_subject(
     fleet: DemoFleet,
 ) -> None:
-    app = make_app(with_console(fleet.config(), refresh_seconds=0.3), library=LIBRARY)
+    config = as_real(fleet.config(), nginx="nginx-1")
+    app = make_app(with_console(config, refresh_seconds=0.3), library=LIBRARY)
     async with app.run_test(size=(80, 24)) as pilot:
         line = app.screen.query_one("#suggestion")
         await wait_for(pilot, lambda: health(app, "nginx") == "✔ UP")
@@ -133,12 +165,8 @@ async def test_the_dashboard_offers_a_runbook_and_r_opens_it_on_the_subject(
         assert dialog.query_one("#param-health_url", Input).value == (
             fleet.services["nginx"].health_url
         )
-        # The demo's nginx has no container: the field waits for one, the cursor in it.
-        container = dialog.query_one("#param-container", Input)
-        assert (container.value, container.has_focus) == ("", True)
+        assert dialog.query_one("#param-container", Input).value == "nginx-1"
         await pilot.press("enter")
-        assert "container' needs a value" in str(dialog.query_one("#params-problem").render())
-        await pilot.press(*"nginx-1", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen))
         wizard = app.screen
         assert isinstance(wizard, WizardScreen)
@@ -152,7 +180,8 @@ async def test_a_flapping_service_is_one_breach_and_its_offer_stays_put(
 ) -> None:
     """UP and DOWN by turns every 0.4 s: the row says FLAPPING, and the offer line does
     not come and go with each flap."""
-    app = make_app(with_console(fleet.config(), refresh_seconds=0.2), library=LIBRARY)
+    config = as_real(fleet.config(), backend="backend-1")
+    app = make_app(with_console(config, refresh_seconds=0.2), library=LIBRARY)
     async with app.run_test(size=(80, 24)) as pilot:
         line = app.screen.query_one("#suggestion")
         await wait_for(pilot, lambda: health(app, "backend") == "✔ UP")
@@ -180,7 +209,7 @@ async def test_the_offer_says_the_figure_the_table_shows() -> None:
     tenth, and the offer line says the held one, not the one of the last scrape."""
     with DemoFleet(traffic_rate=30) as busy:
         busy.set_fault("frontend", Fault.ERRORING)
-        app = make_app(with_console(busy.config(), refresh_seconds=0.3), library=ERRORS)
+        app = make_app(with_console(as_real(busy.config()), refresh_seconds=0.3), library=ERRORS)
         await _same_figure(app)
 
 
@@ -193,3 +222,29 @@ async def _same_figure(app: OpsConsoleApp) -> None:
             said = str(line.render())
             assert f"error rate of frontend is {table} > 1%" in said, (table, said)
             await pilot.pause(0.3)
+
+
+async def test_r_acts_on_the_row_under_the_cursor_and_the_palette_fills_in_that_service(
+    fleet: DemoFleet,
+) -> None:
+    config = as_real(fleet.config(), nginx="nginx-1", backend="backend-1")
+    app = make_app(with_console(config, refresh_seconds=0.3), library=LIBRARY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        line = app.screen.query_one("#suggestion")
+        fleet.set_fault("backend", Fault.DOWN)
+        fleet.set_fault("nginx", Fault.DOWN)
+        await wait_for(pilot, lambda: health(app, "nginx") == "✖ DOWN")
+        await wait_for(pilot, lambda: health(app, "backend") == "✖ DOWN")
+        assert str(line.render()).startswith("▲ backend is DOWN")  # the first, by default
+        app.screen.query_one(ServicesTable).move_cursor(row=4)  # nl-fhir ... nginx
+        await wait_for(pilot, lambda: str(line.render()).startswith("▲ nginx is DOWN"))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        assert app.screen.query_one("#param-service", Input).value == "nginx"
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await palette(pilot, app, "Runbook: High response")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        assert app.screen.query_one("#param-service", Input).value == "nginx"  # not "x"

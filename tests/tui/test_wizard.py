@@ -338,7 +338,9 @@ async def test_the_palette_opens_a_runbook_at_80x24(tmp_path: Path) -> None:
     config = Config.model_validate(
         {
             "console": {"environment": "staging"},
-            "services": [{"name": "api", "health_url": "http://127.0.0.1:9/health"}],
+            "services": [
+                {"name": "api", "health_url": "http://127.0.0.1:9/health", "container": "api-1"}
+            ],
         }
     )
     library = Library(runbooks=[book(**BRANCHING)])
@@ -349,7 +351,9 @@ async def test_the_palette_opens_a_runbook_at_80x24(tmp_path: Path) -> None:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
-        await pilot.press("enter")  # the default, as it is
+        # Filled in for the service under the cursor, not with the library's default.
+        assert app.screen.query_one("#param-container", Input).value == "api-1"
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
         wizard = next(s for s in app.screen_stack if isinstance(s, WizardScreen))
         assert wizard.environment == "staging"

@@ -95,6 +95,8 @@ class ServiceSection(Section):
     """Overrides [thresholds] error_rate for this service."""
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
+    demo: bool = False
+    """A service of the embedded demo fleet: the demo sets it, for the demo's runbooks."""
 
 
 class PrometheusSection(Section):

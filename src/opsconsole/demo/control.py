@@ -169,6 +169,7 @@ def config_toml(fleet: DemoFleet) -> str:
             f"health_url = {json.dumps(str(service.health_url))}",
             f"metrics_url = {json.dumps(str(service.metrics_url))}",
             f"sandbox = {str(service.sandbox).lower()}",
+            f"demo = {str(service.demo).lower()}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -73,6 +73,7 @@ class DemoFleet:
                     metrics_url=s.base_url + "/metrics",
                     prometheus_label=s.name,
                     sandbox=True,
+                    demo=True,
                 )
                 for s in self.services.values()
             ],

@@ -19,7 +19,13 @@ from psycopg import sql
 from opsconsole.common.redact import redact_url
 from opsconsole.incidents.chain import Verification, make_event, to_line, verify_lines
 from opsconsole.incidents.model import Actor, Event, Kind
-from opsconsole.incidents.store import IncidentExists, IncidentStore, StoreError, UnknownIncident
+from opsconsole.incidents.store import (
+    LISTENING,
+    IncidentExists,
+    IncidentStore,
+    StoreError,
+    UnknownIncident,
+)
 
 CHANNEL = "opsconsole_incidents"
 TABLE = "opsconsole_incident_events"
@@ -111,6 +117,7 @@ class PostgresStore(IncidentStore):
                 self.dsn, autocommit=True, application_name="opsconsole incidents listen"
             ) as connection:
                 await connection.execute(f"LISTEN {CHANNEL}")
+                yield LISTENING
                 async for notice in connection.notifies():
                     yield notice.payload.rpartition(" ")[0]
         except psycopg.Error as error:

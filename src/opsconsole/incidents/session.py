@@ -223,6 +223,21 @@ class IncidentSession:
         done = Done([Said(f"Working incident {incident.id}: what you do here is recorded in it.")])
         return done.merge(self.remind())
 
+    def catch_up(self) -> Done:
+        """Once other consoles' events are followed: what was opened elsewhere since this
+        console started, and not yet announced, is announced now (a following that was
+        not yet listening, or was cut off, would otherwise never tell of it)."""
+        done = Done()
+        if self.open_incident is not None:
+            return done
+        try:
+            found = [i for i in self.store.incidents() if i.is_open]
+        except (OSError, StoreError):
+            return done
+        for incident in sorted(found, key=lambda i: i.started):
+            done.merge(self.incident_changed(incident.id))
+        return done
+
     def incident_changed(self, incident_id: str) -> Done:
         """Some console (this one too) appended to `incident_id`: what others did is said;
         an incident opened elsewhere is announced once."""

@@ -34,6 +34,8 @@ class IncidentExists(StoreError):
 
 
 ID_ATTEMPTS = 5
+LISTENING = ""
+"""What `changes()` yields first, once nothing more can be missed."""
 
 
 class IncidentStore(ABC):
@@ -60,9 +62,11 @@ class IncidentStore(ABC):
 
     async def changes(self, every: float = 1.0) -> AsyncGenerator[str]:
         """The id of each incident as any console appends to it (this one too), from now
-        on. This default looks at every incident's fingerprint each `every` seconds;
+        on; first LISTENING, once it is listening: what came before, the caller looks up
+        itself. This default looks at every incident's fingerprint each `every` seconds;
         a store that can be told (LISTEN) does better."""
         seen = await asyncio.to_thread(self.fingerprints)
+        yield LISTENING
         while True:
             await asyncio.sleep(every)
             now = await asyncio.to_thread(self.fingerprints)

@@ -42,26 +42,49 @@ def offers(
     found = []
     for breach in breaches:
         signal = breach.signal.partition(":")[0]  # "queue:audit_events_queue" is a "queue"
+        service = (services or {}).get(breach.subject)
         for runbook in library.runbooks:
             for when in runbook.suggest_when:
                 if when.signal != signal or when.subject not in (None, breach.subject):
                     continue
-                declared = {p.name for p in runbook.params}
+                if not fits(runbook, when.demo, service):
+                    continue
                 params = (
                     {when.subject_param: breach.subject}
-                    if when.subject_param in declared and when.subject_param
+                    if when.subject_param in _declared(runbook) and when.subject_param
                     else {}
                 )
-                service = (services or {}).get(breach.subject)
                 if service is not None:
-                    params |= {
-                        name: _shown_value(service, name)
-                        for name in SERVICE_PARAMS
-                        if name in declared
-                    }
+                    params |= service_params(runbook, service)
                 found.append(Offer(runbook, breach, params))
                 break
     return sorted(found, key=lambda offer: SEVERITY_ORDER.index(offer.runbook.severity))
+
+
+def fits(runbook: Runbook, for_demo: bool, service: ServiceSection | None) -> bool:
+    """Whether a runbook can run on this service as it runs: one that acts on its
+    container (declares `container`, `metrics_url`) is for a service that has one, and a
+    demo fleet's services take the demo's runbooks only (and only they take them)."""
+    if service is None:
+        return not for_demo
+    if service.demo != for_demo:
+        return False
+    needed = _declared(runbook) & {"container", "metrics_url"}
+    return all(getattr(service, name) for name in needed)
+
+
+def service_params(runbook: Runbook, service: ServiceSection) -> dict[str, str]:
+    """The parameters of `runbook` that a service fills: its name in `service`, its own
+    health_url, container and metrics_url (or nothing where it has none)."""
+    declared = _declared(runbook)
+    params = {"service": service.name} if "service" in declared else {}
+    return params | {
+        name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared
+    }
+
+
+def _declared(runbook: Runbook) -> set[str]:
+    return {p.name for p in runbook.params}
 
 
 def _shown_value(service: ServiceSection, name: str) -> str:

@@ -179,6 +179,9 @@ class Suggestion(Strict):
     subject: str | None = None
     """Only for this subject; any, when absent."""
     subject_param: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
+    demo: bool = False
+    """For the services of the embedded demo fleet (`opsconsole demo`), which take only
+    the runbooks offered with this; no other service does."""
 
 
 class Runbook(Strict):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from opsconsole.incidents.model import SEVERITIES, SEVERITY_MEANINGS, Kind, Status
+from opsconsole.monitoring.offers import service_params
 from opsconsole.tui.screens.dashboard import PANES
 
 if TYPE_CHECKING:
@@ -65,8 +66,16 @@ class RunbookCommands(Listed):
     async def gather(self) -> list[Listing]:
         app = self.console
         library = app.library.runbooks if app.library else []
+        # Filled in for the service under the dashboard's cursor, as R fills an offer:
+        # never the library's defaults, which name some other service.
+        name = app.dashboard.selected_service
+        service = app.board.services.get(name) if name else None
         return [
-            (f"Runbook: {book.title}", book.summary, partial(app.open_runbook, book))
+            (
+                f"Runbook: {book.title}",
+                book.summary,
+                partial(app.open_runbook, book, service_params(book, service) if service else {}),
+            )
             for book in library
         ]
 

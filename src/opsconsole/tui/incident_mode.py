@@ -16,7 +16,7 @@ from opsconsole.incidents.holding import CheckResult, Hold
 from opsconsole.incidents.model import Incident, Kind, Severity
 from opsconsole.incidents.outcomes import Done, Proposal, RunEnd
 from opsconsole.incidents.session import IncidentSession
-from opsconsole.incidents.store import StoreError
+from opsconsole.incidents.store import LISTENING, StoreError
 from opsconsole.monitoring.poller import Polled
 from opsconsole.tui.screens.dialogs import NoteDialog
 from opsconsole.tui.screens.incident import OpenIncidentDialog, ProposalDialog
@@ -159,6 +159,9 @@ class IncidentMode:
                 async for incident in self.session.store.changes():
                     delay = 1.0
                     self._following_failed = False
+                    if incident == LISTENING:
+                        self.submit(self.session.catch_up)
+                        continue
                     self.changed.publish(incident)
                     self.submit(self.session.incident_changed, incident)
             except (OSError, StoreError) as error:

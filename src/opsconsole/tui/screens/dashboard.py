@@ -164,7 +164,10 @@ class DashboardScreen(Screen[None]):
     def _redraw_suggestion(self) -> None:
         breaches = [self._as_shown(breach) for breach in self.poller.breaches]
         found = offers(self.library, breaches, self.board.services) if self.library else []
-        offer = found[0] if found else None
+        # The row under the cursor first: R acts on the service the engineer looks at.
+        selected = self.query_one(ServicesTable).selected
+        offer = next((o for o in found if o.breach.subject == selected), None)
+        offer = offer or (found[0] if found else None)
         if offer == self.offer:
             return
         offered_before, self.offer = self.offer is not None, offer
@@ -241,11 +244,20 @@ class DashboardScreen(Screen[None]):
     def _filter_done(self) -> None:
         self.query_one(ServicesTable).focus()
 
+    @on(DataTable.RowHighlighted, "#services")
+    def _cursor_moved(self) -> None:
+        self._redraw_suggestion()
+
     @on(DataTable.RowSelected, "#services")
     def _open(self, event: DataTable.RowSelected) -> None:
         self.app.push_screen(
             ServiceScreen(self.poller.monitor, self.board, str(event.row_key.value))
         )
+
+    @property
+    def selected_service(self) -> str | None:
+        """The service whose row the cursor is on: what the palette's runbooks are for."""
+        return self.query_one(ServicesTable).selected
 
     def focus_pane(self, source: str) -> None:
         self.query_one(f"#{source}", SourcePane).focus()
