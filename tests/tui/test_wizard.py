@@ -22,6 +22,7 @@ from opsconsole.tui.screens.dialogs import (
     DecisionDialog,
     NoteDialog,
 )
+from opsconsole.tui.screens.incident import ProposalDialog
 from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
 from opsconsole.tui.widgets.log_tail import LogTail
@@ -155,7 +156,9 @@ async def test_echo_decide_by_keys_confirm_by_typing_the_target(tmp_path: Path) 
         assert not isinstance(app.screen, WizardScreen)
 
 
-async def test_the_wrong_name_refuses_and_the_run_is_aborted(tmp_path: Path) -> None:
+async def test_a_wrong_name_asks_again_and_escape_refuses_and_aborts(tmp_path: Path) -> None:
+    """One slip at 3 a.m. (Enter on the empty field, a typo) must not run the rollback
+    and end the run: it says what was wrong and asks again; Escape refuses."""
     os.chdir(tmp_path)
     wizard, events = wizard_for(book(**BRANCHING), tmp_path)
     app = Host(wizard)
@@ -163,9 +166,20 @@ async def test_the_wrong_name_refuses_and_the_run_is_aborted(tmp_path: Path) -> 
         await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
         await pilot.press("1")  # the answer's number chooses it too
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press(*"api")  # not the whole name
-        assert str(app.screen.query_one("#confirm-match", Static).render()) == ""
-        await pilot.press("enter")
+        dialog = app.screen
+        field = dialog.query_one("#confirm-target", Input)
+        assert field.placeholder == ""  # nothing that looks filled in
+        await pilot.press("enter")  # nothing typed
+        assert isinstance(app.screen, ConfirmDialog)
+        said = str(dialog.query_one("#confirm-match", Static).render())
+        assert said == "✖ nothing typed: type api-staging to run it, Escape refuses"
+        await pilot.press(*"api", "enter")  # not the whole name
+        assert isinstance(app.screen, ConfirmDialog)
+        said = str(dialog.query_one("#confirm-match", Static).render())
+        assert said.startswith("✖ 'api' is not 'api-staging'")
+        assert field.value == ""
+        assert wizard.running  # nothing refused, nothing rolled back
+        await pilot.press("escape")
         await wait_for(pilot, finished(wizard))
 
         assert outcome(wizard) == "aborted"
@@ -230,7 +244,15 @@ async def test_a_aborts_a_long_command_and_ends_its_processes(tmp_path: Path) ->
         assert app.screen is wizard
         toasts = [str(toast.render()) for toast in app.screen.query("Toast")]
         assert any("a aborts it" in toast for toast in toasts), toasts
+        await pilot.press("a")  # asks first: an abort cannot be taken back
+        await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert wizard.running
+        assert processes_with(marker) != []
         await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+        await pilot.press("y")
         await wait_for(pilot, finished(wizard))
 
         assert outcome(wizard) == "aborted"

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from opsconsole.sources.health import HealthChecker
     from opsconsole.tui.drill_mode import DrillMode
     from opsconsole.tui.incident_mode import IncidentMode
+    from opsconsole.tui.runbook_mode import RunbookMode
     from opsconsole.tui.screens.dashboard import DashboardScreen
+
+PALETTE = "palette: services, panes, runbooks, incidents, drills"
 
 # The header's colour says which kind of environment this is before any word is read.
 ENVIRONMENT_KINDS = {
@@ -121,6 +124,7 @@ class OpsConsoleApp(App[None]):
     """Each poll filed on the board: screens subscribe and redraw."""
     incident_mode: IncidentMode
     drill_mode: DrillMode
+    runbooks: RunbookMode
     dashboard: DashboardScreen
 
     def __init__(
@@ -143,6 +147,7 @@ class OpsConsoleApp(App[None]):
         """Whether the parts are in place: until then only quitting does anything."""
         self.refused: NotStarted | None = None
         """Why loading the parts refused to start the console, if it did."""
+        self._exit_when_run_ends = False
         self.place = f"{environment} @ {socket.gethostname()}"
         self.sub_title = self.place
         self.add_class(f"-env-{environment_kind(environment)}")
@@ -196,6 +201,7 @@ class OpsConsoleApp(App[None]):
         from opsconsole.monitoring.poller import Poller
         from opsconsole.tui.drill_mode import DrillMode
         from opsconsole.tui.incident_mode import IncidentMode
+        from opsconsole.tui.runbook_mode import RunbookMode
         from opsconsole.tui.screens.dashboard import DashboardScreen
 
         self.config, self.library, self.monitor = parts.config, parts.library, parts.monitor
@@ -209,6 +215,7 @@ class OpsConsoleApp(App[None]):
         self.board_changed = Signal(self, "board-changed")
         self.incident_mode = IncidentMode(self, parts.session)
         self.drill_mode = DrillMode(self, parts.drills)
+        self.runbooks = RunbookMode(self)
         self.dashboard = DashboardScreen(self.poller, self.board_changed, parts.library)
         self.attached = True
         # Over the first frame, not in its place: a Header on its way out still hears
@@ -253,57 +260,16 @@ class OpsConsoleApp(App[None]):
 
     @on(RunbookRequested)
     def _run_requested(self, message: RunbookRequested) -> None:
-        self.open_runbook(message.runbook, message.params)
+        self.runbooks.open(message.runbook, message.params)
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
         self.incident_mode.run_ended(message.end)
-
-    def _run_in_progress(self) -> bool:
-        """Leaving a running wizard would kill its command without rollback or record."""
-        from opsconsole.tui.screens.wizard import WizardScreen
-
-        if any(isinstance(s, WizardScreen) and s.running for s in self.screen_stack):
-            self.notify("A runbook is running: finish or abort it first.", severity="warning")
-            return True
-        return False
+        if self._exit_when_run_ends:
+            self.exit()
 
     def open_runbook(self, book: Runbook, params: dict[str, str] | None = None) -> None:
-        """Runs a runbook in the wizard, once its parameters are filled in: `params` (what
-        the dashboard offered) and the defaults are only where the form starts."""
-        from opsconsole.tui.screens.params import ParamsDialog
-
-        if self._run_in_progress():
-            return
-        if not book.params:
-            self._start_runbook(book, {})
-            return
-
-        def filled(values: dict[str, str] | None) -> None:
-            if values is not None:
-                self._start_runbook(book, values)
-
-        environment = self.config.console.environment
-        self.push_screen(ParamsDialog(book, params or {}, environment), callback=filled)
-
-    def _start_runbook(self, book: Runbook, values: dict[str, str]) -> None:
-        from opsconsole.engine.probes import ConfiguredProbes
-        from opsconsole.engine.runner import operator_name
-        from opsconsole.tui.screens.wizard import WizardScreen
-
-        self.incident_mode.runbook_started(book.id)
-        recorder = self.incident_mode.session.recorder()
-        wizard = WizardScreen(
-            book,
-            values,
-            self.config.console.environment,
-            operator_name=operator_name(),
-            probes=ConfiguredProbes(self.config),
-            record=recorder,
-        )
-        if recorder is not None:
-            recorder.on_failure = wizard.stop_unrecorded
-        self.push_screen(wizard)
+        self.runbooks.open(book, params)
 
     # -- going places --------------------------------------------------------------------
 
@@ -319,7 +285,7 @@ class OpsConsoleApp(App[None]):
 
     def _back_to_dashboard(self) -> bool:
         """Closes the screens above the dashboard, unless a runbook is running there."""
-        if not self.attached or self._run_in_progress():
+        if not self.attached or self.runbooks.in_progress():
             return False
         while self.screen is not self.dashboard:
             self.pop_screen()
@@ -344,14 +310,44 @@ class OpsConsoleApp(App[None]):
         self.drill_mode.hint()
 
     def action_help(self) -> None:
-        from opsconsole.tui.screens.help import HelpScreen
+        from opsconsole.tui.screens.help import HelpScreen, keys_of
 
-        keys = [
-            (binding.key_display or binding.key, binding.description)
-            for (_, binding, enabled, _) in self.active_bindings.values()
-            if binding.show and enabled
-        ]
-        self.push_screen(HelpScreen(keys))
+        extra = [("^p", PALETTE)] if self.attached else []
+        self.push_screen(HelpScreen(keys_of(self, self.active_bindings.values()) + extra))
+
+    async def action_quit(self) -> None:
+        """Asks first while an incident is worked here or a runbook runs: quitting ends the
+        run (its rollback runs) and leaves the incident to the other consoles."""
+        from opsconsole.tui.screens.incident import ProposalDialog
+
+        if not self.attached:
+            self.exit()
+            return
+        running = self.runbooks.running()
+        incident = self.incident_mode.session.open_incident
+        if not running and incident is None:
+            self.exit()
+            return
+        lines = []
+        if running:
+            lines.append(f"The runbook '{running[0].runbook.title}' is running: it is aborted.")
+        if incident is not None:
+            lines.append(
+                f"Incident {incident.id} stays {incident.status}: other consoles and "
+                "`opsconsole incidents` still see it."
+            )
+
+        def answered(leave: bool | None) -> None:
+            if not leave:
+                return
+            if not running:
+                self.exit()
+                return
+            self._exit_when_run_ends = True  # once its rollback has run and is on record
+            for wizard in running:
+                wizard.abort()
+
+        self.push_screen(ProposalDialog("Quit opsconsole?", lines), answered)
 
 
 def make_app(

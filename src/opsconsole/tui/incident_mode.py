@@ -13,7 +13,7 @@ from textual.signal import Signal
 from textual.timer import Timer
 
 from opsconsole.incidents.holding import CheckResult, Hold
-from opsconsole.incidents.model import Incident, Kind, Severity
+from opsconsole.incidents.model import Incident, Kind, Severity, Status
 from opsconsole.incidents.outcomes import Done, Proposal, RunEnd
 from opsconsole.incidents.session import IncidentSession
 from opsconsole.incidents.store import LISTENING, StoreError
@@ -96,7 +96,21 @@ class IncidentMode:
         self.app.push_screen(OpenIncidentDialog(title, severity), callback=filled)
 
     def change(self, kind: Kind, to: str) -> None:
-        self.submit(self.session.change, kind, to)
+        """A new status or severity; RESOLVED only once confirmed: it ends the incident
+        for every console, and a stray Enter in the palette must not."""
+        incident = self.session.open_incident
+        if kind is not Kind.STATUS or to != str(Status.RESOLVED) or incident is None:
+            self.submit(self.session.change, kind, to)
+            return
+
+        def answered(resolve: bool | None) -> None:
+            if resolve:
+                self.submit(self.session.change, kind, to)
+
+        lines = [f"{incident.severity} {incident.status}: {incident.title}"]
+        if self.session.proposals.hold is not None:
+            lines.append("Its verifying check is still being held: RESOLVED is proposed then.")
+        self.app.push_screen(ProposalDialog(f"Resolve {incident.id}?", lines), answered)
 
     def join(self, incident: Incident) -> None:
         self.submit(self.session.join, incident)

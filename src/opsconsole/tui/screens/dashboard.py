@@ -122,6 +122,11 @@ class DashboardScreen(Screen[None]):
                 yield SourcePane(title, id=source)
         yield Footer()
 
+    def on_resize(self) -> None:
+        # At 80 columns the palette's key would push `I Incidents` off the footer: Ctrl+P
+        # is in ? instead, and back on the footer where there is room.
+        self.query_one(Footer).show_command_palette = self.size.width >= 100
+
     def on_mount(self) -> None:
         self._redraw()
         self.set_interval(1.0, self._redraw)

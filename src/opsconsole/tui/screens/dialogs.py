@@ -87,7 +87,8 @@ class Dialog(ModalScreen[ResultT]):
 
 class ConfirmDialog(Dialog[bool]):
     """A destructive step: the rendered command and the environment, and the target's
-    name typed in full to go on. Enter with anything else, or Escape, refuses it."""
+    name typed in full to go on. Enter with anything else asks again (one slip must not
+    end a run at 3 a.m.); only Escape refuses it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "refuse", "Refuse")]
 
@@ -109,11 +110,14 @@ class ConfirmDialog(Dialog[bool]):
             yield Static(
                 Text.assemble("Type ", (request.target, "bold"), " to run it; Escape refuses."),
             )
-            yield Input(placeholder=request.target, id="confirm-target")
+            # No placeholder: the target's name greyed in the field read as filled in.
+            yield Input(id="confirm-target")
             yield Static("", id="confirm-match", markup=False)
 
     @on(Input.Changed, "#confirm-target")
     def _typed(self, event: Input.Changed) -> None:
+        if not event.value:
+            return  # emptied after a wrong name: what was wrong stays said
         matches = event.value == self.request.target
         hint = "✔ matches: Enter runs it" if matches else ""
         self.query_one("#confirm-match", Static).update(hint)
@@ -121,7 +125,15 @@ class ConfirmDialog(Dialog[bool]):
     @on(Input.Submitted, "#confirm-target")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value == self.request.target)
+        if event.value == self.request.target:
+            self.dismiss(True)
+            return
+        typed = event.value.strip()
+        said = "nothing typed" if not typed else f"{typed!r} is not {self.request.target!r}"
+        self.query_one("#confirm-match", Static).update(
+            f"✖ {said}: type {self.request.target} to run it, Escape refuses"
+        )
+        event.input.clear()
 
     def action_refuse(self) -> None:
         self.dismiss(False)

@@ -36,13 +36,14 @@ from opsconsole.runbooks.model import (
     NoteStep,
     Runbook,
 )
-from opsconsole.tui.messages import RunEnded
+from opsconsole.tui.messages import RunbookRequested, RunEnded
 from opsconsole.tui.screens.dialogs import (
     ChecklistDialog,
     ConfirmDialog,
     DecisionDialog,
     NoteDialog,
 )
+from opsconsole.tui.screens.incident import ProposalDialog
 from opsconsole.tui.widgets.log_tail import MAX_LINES, LogTail
 from opsconsole.tui.widgets.run_panes import CurrentStep, RunStatus, StepList
 
@@ -74,6 +75,7 @@ class WizardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "abort", "Abort"),
         Binding("n", "note", "Note"),
+        Binding("g", "again", "Run again"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -92,6 +94,8 @@ class WizardScreen(Screen[None]):
         place for an incident log); `artifacts` defaults to a fresh temporary folder."""
         super().__init__()
         self.runbook = runbook
+        self.params = dict(params)
+        """What it was started with: `g` starts it again from these."""
         self.environment = environment
         self.record = record
         self.progress = RunProgress(runbook)
@@ -221,12 +225,35 @@ class WizardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "abort":
             return self.running  # nothing to abort once it is over: hidden
+        if action == "again":
+            return not self.running
         return True
 
     def action_abort(self) -> None:
+        """Asks first: an abort ends the command under way and runs the rollback."""
+        if not self.running:
+            return
+
+        def answered(abort: bool | None) -> None:
+            if abort:
+                self.abort()
+
+        lines = ["The command under way is ended (its process group killed), then the "
+                 "rollback runs, as the runbook says."]  # fmt: skip
+        self.app.push_screen(ProposalDialog(f"Abort '{self.runbook.title}'?", lines), answered)
+
+    def abort(self) -> None:
+        """Aborts the run, unasked (the app quitting, once it has asked)."""
         if self.running and self.runner is not None:
             self.runner.abort()
             self.query_one(RunStatus).update("aborting… (rollback runs if any)")
+
+    def action_again(self) -> None:
+        """The same runbook again, its form filled with what this run was given."""
+        if self.running:
+            return
+        self.app.pop_screen()
+        self.app.post_message(RunbookRequested(self.runbook, self.params))
 
     def action_back(self) -> None:
         if self.running:

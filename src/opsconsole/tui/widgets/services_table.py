@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 
 from opsconsole.common.readable import age
 from opsconsole.monitoring.board import TREND_POINTS, Board
@@ -120,6 +122,10 @@ def clock_texts(board: Board, now: datetime) -> tuple[str, ...]:
 
 class ServicesTable(QuietTable):
     """Shows a TableView; the screen that owns it decides when it changes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Details", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)

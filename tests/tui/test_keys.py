@@ -1,0 +1,94 @@
+"""Keys an engineer can trust at 3 a.m.: `?` lists every key of the screen, the footer
+keeps its keys at 80 columns, and what cannot be undone asks first (quitting with an
+incident open, RESOLVED)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Footer
+
+from opsconsole.config.model import Config
+from opsconsole.incidents.files import FileStore
+from opsconsole.incidents.model import Status
+from opsconsole.runbooks.model import Library
+from opsconsole.tui.app import make_app
+from opsconsole.tui.screens.help import HelpScreen
+from opsconsole.tui.screens.incident import ProposalDialog
+from tests.support.console import open_incident, settled
+from tests.support.pilot import palette, screen_lines, wait_for
+from tests.support.runbooks import book
+
+CONFIG = Config.model_validate(
+    {"console": {"environment": "production", "refresh_seconds": 0.3},
+     "services": [{"name": "api", "health_url": "http://127.0.0.1:9/health"}]}
+)  # fmt: skip
+DOWN = Library(
+    runbooks=[
+        book(
+            suggest_when=[{"signal": "health", "subject_param": "service"}],
+            params=[{"name": "service", "description": "Which", "default": "x"}],
+            steps=[{"id": "look", "kind": "command", "title": "Look", "argv": ["true"]}],
+        )
+    ]
+)
+
+
+async def test_help_lists_the_screens_keys_not_only_the_footers(tmp_path: Path) -> None:
+    app = make_app(CONFIG, library=DOWN, incidents=FileStore(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict(app.screen.keys)
+        assert keys["⏎"] == "Details"  # Enter on a row: no room for it on the footer
+        assert keys["esc"] == "Clear filter"
+        assert keys["^p"].startswith("palette")
+        assert "Cursor up" not in keys.values()  # Textual's own, known to everyone
+
+
+async def test_the_footer_keeps_its_keys_at_80_columns(tmp_path: Path) -> None:
+    app = make_app(CONFIG, library=DOWN, incidents=FileStore(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "R Runbook" in screen_lines(app)[-1], seconds=15)
+        footer = screen_lines(app)[-1]
+        assert "I Incidents" in footer  # not cut to "I Incident", nor dropped for R
+        assert "q Quit" in footer
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        assert app.screen.query_one(Footer).show_command_palette  # room for it there
+
+
+async def test_quitting_with_an_incident_open_asks_first(tmp_path: Path) -> None:
+    app = make_app(CONFIG, library=DOWN, incidents=FileStore(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        incident = await open_incident(pilot, app)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+        assert isinstance(app.screen, ProposalDialog)
+        assert f"Incident {incident.id} stays INVESTIGATING" in " ".join(app.screen.evidence)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_resolved_asks_first(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    app = make_app(CONFIG, library=DOWN, incidents=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        incident = await open_incident(pilot, app)
+        assert "Incident: status → RESOLVED" in await palette(pilot, app, "RESOLVED")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+        await pilot.press("n")  # a stray Enter in the palette resolves nothing
+        await settled(pilot, app)
+        assert store.get(incident.id).status is Status.INVESTIGATING
+        await palette(pilot, app, "RESOLVED")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: store.get(incident.id).status is Status.RESOLVED)
