@@ -102,3 +102,28 @@ def test_a_store_that_cannot_be_written_is_said_and_nothing_is_claimed(tmp_path:
     assert [s.severity for s in done.said] == ["error"]
     assert done.said[0].text.startswith("Not recorded: ")
     assert session.incident.status is Status.INVESTIGATING  # nothing claimed that is not written
+
+
+def test_an_incident_opened_on_a_breach_elsewhere_is_announced_here(tmp_path: Path) -> None:
+    """Opening writes its "breach seen" events at once: the incident another console
+    sees has more than its opening event, and is still news."""
+    mine = session_on(tmp_path)
+    theirs = session_on(tmp_path, BOB)
+    theirs.breaches_changed([DOWN])
+    theirs.open("api is DOWN", "P1", "")
+    assert theirs.incident is not None
+    assert len(theirs.incident.events) == 2  # opened, breach seen
+    announced = mine.incident_changed(theirs.incident.id).said
+    assert [s.text.split(":")[0] for s in announced] == [
+        f"bob opened incident {theirs.incident.id}"
+    ]
+
+
+def test_what_was_opened_before_this_console_listened_is_caught_up(tmp_path: Path) -> None:
+    mine = session_on(tmp_path)
+    theirs = session_on(tmp_path, BOB)
+    theirs.open("db is slow", "P2", "")
+    assert theirs.incident is not None
+    said = mine.catch_up().said
+    assert said[0].text.startswith(f"bob opened incident {theirs.incident.id}")
+    assert mine.catch_up().said == []  # once

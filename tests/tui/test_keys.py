@@ -13,9 +13,12 @@ from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Status
 from opsconsole.runbooks.model import Library
 from opsconsole.tui.app import make_app
+from opsconsole.tui.screens.dialogs import ConfirmDialog
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.incident import ProposalDialog
-from tests.support.console import open_incident, settled
+from opsconsole.tui.screens.wizard import WizardScreen
+from opsconsole.tui.widgets.log_tail import LogTail
+from tests.support.console import finished, open_incident, settled, shown
 from tests.support.pilot import palette, screen_lines, wait_for
 from tests.support.runbooks import book
 
@@ -92,3 +95,43 @@ async def test_resolved_asks_first(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ProposalDialog))
         await pilot.press("y")
         await wait_for(pilot, lambda: store.get(incident.id).status is Status.RESOLVED)
+
+
+LONG = Library(
+    runbooks=[
+        book(
+            id="long",
+            steps=[
+                {"id": "wait", "kind": "command", "title": "Wait",
+                 "argv": ["sh", "-c", "echo waiting; sleep 1.5; echo waited"]},
+                {"id": "change", "kind": "command", "title": "Change", "argv": ["true"],
+                 "description": "Changes it.", "destructive": True},
+            ],
+        )
+    ]
+)  # fmt: skip
+
+
+async def test_a_run_goes_on_behind_the_dashboard_and_comes_back_with_w(tmp_path: Path) -> None:
+    app = make_app(CONFIG, library=LONG, incidents=FileStore(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_runbook(LONG.runbooks[0])
+        await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen))
+        screen = app.screen
+        assert isinstance(screen, WizardScreen)
+        wizard: WizardScreen = screen
+        await wait_for(pilot, lambda: bool(wizard.query(LogTail)) and "waiting" in shown(wizard))
+        await pilot.press("escape")  # the dashboard, the run going on
+        await wait_for(pilot, lambda: app.screen is app.dashboard)
+        assert wizard.running
+        assert app.sub_title.startswith("▶ long running (w) · production @ ")
+        # Its destructive step needs the engineer: the wizard comes back to ask.
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), seconds=10)
+        assert wizard in app.screen_stack
+        assert "waited" in shown(wizard)
+        await pilot.press("escape")  # refused: the run ends
+        await wait_for(pilot, finished(wizard))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.dashboard)
+        await pilot.press("w")  # the last run, ended, to read again
+        await wait_for(pilot, lambda: app.screen is wizard)

@@ -1,5 +1,5 @@
 """A trainee's drill, timed from the recorded moment of injection: when the first breach
-showed, when an incident was opened, when the right runbook started, when the steady
+showed, when an incident was opened, when a run of the right runbook completed, when the steady
 state held again; hints taken and steps skipped; and the score all that adds up to.
 Nothing here reads a clock or does I/O: the app tells it what happened and when."""
 
@@ -21,19 +21,37 @@ HINT_COST = 5
 SKIPPED_STEP_COST = 2
 
 
+@dataclass(frozen=True)
+class Run:
+    runbook: str
+    outcome: str
+    """completed, failed or aborted."""
+    failed: tuple[str, ...] = ()
+    """The steps that failed, by title."""
+
+    def said(self) -> str:
+        failed = f" (failed: {'; '.join(self.failed)})" if self.failed else ""
+        return f"{self.runbook}: {self.outcome}{failed}"
+
+
 @dataclass
 class Scorecard:
     drill: Drill
+    runbook_title: str = ""
+    """The fixing runbook as the palette names it, for the hint."""
     injected_at: datetime | None = None
     breach_seen: float | None = None
     """Seconds from injection to the first breach of the target on the dashboard."""
     incident_opened: float | None = None
     right_runbook: float | None = None
+    """When a run of the runbook that fixes it completed: a run that failed or was
+    aborted is no fix, whatever runbook it was."""
     recovered: float | None = None
     ended: float | None = None
     hints: int = 0
     steps_skipped: int = 0
     runbooks_tried: list[str] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
     incident: str | None = None
 
     def since(self, now: datetime) -> float:
@@ -46,16 +64,21 @@ class Scorecard:
         setattr(self, what, self.since(now))
         return True
 
-    def runbook_started(self, runbook: str, now: datetime) -> bool:
+    def runbook_started(self, runbook: str, now: datetime) -> None:
         self.runbooks_tried.append(runbook)
-        return runbook == self.drill.runbook and self.first("right_runbook", now)
+
+    def run_ended(self, run: Run, now: datetime) -> None:
+        self.runs.append(run)
+        if run.runbook == self.drill.runbook and run.outcome == "completed":
+            self.first("right_runbook", now)
 
     def hint(self) -> str:
         """The next hint: where to look first, then which runbook."""
         self.hints += 1
         if self.hints == 1:
             return f"Hint: look at {self.drill.target} on the dashboard."
-        return f"Hint: the runbook '{self.drill.runbook}' fixes this."
+        named = self.runbook_title or self.drill.runbook
+        return f"Hint: the runbook '{named}' fixes this: Ctrl+P, Runbook: {named}."
 
     def score(self) -> tuple[int, list[str]]:
         limit = self.drill.time_limit_seconds
@@ -72,9 +95,12 @@ class Scorecard:
             lines.append(f"+{earned} incident opened after {duration(self.incident_opened)}")
         else:
             lines.append("+0 no incident opened")
+        tried = [run for run in self.runs if run.runbook == self.drill.runbook]
         if self.right_runbook is not None:
             points += RIGHT_RUNBOOK_POINTS
             lines.append(f"+{RIGHT_RUNBOOK_POINTS} the right runbook ({self.drill.runbook})")
+        elif tried:
+            lines.append(f"+0 the runbook that fixes it did not complete: {tried[-1].said()}")
         else:
             lines.append(f"+0 the runbook that fixes it ({self.drill.runbook}) was not run")
         process = max(
@@ -106,10 +132,13 @@ class Scorecard:
                 "",
                 f"- first breach on the dashboard: {took(self.breach_seen)}",
                 f"- incident opened: {took(self.incident_opened)}",
-                f"- right runbook started: {took(self.right_runbook)}",
+                f"- the right runbook completed: {took(self.right_runbook)}",
                 f"- steady state held again: {took(self.recovered)}",
-                f"- runbooks run: {', '.join(self.runbooks_tried) or 'none'}",
                 f"- hints used: {self.hints}; steps skipped: {self.steps_skipped}",
+                "",
+                "## Runs",
+                "",
+                *([f"- {run.said()}" for run in self.runs] or ["- none"]),
                 "",
                 "## Score",
                 "",

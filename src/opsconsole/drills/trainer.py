@@ -22,7 +22,7 @@ from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, DrillPlan
 from opsconsole.drills.pending import done as record_done
 from opsconsole.drills.pending import write_pending
-from opsconsole.drills.scorecard import Scorecard
+from opsconsole.drills.scorecard import Run, Scorecard
 from opsconsole.incidents.model import Kind, Status
 from opsconsole.incidents.outcomes import Done, RunEnd, Said
 from opsconsole.incidents.session import IncidentSession
@@ -52,7 +52,8 @@ class Trainer:
         self.config = config
         self.session = session
         self.monitor = monitor
-        self.card = Scorecard(plan.drill)
+        fixing = session.library.get(plan.drill.runbook) if session.library else None
+        self.card = Scorecard(plan.drill, fixing.title if fixing else "")
         self._fault: Fault | None = None
         self._injection_over = threading.Event()
         """Set once inject() has returned or raised: an undo must not race it."""
@@ -218,6 +219,8 @@ class Trainer:
 
     def run_ended(self, end: RunEnd) -> None:
         self.card.steps_skipped += end.left_undone
+        run = Run(end.runbook.id, end.result.outcome, tuple(end.failed))
+        self.card.run_ended(run, datetime.now(UTC))
 
 
 def _write(path: Path, text: str) -> None:

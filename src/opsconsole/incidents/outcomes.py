@@ -62,3 +62,5 @@ class RunEnd:
     """Its verifying steps that passed, the last one last."""
     left_undone: int
     """Steps still to come when the run was aborted."""
+    failed: list[str] = field(default_factory=list)
+    """The titles of the steps that failed, in the order they ran."""

@@ -202,6 +202,9 @@ class Runbook(Strict):
 class Library(Strict):
     runbooks: Annotated[list[Runbook], Field(min_length=1)]
 
+    def get(self, runbook_id: str) -> Runbook | None:
+        return next((book for book in self.runbooks if book.id == runbook_id), None)
+
 
 # `{name}` alone; doubled braces stay literal, so Go templates such as docker's
 # `--format {{.State.OOMKilled}}` are written as they are on the command line.

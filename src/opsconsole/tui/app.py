@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.signal import Signal
 
 from opsconsole.tui.boot import StartingScreen
-from opsconsole.tui.messages import JoinIncident, RunbookRequested, RunEnded
+from opsconsole.tui.messages import JoinIncident, RunbookRequested, RunEnded, RunShown
 
 if TYPE_CHECKING:
     from opsconsole.config.model import Config
@@ -113,6 +113,7 @@ class OpsConsoleApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("i", "incident", "Incident"),
         Binding("I", "incidents", "Incidents", key_display="I"),
+        Binding("w", "wizard", "Run", show=False),
     ]
 
     config: Config
@@ -240,7 +241,7 @@ class OpsConsoleApp(App[None]):
         self.incident_mode.session.close()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("incident", "incidents", "hint"):
+        if action in ("incident", "incidents", "hint", "wizard"):
             return self.attached
         return True
 
@@ -254,7 +255,17 @@ class OpsConsoleApp(App[None]):
         self.incident_mode.polled(polled)
 
     def show_header(self) -> None:
-        self.sub_title = self.incident_mode.session.header(self.drill_mode.place(self.place))
+        header = self.incident_mode.session.header(self.drill_mode.place(self.place))
+        if (behind := self.runbooks.behind()) is not None:
+            header = f"▶ {behind.runbook.id} running (w) · {header}"
+        self.sub_title = header
+
+    @on(RunShown)
+    def _run_shown(self) -> None:
+        self.show_header()
+
+    def action_wizard(self) -> None:
+        self.runbooks.bring_back()
 
     # -- runbooks ------------------------------------------------------------------------
 
@@ -284,8 +295,14 @@ class OpsConsoleApp(App[None]):
             self.dashboard.focus_pane(source)
 
     def _back_to_dashboard(self) -> bool:
-        """Closes the screens above the dashboard, unless a runbook is running there."""
-        if not self.attached or self.runbooks.in_progress():
+        """Closes the screens above the dashboard (a run goes on behind it), unless a run
+        waits there for an answer: its question is not to be closed unanswered."""
+        from opsconsole.tui.screens.dialogs import Dialog
+
+        if not self.attached:
+            return False
+        if any(isinstance(screen, Dialog) for screen in self.screen_stack):
+            self.notify("A question waits for an answer first.", severity="warning")
             return False
         while self.screen is not self.dashboard:
             self.pop_screen()

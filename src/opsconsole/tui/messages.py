@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.message import Message
+from textual.screen import Screen
 
 if TYPE_CHECKING:  # the app's handlers name these classes before anything is loaded
     from opsconsole.incidents.model import Incident
@@ -28,6 +29,15 @@ class RunEnded(Message):
     def __init__(self, end: RunEnd) -> None:
         super().__init__()
         self.end = end
+
+
+class RunShown(Message):
+    """A wizard came on screen, or went behind another one while its run goes on."""
+
+    def __init__(self, wizard: Screen[None], shown: bool) -> None:
+        super().__init__()
+        self.wizard = wizard
+        self.shown = shown
 
 
 class JoinIncident(Message):

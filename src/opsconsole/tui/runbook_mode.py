@@ -18,9 +18,39 @@ if TYPE_CHECKING:
 class RunbookMode:
     def __init__(self, app: OpsConsoleApp) -> None:
         self.app = app
+        self.runs = 0
 
     def running(self) -> list[WizardScreen]:
-        return [s for s in self.app.screen_stack if isinstance(s, WizardScreen) and s.running]
+        """The wizards whose run goes on, shown or behind the dashboard."""
+        return [w for w in self._wizards() if w.running]
+
+    def _wizards(self) -> list[WizardScreen]:
+        installed = self.app._installed_screens.values()
+        return [w for w in installed if isinstance(w, WizardScreen)]
+
+    def behind(self) -> WizardScreen | None:
+        """A running wizard that is not on screen, if any."""
+        shown = self.app.screen_stack
+        return next((w for w in self.running() if w not in shown), None)
+
+    def bring_back(self) -> None:
+        wizard = self.behind() or next(
+            (w for w in self._wizards() if w not in self.app.screen_stack), None
+        )
+        if wizard is None:
+            self.app.notify("No runbook is running.", timeout=3)
+            return
+        self.app.push_screen(wizard)
+
+    def forget_ended(self) -> None:
+        """The wizards of runs that are over and not on screen: let go of them."""
+        for name, screen in list(self.app._installed_screens.items()):
+            if (
+                isinstance(screen, WizardScreen)
+                and not screen.running
+                and screen not in self.app.screen_stack
+            ):
+                self.app.uninstall_screen(name)
 
     def in_progress(self) -> bool:
         """Leaving a running wizard would kill its command without rollback or record."""
@@ -58,4 +88,10 @@ class RunbookMode:
         )
         if recorder is not None:
             recorder.on_failure = wizard.stop_unrecorded
-        self.app.push_screen(wizard)
+        self.forget_ended()
+        # Installed, so that leaving it (Escape, Ctrl+P to a service) does not end it: its
+        # worker and its record go on behind the other screens.
+        name = f"run-{self.runs}"
+        self.runs += 1
+        self.app.install_screen(wizard, name)
+        self.app.push_screen(name)

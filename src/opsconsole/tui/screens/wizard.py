@@ -36,7 +36,7 @@ from opsconsole.runbooks.model import (
     NoteStep,
     Runbook,
 )
-from opsconsole.tui.messages import RunbookRequested, RunEnded
+from opsconsole.tui.messages import RunbookRequested, RunEnded, RunShown
 from opsconsole.tui.screens.dialogs import (
     ChecklistDialog,
     ConfirmDialog,
@@ -199,7 +199,13 @@ class WizardScreen(Screen[None]):
             self._take_events()
             left = self.progress.left() if self.result.outcome == "aborted" else 0
             verified = list(self.progress.verified)
-            self.post_message(RunEnded(RunEnd(self.runbook, self.result, verified, left)))
+            failed = [
+                step.title
+                for step in [*self.runbook.steps, *self.runbook.rollback]
+                if self.progress.states[step.id] == "failed"
+            ]
+            end = RunEnd(self.runbook, self.result, verified, left, failed)
+            self.post_message(RunEnded(end))
         elif event.state is WorkerState.ERROR:
             self.problem = f"the run broke: {event.worker.error}"
         elif event.state is WorkerState.CANCELLED:
@@ -256,10 +262,20 @@ class WizardScreen(Screen[None]):
         self.app.post_message(RunbookRequested(self.runbook, self.params))
 
     def action_back(self) -> None:
+        """Back to the screen below; a run goes on behind it (installed by the app, the
+        wizard is kept), shown in the header, and `w` brings it back."""
         if self.running:
-            self.notify("The run is still going: a aborts it.", severity="warning")
-            return
+            if not self.app.is_screen_installed(self):  # popped, it would end with its run
+                self.notify("The run is still going: a aborts it.", severity="warning")
+                return
+            self.notify("The run goes on: w brings it back.", timeout=5)
         self.app.pop_screen()
+
+    def on_screen_resume(self) -> None:
+        self.post_message(RunShown(self, True))
+
+    def on_screen_suspend(self) -> None:
+        self.post_message(RunShown(self, False))
 
     def action_note(self) -> None:
         runner = self.runner
@@ -316,5 +332,13 @@ class _ScreenOperator:
             if not answered.done():
                 answered.set_result(result)
 
-        self.screen.app.push_screen(dialog, dismissed)
-        return await answered
+        app = self.screen.app
+        if app.screen is not self.screen and self.screen not in app.screen_stack:
+            # A run behind the dashboard that needs its engineer: the wizard comes back
+            # first, so that the question is asked where its step and output are.
+            await app.push_screen(self.screen)
+        app.push_screen(dialog, dismissed)
+        try:
+            return await answered
+        finally:
+            self.screen.query_one(LogTail).follow()

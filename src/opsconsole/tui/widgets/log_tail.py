@@ -240,6 +240,12 @@ class LogTail(Widget):
             # The oldest lines went from the top: keep the lines the user reads in place.
             log.scroll_to(y=max(0, log.scroll_y - pruned), animate=False, immediate=True)
 
+    def follow(self) -> None:
+        """Back to the newest line, following again: after a dialog that covered the
+        view, the lines it missed (an abort, the rollback) are the ones to see."""
+        if not self._paused:
+            self._log.scroll_end(animate=False, immediate=True, x_axis=False)
+
     def _rebuild(self) -> None:
         """The view afresh from the lines held (less those held back by a pause)."""
         visible = len(self._held) - min(self._unseen, len(self._held))
