@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from opsconsole.config.model import Config
 from opsconsole.incidents.files import FileStore
@@ -15,7 +15,8 @@ from opsconsole.runbooks.model import Library
 from opsconsole.tui.app import make_app
 from opsconsole.tui.screens.dialogs import ConfirmDialog
 from opsconsole.tui.screens.help import HelpScreen
-from opsconsole.tui.screens.incident import ProposalDialog
+from opsconsole.tui.screens.incident import OpenIncidentDialog, ProposalDialog
+from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
 from opsconsole.tui.widgets.log_tail import LogTail
 from tests.support.console import finished, open_incident, settled, shown
@@ -135,3 +136,25 @@ async def test_a_run_goes_on_behind_the_dashboard_and_comes_back_with_w(tmp_path
         await wait_for(pilot, lambda: app.screen is app.dashboard)
         await pilot.press("w")  # the last run, ended, to read again
         await wait_for(pilot, lambda: app.screen is wizard)
+
+
+async def test_every_dialogs_fields_are_one_line_focused_or_not(tmp_path: Path) -> None:
+    """Five fields fit at 80x24: the dialogs style their own fields (a field that grew
+    Input's tall border when focused hid the value it was filled with)."""
+    app = make_app(CONFIG, library=DOWN, incidents=FileStore(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, OpenIncidentDialog))
+        await pilot.pause()
+        fields = list(app.screen.query(".param-value"))
+        assert len(fields) == 3
+        assert fields[0].has_focus
+        assert [field.size.height for field in fields] == [1, 1, 1]
+        await pilot.press("escape")
+        app.open_runbook(DOWN.runbooks[0], {"service": "api"})
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        await pilot.pause()
+        field = app.screen.query_one("#param-service", Input)
+        assert field.has_focus
+        assert field.size.height == 1
+        assert "api" in "\n".join(screen_lines(app))  # the value it was filled with, shown

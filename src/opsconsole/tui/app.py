@@ -148,7 +148,6 @@ class OpsConsoleApp(App[None]):
         """Whether the parts are in place: until then only quitting does anything."""
         self.refused: NotStarted | None = None
         """Why loading the parts refused to start the console, if it did."""
-        self._exit_when_run_ends = False
         self.place = f"{environment} @ {socket.gethostname()}"
         self.sub_title = self.place
         self.add_class(f"-env-{environment_kind(environment)}")
@@ -276,7 +275,7 @@ class OpsConsoleApp(App[None]):
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
         self.incident_mode.run_ended(message.end)
-        if self._exit_when_run_ends:
+        if self.runbooks.exit_when_run_ends:
             self.exit()
 
     def open_runbook(self, book: Runbook, params: dict[str, str] | None = None) -> None:
@@ -333,38 +332,10 @@ class OpsConsoleApp(App[None]):
         self.push_screen(HelpScreen(keys_of(self, self.active_bindings.values()) + extra))
 
     async def action_quit(self) -> None:
-        """Asks first while an incident is worked here or a runbook runs: quitting ends the
-        run (its rollback runs) and leaves the incident to the other consoles."""
-        from opsconsole.tui.screens.incident import ProposalDialog
-
         if not self.attached:
             self.exit()
-            return
-        running = self.runbooks.running()
-        incident = self.incident_mode.session.open_incident
-        if not running and incident is None:
-            self.exit()
-            return
-        lines = []
-        if running:
-            lines.append(f"The runbook '{running[0].runbook.title}' is running: it is aborted.")
-        if incident is not None:
-            lines.append(
-                f"Incident {incident.id} stays {incident.status}: other consoles and "
-                "`opsconsole incidents` still see it."
-            )
-
-        def answered(leave: bool | None) -> None:
-            if not leave:
-                return
-            if not running:
-                self.exit()
-                return
-            self._exit_when_run_ends = True  # once its rollback has run and is on record
-            for wizard in running:
-                wizard.abort()
-
-        self.push_screen(ProposalDialog("Quit opsconsole?", lines), answered)
+        else:
+            self.runbooks.quit()
 
 
 def make_app(

@@ -7,7 +7,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
+
+from opsconsole.tui.widgets.footer import KeysFooter
 
 # As the dashboard names its columns and panes; a test holds the two together.
 COLUMNS = " SERVICE    HEALTH  FOR  P95    ERR  DETAIL"
@@ -54,4 +56,4 @@ class StartingScreen(Screen[None]):
                 pane = Static("…", classes="starting-pane")
                 pane.border_title = title
                 yield pane
-        yield Footer()
+        yield KeysFooter()

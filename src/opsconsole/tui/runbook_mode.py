@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from opsconsole.engine.probes import ConfiguredProbes
 from opsconsole.engine.runner import operator_name
 from opsconsole.runbooks.model import Runbook
+from opsconsole.tui.screens.incident import ProposalDialog
 from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
 
@@ -19,6 +20,8 @@ class RunbookMode:
     def __init__(self, app: OpsConsoleApp) -> None:
         self.app = app
         self.runs = 0
+        self.exit_when_run_ends = False
+        """Quitting was asked for while a run went on: once its rollback is on record."""
 
     def running(self) -> list[WizardScreen]:
         """The wizards whose run goes on, shown or behind the dashboard."""
@@ -95,3 +98,33 @@ class RunbookMode:
         self.runs += 1
         self.app.install_screen(wizard, name)
         self.app.push_screen(name)
+
+    def quit(self) -> None:
+        """Asks first while an incident is worked here or a runbook runs: quitting ends the
+        run (its rollback runs) and leaves the incident to the other consoles."""
+        app = self.app
+        running = self.running()
+        incident = app.incident_mode.session.open_incident
+        if not running and incident is None:
+            app.exit()
+            return
+        lines = []
+        if running:
+            lines.append(f"The runbook '{running[0].runbook.title}' is running: it is aborted.")
+        if incident is not None:
+            lines.append(
+                f"Incident {incident.id} stays {incident.status}: other consoles and "
+                "`opsconsole incidents` still see it."
+            )
+
+        def answered(leave: bool | None) -> None:
+            if not leave:
+                return
+            if not running:
+                app.exit()
+                return
+            self.exit_when_run_ends = True
+            for wizard in running:
+                wizard.abort()
+
+        app.push_screen(ProposalDialog("Quit opsconsole?", lines), answered)

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from opsconsole.monitoring.offers import Offer, offers
 from opsconsole.monitoring.poller import HEALTH, Polled, Poller
@@ -23,6 +23,7 @@ from opsconsole.runbooks.model import Library
 from opsconsole.tui.messages import RunbookRequested
 from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.widgets import formats
+from opsconsole.tui.widgets.footer import KeysFooter
 from opsconsole.tui.widgets.services_table import SORTS, ServicesTable, clock_texts, table_view
 from opsconsole.tui.widgets.source_panes import SourcePane, pane_lines
 
@@ -64,6 +65,10 @@ class DashboardScreen(Screen[None]):
 
     #filter.-shown {
         display: block;
+    }
+
+    #filter:focus {
+        border: none;
     }
 
     #suggestion {
@@ -120,12 +125,7 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="panes"):
             for source, title in PANES.items():
                 yield SourcePane(title, id=source)
-        yield Footer()
-
-    def on_resize(self) -> None:
-        # At 80 columns the palette's key would push `I Incidents` off the footer: Ctrl+P
-        # is in ? instead, and back on the footer where there is room.
-        self.query_one(Footer).show_command_palette = self.size.width >= 100
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._redraw()

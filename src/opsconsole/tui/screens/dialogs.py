@@ -82,6 +82,30 @@ class Dialog(ModalScreen[ResultT]):
     .dialog-problem {
         color: $error;
     }
+
+    .param-label {
+        width: 100%;
+        margin-top: 1;
+    }
+
+    /* One line a field, as in the rest of the console: five fit at 80x24. */
+    .param-value {
+        width: 100%;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+
+    /* As specific as Input's own :focus, which would put its tall border back. */
+    .param-value:focus {
+        border: none;
+        background: $accent 30%;
+    }
+
+    .param-value.-invalid {
+        background: $error 30%;
+    }
     """
 
 

@@ -8,7 +8,9 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.widgets import Header, Markdown, Static
+
+from opsconsole.tui.widgets.footer import KeysFooter
 
 
 class DrillReportScreen(Screen[None]):
@@ -33,4 +35,4 @@ class DrillReportScreen(Screen[None]):
             f"The drill is over: {self.why}. Saved in {self.saved}", id="drill-ended", markup=False
         )
         yield Markdown(self.report, id="drill-report")
-        yield Footer()
+        yield KeysFooter()

@@ -11,13 +11,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from opsconsole.common.readable import age
 from opsconsole.incidents.export import describe
 from opsconsole.incidents.model import Incident
 from opsconsole.incidents.store import StoreError
 from opsconsole.tui.messages import JoinIncident
+from opsconsole.tui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from opsconsole.tui.incident_mode import IncidentMode
@@ -50,7 +51,7 @@ class IncidentsScreen(Screen[None]):
         timeline.border_title = "Timeline"
         yield timeline
         yield Static(id="incidents-problem", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#incidents-list", DataTable).add_columns(

@@ -46,28 +46,6 @@ class ParamsDialog(Dialog[dict[str, str] | None]):
         height: auto;
         max-height: 16;
     }
-
-    .param-label {
-        width: 100%;
-        margin-top: 1;
-    }
-
-    /* One line a field, as in the rest of the console: five fit at 80x24. */
-    .param-value {
-        width: 100%;
-        height: 1;
-        border: none;
-        padding: 0 1;
-        background: $boost;
-    }
-
-    .param-value:focus {
-        background: $accent 30%;
-    }
-
-    .param-value.-invalid {
-        background: $error 30%;
-    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Sparkline, Static
+from textual.widgets import Header, Sparkline, Static
 
 from opsconsole.common.readable import latency
 from opsconsole.common.redact import redact_url
@@ -21,6 +21,7 @@ from opsconsole.monitoring.monitor import Monitor
 from opsconsole.sources.base import describe_error
 from opsconsole.sources.readings import STOPPED, ContainerStatus
 from opsconsole.tui.widgets import formats
+from opsconsole.tui.widgets.footer import KeysFooter
 from opsconsole.tui.widgets.log_tail import LogTail
 from opsconsole.tui.widgets.services_table import service_row
 
@@ -123,7 +124,7 @@ class ServiceScreen(Screen[None]):
                 logs = LogTail(id="logs")
                 logs.border_title = f"logs {self.service.container} · f filter · p pause"
                 yield logs
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def _follows_logs(self) -> bool:

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 from textual.worker import Worker, WorkerState
 
 from opsconsole.engine.control import RunOptions
@@ -44,6 +44,7 @@ from opsconsole.tui.screens.dialogs import (
     NoteDialog,
 )
 from opsconsole.tui.screens.incident import ProposalDialog
+from opsconsole.tui.widgets.footer import KeysFooter
 from opsconsole.tui.widgets.log_tail import MAX_LINES, LogTail
 from opsconsole.tui.widgets.run_panes import CurrentStep, RunStatus, StepList
 
@@ -139,7 +140,7 @@ class WizardScreen(Screen[None]):
                 output.border_title = "output · f filter · p pause"
                 yield output
         yield RunStatus(id="wizard-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.runbook.id} on {self.environment}"
