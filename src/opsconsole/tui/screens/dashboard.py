@@ -137,8 +137,9 @@ class DashboardScreen(Screen[None]):
         if polled.source in PANES:
             self._redraw_pane(polled.source, now)
         if polled.source in TABLE_SOURCES:
-            self._draw_table_soon(polled.source)
-        self._redraw_suggestion()
+            self._draw_table_soon(polled.source)  # the offer follows, with the table's figures
+        else:
+            self._redraw_suggestion()
 
     def _draw_table_soon(self, arrived: str) -> None:
         """Draws the table now, unless another of its sources of this beat is still to come
