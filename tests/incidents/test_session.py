@@ -11,6 +11,7 @@ from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Actor, Kind, Status
 from opsconsole.incidents.session import IncidentSession
 from opsconsole.monitoring.snapshot import Breach
+from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
 
 BOB = Actor(user="bob", host="bastion-2", ssh_client="10.0.0.9")
 ALICE = Actor(user="alice", host="bastion-1")
@@ -39,6 +40,27 @@ def test_opening_records_what_breached_before_and_says_so(tmp_path: Path) -> Non
     assert stored.events[1].data["text"] == "api is DOWN"
     # What the session holds is what the store holds, without reading it all again.
     assert session.incident.events == stored.events
+
+
+def test_the_draft_takes_the_severity_of_the_runbook_the_dashboard_offers(tmp_path: Path) -> None:
+    """A demo service is offered the demo's runbook (P3), not the Docker one (P1) that
+    cannot run on it: the draft said P1 for a training fault."""
+    demo = Config.model_validate(
+        {"console": {"environment": "demo"},
+         "services": [{"name": "backend", "health_url": "http://127.0.0.1:9/health",
+                       "sandbox": True, "demo": True}]}
+    )  # fmt: skip
+    library = load_runbooks(shipped_runbooks())
+    session = IncidentSession(FileStore(tmp_path), demo, library, who=ALICE)
+    session.breaches_changed([Breach("backend", "health", "DOWN", "UP")])
+    assert session.draft() == ("backend is DOWN", "P3")
+    real = Config.model_validate(
+        {"services": [{"name": "api", "health_url": "http://127.0.0.1:9/health",
+                       "container": "api"}]}
+    )  # fmt: skip
+    session = IncidentSession(FileStore(tmp_path), real, library, who=ALICE)
+    session.breaches_changed([DOWN])
+    assert session.draft() == ("api is DOWN", "P1")  # in a container: service-down's
 
 
 def test_a_breach_that_ends_is_recorded_as_cleared(tmp_path: Path) -> None:

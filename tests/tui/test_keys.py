@@ -19,7 +19,7 @@ from opsconsole.tui.screens.incident import OpenIncidentDialog, ProposalDialog
 from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
 from opsconsole.tui.widgets.log_tail import LogTail
-from tests.support.console import finished, open_incident, settled, shown
+from tests.support.console import finished, open_incident, run_book, settled, shown
 from tests.support.pilot import palette, screen_lines, wait_for
 from tests.support.runbooks import book
 
@@ -61,6 +61,25 @@ async def test_the_footer_keeps_its_keys_at_80_columns(tmp_path: Path) -> None:
         await pilot.resize_terminal(120, 40)
         await pilot.pause(0.3)
         assert app.screen.query_one(Footer).show_command_palette  # room for it there
+
+
+async def test_the_wizards_footer_keeps_its_keys_at_80_columns(tmp_path: Path) -> None:
+    """The output pane's title names f and p: the footer keeps the screen's own keys
+    (it cut `i Incident` to `i Inci` and dropped `I Incidents`)."""
+    app = make_app(CONFIG, library=DOWN, incidents=FileStore(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = await run_book(pilot, app, DOWN.runbooks[0])
+        await wait_for(pilot, finished(wizard))
+        await pilot.pause(0.2)
+        footer = screen_lines(app)[-1]
+        for key in ("g Run again", "q Quit", "? Help", "i Incident", "I Incidents"):
+            assert key in footer
+        assert "f filter · p pause" in " ".join(screen_lines(app))
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict(app.screen.keys)
+        assert (keys["f"], keys["p"]) == ("Filter", "Pause/resume")
 
 
 async def test_quitting_with_an_incident_open_asks_first(tmp_path: Path) -> None:

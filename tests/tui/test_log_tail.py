@@ -234,3 +234,54 @@ async def test_the_buffer_is_bounded() -> None:
         await pilot.pause()
         assert app.tail.shown == []
         assert app.tail.status == "0 lines"
+
+
+class WrappingApp(TailApp):
+    def compose(self) -> ComposeResult:
+        tail = LogTail(max_lines=self.max_lines, wrap=True)
+        tail.add_lines(self.lines)  # before it is laid out: wrapped once it is
+        yield tail
+
+
+DOCKER_ERROR = (
+    "docker: Error response from daemon: driver failed programming external connectivity "
+    "on endpoint backend: Bind for 0.0.0.0:8080 failed: port is already allocated."
+)
+
+
+async def test_a_line_wider_than_the_view_goes_on_below_it_whole() -> None:
+    """The wizard's output at 80x24 is some 46 columns wide: an error's end was cut off."""
+    app = WrappingApp(lines=["short", DOCKER_ERROR])
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.pause()
+        rows = app.screen_lines()
+        assert rows[0] == "short"
+        assert rows[1] == DOCKER_ERROR[:38]  # 40 columns less the scroll bar's 2
+        assert all(row.startswith("↪ ") and len(row) <= 38 for row in rows[2:])
+        drawn = app.tail.rows  # as drawn, spaces at a row's end kept
+        assert "".join([drawn[1], *(row[2:] for row in drawn[2:])]) == DOCKER_ERROR
+        assert app.tail.shown == ["short", DOCKER_ERROR]  # lines, not rows
+        assert app.tail.status == "2 lines"
+
+        await pilot.resize_terminal(100, 12)  # wider: wrapped again, in fewer rows
+        await pilot.pause()
+        wide = app.screen_lines()
+        assert wide[1] == DOCKER_ERROR[:98]
+        assert wide[2:] == ["↪ " + DOCKER_ERROR[98:]]
+
+
+async def test_wrapped_lines_leave_whole_when_the_bound_is_reached() -> None:
+    app = WrappingApp(max_lines=3)
+    async with app.run_test(size=(40, 12)) as pilot:
+        app.tail.add_lines([DOCKER_ERROR, "b", "c", "d"])
+        await pilot.pause()
+        assert app.screen_lines() == ["b", "c", "d"]  # no row of the error is left behind
+        app.tail.add_lines([DOCKER_ERROR])
+        await pilot.pause()
+        rows = app.screen_lines()
+        assert rows[:2] == ["c", "d"]
+        assert rows[2] == DOCKER_ERROR[:38]
+
+        await type_filter(pilot, "Bind")  # the count is of lines, whatever rows they take
+        assert app.tail.status == '1 of 3 lines match "Bind"'
+        assert app.screen_lines()[0] == DOCKER_ERROR[:38]

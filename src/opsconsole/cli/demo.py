@@ -54,8 +54,11 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         if args.demo_action == "status":
-            for each in call({"op": "status"})["services"]:
+            answer = call({"op": "status"})
+            for each in answer["services"]:
                 print(f"{each['service']:<12} {each['fault']:<10} {each['health_url']}")
+            # Last, after the services: what a script reads of them is its first lines.
+            print(f"configuration: {answer['config']} (for --config, here and in drills)")
         elif args.demo_action == "fault":
             print(call({"op": "fault", "service": args.service, "fault": args.kind})["said"])
         else:

@@ -58,7 +58,7 @@ class ControlServer:
         self.published = published_directory(env)
         self._private = Path(tempfile.mkdtemp(prefix="opsconsole-demo-"))
         self.socket_path = self._private / "control.sock"
-        handler = type("Handler", (_Handler,), {"fleet": fleet})
+        handler = type("Handler", (_Handler,), {"fleet": fleet, "config": self.config_path})
         self._server = socketserver.ThreadingUnixStreamServer(str(self.socket_path), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -113,21 +113,23 @@ class ControlServer:
 
 class _Handler(socketserver.StreamRequestHandler):
     fleet: DemoFleet
+    config: Path
 
     def handle(self) -> None:
         line = self.rfile.readline(MAX_REQUEST_BYTES)
         try:
-            answer = {"ok": True, **answer_request(self.fleet, json.loads(line))}
+            answer = {"ok": True, **answer_request(self.fleet, json.loads(line), self.config)}
         except (ValueError, KeyError, TypeError) as error:
             answer = {"ok": False, "error": str(error).strip("'\"")}
         self.wfile.write(json.dumps(answer).encode() + b"\n")
 
 
-def answer_request(fleet: DemoFleet, request: dict[str, Any]) -> dict[str, Any]:
-    """What a request asks of the fleet, done; ValueError says why it cannot be."""
+def answer_request(fleet: DemoFleet, request: dict[str, Any], config: Path) -> dict[str, Any]:
+    """What a request asks of the fleet, done; ValueError says why it cannot be. Its
+    status names the configuration it published, for the other consoles and drills."""
     op = request.get("op")
     if op == "status":
-        return {"services": status(fleet)}
+        return {"services": status(fleet), "config": str(config)}
     name = str(request.get("service"))
     service = fleet.services.get(name)
     if service is None:

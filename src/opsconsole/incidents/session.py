@@ -111,9 +111,10 @@ class IncidentSession:
 
     def draft(self) -> tuple[str, Severity]:
         """Title and severity to open one with: the first breach, the severity of the
-        runbook offered for it."""
+        runbook offered for it (as the dashboard offers it: one that fits the service)."""
         breaches = list(self.breaching.values())
-        found = offers(self.library, breaches) if self.library else []
+        services = {service.name: service for service in self.config.services}
+        found = offers(self.library, breaches, services) if self.library else []
         title = describe(breaches[0]) if breaches else ""
         return title, found[0].runbook.severity if found else "P2"
 

@@ -136,7 +136,7 @@ class WizardScreen(Screen[None]):
             yield StepList(self.progress, id="wizard-steps")
             with Vertical(id="wizard-main"):
                 yield CurrentStep(self.progress, id="wizard-step")
-                output = LogTail(MAX_LINES, id="wizard-output")
+                output = LogTail(MAX_LINES, wrap=True, id="wizard-output")
                 output.border_title = "output · f filter · p pause"
                 yield output
         yield RunStatus(id="wizard-status")

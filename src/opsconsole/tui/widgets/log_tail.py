@@ -15,7 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Input, Log, Static
+from textual.widgets import Input, Static
+
+from opsconsole.tui.widgets.log_view import LogView
 
 MAX_LINES = 5_000
 """Lines a tail holds unless told otherwise: the oldest go as new ones come."""
@@ -63,12 +65,14 @@ class LogTail(Widget):
     f focuses the filter (Enter applies it, back to the log); p pauses and resumes; Escape
     clears the filter and leaves it (with neither to do, Escape is the screen's). While
     paused, new lines are held and counted, and shown on resume. The view follows new lines
-    while it is at the end; scrolled up, it stays put (End follows again)."""
+    while it is at the end; scrolled up, it stays put (End follows again). With `wrap`, a
+    line wider than the view goes on in the rows below it (see `LogView`); else it
+    scrolls sideways."""
 
     DEFAULT_CSS = """
     LogTail {
         height: 1fr;
-        & > Log { height: 1fr; }
+        & > LogView { height: 1fr; }
         & > .log-tail--bar { height: 1; }
         & .log-tail--filter { width: 1fr; padding: 0 1; }
         & .log-tail--status {
@@ -84,9 +88,11 @@ class LogTail(Widget):
     }
     """
 
+    # The pane's title names f and p: at 80 columns the footer has room for the screen's
+    # keys only (`?` lists these too).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "focus_filter", "Filter"),
-        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("f", "focus_filter", "Filter", show=False),
+        Binding("p", "toggle_pause", "Pause/resume", show=False),
         Binding("escape", "clear_filter", "Clear filter"),
     ]
 
@@ -94,6 +100,7 @@ class LogTail(Widget):
         self,
         max_lines: int = MAX_LINES,
         *,
+        wrap: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -110,7 +117,7 @@ class LogTail(Widget):
         """The filter as the status line shows it: /regex/ or "substring"."""
         self._match: Match | None = None
         self._error: str | None = None
-        self._log = Log(max_lines=max_lines)
+        self._log = LogView(max_lines, wrap=wrap)
         self._input = Input(
             placeholder="f: filter (text, or /regex/)", compact=True, classes="log-tail--filter"
         )
@@ -134,7 +141,12 @@ class LogTail(Widget):
 
     @property
     def shown(self) -> list[str]:
-        """The lines in view, oldest first, as the log holds them."""
+        """The lines in view, oldest first, each whole (however many rows it takes)."""
+        return list(self._log.in_view)
+
+    @property
+    def rows(self) -> list[str]:
+        """The view's rows, oldest first, as they are drawn."""
         return list(self._log.lines)
 
     @property
@@ -231,14 +243,7 @@ class LogTail(Widget):
         shown = [_one_line(line) for line in lines if match is None or match(line)]
         if not shown:
             return
-        log = self._log
-        following = log.is_vertical_scroll_end
-        before = len(log.lines)
-        log.write_lines(shown)
-        pruned = before + len(shown) - len(log.lines)
-        if pruned and not following:
-            # The oldest lines went from the top: keep the lines the user reads in place.
-            log.scroll_to(y=max(0, log.scroll_y - pruned), animate=False, immediate=True)
+        self._log.add(shown)
 
     def follow(self) -> None:
         """Back to the newest line, following again: after a dialog that covered the
@@ -270,7 +275,7 @@ class LogTail(Widget):
                 parts.append("scrolled up · End follows")
             held = _count(len(self._held), "line")
             if self._match is not None:
-                parts.append(f"{self._log.line_count:,} of {held} match {self._filter_label}")
+                parts.append(f"{len(self._log.in_view):,} of {held} match {self._filter_label}")
             else:
                 parts.append(held)
         self._status.update(" · ".join(parts))
