@@ -12,9 +12,9 @@ from opsconsole.runbooks.model import (
     CommandStep,
     DecisionStep,
     load_runbooks,
-    placeholders,
     shipped_runbooks,
 )
+from opsconsole.runbooks.placeholders import placeholders
 
 ROOT = Path(__file__).parent.parent.parent
 

@@ -28,7 +28,7 @@ from opsconsole.drills.postgres_faults import PostgresLock
 from opsconsole.drills.redis_faults import RedisQueue
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Kind
-from opsconsole.runbooks.model import Library
+from opsconsole.runbooks.model import CommandStep, Library
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.dialogs import ConfirmDialog
 from opsconsole.tui.screens.drill_report import DrillReportScreen
@@ -512,10 +512,14 @@ def drill_app(
     *,
     offered: bool = False,
     limit: float = 600,
+    then_wait: float = 0,
 ) -> OpsConsoleApp:
     url = urlsplit(redis_server.url)
+    after = [CommandStep(id="settle", kind="command", title="Let it settle",
+                         argv=["sleep", str(then_wait)])] if then_wait else []  # fmt: skip
     runbook = DRAIN.model_copy(
         update={
+            "steps": [*DRAIN.steps, *after],
             "params": [
                 p.model_copy(update={"default": str(url.hostname)}) if p.name == "redis_host"
                 else p.model_copy(update={"default": str(url.port)}) if p.name == "redis_port"
@@ -589,6 +593,30 @@ async def test_a_trainee_drill_is_timed_scored_and_stored_as_a_drill_incident(
     )
     assert client.llen("jobs") == 0
     assert list((tmp_path / "pending").iterdir()) == []
+    client.close()
+
+
+async def test_a_run_still_going_when_the_system_recovers_is_scored_once_it_ends(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The fix brings the steady state back while the run has steps left (here a
+    3 s settle): the drill ended there and scored the run as never completed."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("jobs")
+    app = drill_app(redis_server, tmp_path, FileStore(tmp_path / "incidents"), then_wait=3)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        card = app.drill_mode.card
+        assert card is not None
+        await wait_for(pilot, lambda: card.breach_seen is not None)
+        wizard = await run_book(pilot, app, app.library.runbooks[0])  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press(*"jobs", "enter")
+        await wait_for(pilot, finished(wizard), seconds=20)
+        await wait_for(pilot, lambda: app.drill_mode.report_path is not None, seconds=20)
+    assert app.drill_mode.report_path is not None
+    text = app.drill_mode.report_path.read_text()
+    assert "+20 the right runbook (empty-the-queue)" in text
+    assert "- empty-the-queue: completed" in text
     client.close()
 
 

@@ -510,3 +510,26 @@ async def test_no_file_descriptor_is_left_open(tmp_path: Path) -> None:
         await run(["true"], tmp_path, cwd=tmp_path / "missing")
     await asyncio.sleep(0.01)  # a closed asyncio transport lets go of its fd a tick later
     assert open_fds() == before
+
+
+@pytest.mark.parametrize("terminated", [True, False], ids=["newline", "unterminated"])
+async def test_a_secret_across_a_cut_with_no_separator_near_is_masked_whole(
+    tmp_path: Path, terminated: bool
+) -> None:
+    """No space nor `,;&` in the last 8 KiB: the line was cut at exactly 64 KiB and the
+    secret shown as `…aaaHunter2Secr` then `etValue99`, on screen and in the artifact."""
+    secret = "Hunter2SecretValue99"  # noqa: S105 -- a test value
+    head = "a" * (MAX_LINE_BYTES - 8)
+    made = f"'a' * {len(head)} + {secret!r} + 'b' * 70000"
+    program = f"import sys; sys.stdout.write({made}{' + chr(10)' if terminated else ''})"
+    result, recorder = await run(
+        [sys.executable, "-c", program], tmp_path, redact=Redactor([secret], env={})
+    )
+    pieces = recorder.texts()
+    assert all(len(piece.encode()) <= MAX_LINE_BYTES for piece in pieces)
+    assert "".join(pieces) == head + MASK + "b" * 70000
+    assert pieces[0] == head  # the secret went whole into the next piece
+    artifact = result.artifact.read_text()
+    assert secret not in artifact
+    assert "Hunter2Secr" not in artifact
+    assert "etValue99" not in artifact

@@ -147,6 +147,29 @@ def test_a_torn_last_line_is_reported_ignored_and_set_aside(tmp_path: Path) -> N
     assert aside.read_text().startswith('{"incident":"' + incident + '","seq":3')
 
 
+def test_a_last_event_missing_only_its_newline_is_counted_once_by_reader_and_writer(
+    tmp_path: Path,
+) -> None:
+    """`verify` and `export` counted it whole; the next append set it aside as torn and
+    wrote another event with its sequence number. Now one rule holds for both."""
+    store, incident = opened(tmp_path)
+    store.append(incident, Kind.NOTE, {"text": "first"}, ALICE)
+    path = store.path(incident)
+    # A crash between the event and its newline: no server does this on demand.
+    path.write_bytes(path.read_bytes().removesuffix(b"\n"))
+    counted = store.read(incident)
+    assert counted.ok
+    assert counted.torn is None
+    assert [e.seq for e in counted.events] == [1, 2]
+
+    store.append(incident, Kind.NOTE, {"text": "after"}, ALICE)
+    after = store.read(incident)
+    assert after.ok, after.problems
+    assert [(e.seq, e.data.get("text")) for e in after.events[1:]] == [(2, "first"), (3, "after")]
+    assert after.torn is None
+    assert not path.with_name(path.name + ".torn").exists()
+
+
 def test_events_reported_written_survive_sigkill_at_any_moment(tmp_path: Path) -> None:
     store, incident = opened(tmp_path)
     rng = random.Random(20261123)  # noqa: S311 -- when to kill, reproducibly

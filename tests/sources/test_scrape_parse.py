@@ -78,3 +78,11 @@ def test_a_garbled_sample_fails_the_scrape(line: str) -> None:
 def test_a_bucket_without_its_bound_says_so(labels: str) -> None:
     with pytest.raises(ValueError, match=r"^http_request_duration_seconds_bucket has a bucket"):
         parse_snapshot(f"http_request_duration_seconds_bucket{labels} 3\n", TARGET, 0.0)
+
+
+@pytest.mark.parametrize("value", ["-15", "NaN", "+Inf"])
+def test_a_count_that_is_negative_or_not_a_number_fails_the_scrape(value: str) -> None:
+    """Found by fuzz/run.py exposition: -15 requests read as a figure, a silent wrong
+    error rate; NaN would compare as no breach at all."""
+    with pytest.raises(ValueError, match=rf"(?i)^http_requests_total has the value {value[-3:]}"):
+        parse_snapshot(f'http_requests_total{{status="500"}} {value}\n', TARGET, 0.0)

@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return _not_started(path)  # said with its line and column, before any frame
     console = raw.get("console")
     environment = console.get("environment") if isinstance(console, dict) else None

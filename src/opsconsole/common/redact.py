@@ -285,6 +285,16 @@ class Redactor:
             text = self._literal.sub(MASK, text)
         return _COMBINED.sub(_mask, text)
 
+    def cut_point(self, text: str, cut: int) -> int:
+        """Where to end a piece of `text` at or before `cut` so that no secret is cut in
+        two and escapes masking in both pieces: `cut`, or the start of the first span it
+        would mask that runs across it. `text` goes on past `cut` as far as such a span
+        may reach (a line is cut when no separator comes near: a token of letters alone,
+        or a known secret in a run of them)."""
+        spans = [] if self._literal is None else [m.span() for m in self._literal.finditer(text)]
+        spans += [m.span() for m in _COMBINED.finditer(text)]
+        return min((start for start, end in spans if start < cut < end), default=cut)
+
     def with_secrets(self, *more: str) -> Redactor:
         """A copy that also masks `more` (a parameter's value once it is known)."""
         return Redactor([*self._secrets, *more], env={})

@@ -15,12 +15,14 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from opsconsole.common.redact import Redactor
 from opsconsole.documents.positions import PathKey, TomlPositions
 from opsconsole.documents.problems import Problem, ProblemsFound, display_path
 
@@ -34,6 +36,8 @@ class Finding:
     path: PathKey
     message: str
     at_key: bool = False
+    offset: int | None = None
+    """Characters into the string value at `path` where the problem is, if it is there."""
 
 
 Checks = Callable[[M], Iterable[Finding]]
@@ -52,10 +56,23 @@ def load_document(
     """
     shown = display_path(path)
     try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        data = path.read_bytes()
+    except OSError as error:
         raise ProblemsFound([Problem(shown, 1, 1, f"cannot read file: {_reason(error)}")]) from None
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProblemsFound([not_utf8(shown, data, error)]) from None
     return parse_document(source, shown, model, env=env, checks=checks)
+
+
+def not_utf8(shown: str, data: bytes, error: UnicodeDecodeError) -> Problem:
+    """Where the first byte that is not UTF-8 stands, as an editor counts lines and columns."""
+    line_start = data.rfind(b"\n", 0, error.start) + 1
+    line = data.count(b"\n", 0, error.start) + 1
+    col = len(data[line_start : error.start].decode("utf-8", "replace")) + 1
+    byte = data[error.start]
+    return Problem(shown, line, col, f"not UTF-8: byte 0x{byte:02x} (the file must be UTF-8)")
 
 
 def parse_document(
@@ -71,11 +88,17 @@ def parse_document(
     except tomllib.TOMLDecodeError as error:
         line, col, message = _syntax_error_position(error)
         raise ProblemsFound([Problem(shown, line, col, f"TOML syntax error: {message}")]) from None
+    except RecursionError:
+        raise ProblemsFound([too_deep(shown, source)]) from None
+    if _deeper_than(data, NESTING_LIMIT):  # what tomllib parsed, the rest may not take
+        raise ProblemsFound([too_deep(shown, source)])
 
     positions = TomlPositions.of(source)
 
     def problem(finding: Finding) -> Problem:
         where = positions.locate(finding.path, at_key=finding.at_key)
+        if finding.offset is not None:
+            where = positions.inside(where, finding.offset)
         return Problem(shown, where.line, where.col, finding.message)
 
     findings: list[Finding] = []
@@ -94,11 +117,72 @@ def parse_document(
 
 
 def dotted(path: PathKey) -> str:
-    """``("services", 2, "name")`` as a person writes it: ``services[2].name``."""
+    """``("services", 2, "name")`` as a person writes it: ``services[2].name``. A key is
+    text from the file: a DSN written as a key shows without its password."""
     text = ""
     for segment in path:
-        text += f"[{segment}]" if isinstance(segment, int) else f".{segment}"
+        text += f"[{segment}]" if isinstance(segment, int) else f".{_redacted(segment)}"
     return text.lstrip(".")
+
+
+def _redacted(key: str) -> str:
+    return _key_redactor()(key)
+
+
+@cache
+def _key_redactor() -> Redactor:
+    return Redactor(env={})  # its patterns only: no secret is known here
+
+
+NESTING_LIMIT = 100
+"""Arrays and inline tables deeper than this are refused: no configuration needs them,
+and tomllib's recursion runs out at a few hundred."""
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    """Whether arrays and tables nest deeper than `limit` (without recursion: the depth
+    is what is in question)."""
+    pending: list[tuple[object, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            pending.extend((each, depth + 1) for each in value.values())
+        elif isinstance(value, list):
+            pending.extend((each, depth + 1) for each in value)
+    return False
+
+
+def too_deep(shown: str, source: str) -> Problem:
+    """Where nesting first goes past NESTING_LIMIT (brackets outside strings and
+    comments), else where it is deepest (tables count too, as a header nests them)."""
+    depth, line, col, quote, escaped = 0, 1, 0, "", False
+    deepest = (0, -1, -1)
+    for char in source:
+        col += 1
+        if escaped:
+            escaped = False
+        elif char == "\n":
+            line, col = line + 1, 0
+            if quote == "#":
+                quote = ""
+        elif quote == '"' and char == "\\":
+            escaped = True
+        elif quote:
+            if char == quote and quote != "#":
+                quote = ""
+        elif char in "\"'#":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, (depth, -line, -col))
+            if depth > NESTING_LIMIT:
+                break
+        elif char in "]}":
+            depth -= 1
+    _, line, col = deepest
+    return Problem(shown, -line, -col, f"arrays or tables nested more than {NESTING_LIMIT} deep")
 
 
 # -- TOML syntax ---------------------------------------------------------------

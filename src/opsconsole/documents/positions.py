@@ -65,6 +65,25 @@ class TomlPositions:
         located = self.index[found]
         return located.key if (at_key or found != path) else located.value
 
+    def inside(self, at: Position, offset: int) -> Position:
+        """The place `offset` characters into the string value that begins at `at`,
+        escapes (`\\n`, `\\u00e9`) counted as the one character they stand for; the
+        string itself when it spans lines."""
+        line = (
+            self.lines[at.line - 1].decode(errors="replace") if at.line <= len(self.lines) else ""
+        )
+        start = at.col - 1
+        quote = line[start : start + 1]
+        if quote not in ("'", '"') or line[start : start + 3] in ("'''", '"""'):
+            return at
+        i = start + 1
+        for _ in range(offset):
+            if i >= len(line) or line[i] == quote:
+                return at
+            escape = line[i + 1 : i + 2] if quote == '"' and line[i] == "\\" else ""
+            i += {"": 1, "u": 6, "U": 10}.get(escape, 2)
+        return Position(at.line, i + 1)
+
     # -- indexing ---------------------------------------------------------------
 
     def _position(self, node: tree_sitter.Node) -> Position:

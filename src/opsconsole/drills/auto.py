@@ -19,7 +19,7 @@ from opsconsole.engine.control import RunOptions
 from opsconsole.engine.events import Event
 from opsconsole.engine.operator import Confirmation
 from opsconsole.engine.probes import ConfiguredProbes
-from opsconsole.engine.render import ParamError, expectation_failure, render
+from opsconsole.engine.render import ParamError, check_target, expectation_failure, render
 from opsconsole.engine.runner import Runner
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.offers import describe
@@ -85,7 +85,9 @@ class SteadyStateCheck:
         if probe.probe is None or probe.target is None:
             return None
         try:
-            value = await self.probes.probe(probe.probe, render(probe.target, self.values))
+            value = await self.probes.probe(
+                probe.probe, check_target(probe.probe, probe.target, self.values)
+            )
         except Exception as error:  # the world's failure is the steady state's failure
             return f"{probe.probe} probe failed: {error}"
         return expectation_failure(probe.expect, 0, str(value))

@@ -22,8 +22,8 @@ from opsconsole.runbooks.model import (
     Id,
     Library,
     Strict,
-    placeholders,
 )
+from opsconsole.runbooks.placeholders import placeholders
 
 DRILLS_FILENAME = "drills.toml"
 DRILLS_ENV = "OPSCONSOLE_DRILLS"

@@ -20,8 +20,14 @@ from opsconsole.engine.events import (
 )
 from opsconsole.engine.operator import Confirmation, Operator
 from opsconsole.engine.process import CommandResult, OutputLine, run_command
-from opsconsole.engine.render import captured_values, command_argv, expectation_failure
-from opsconsole.runbooks.model import CommandStep, placeholders
+from opsconsole.engine.render import (
+    ParamError,
+    captured_values,
+    command_argv,
+    expectation_failure,
+)
+from opsconsole.runbooks.model import CommandStep
+from opsconsole.runbooks.placeholders import placeholders
 
 # Output kept in memory for a step's expectations and captures; all of it is in the
 # step's artifact file. A check on the 100,001st megabyte of a log is not a runbook's job.
@@ -57,6 +63,8 @@ class CommandSteps:
             argv = command_argv(step, self.values)
         except KeyError as missing:
             return f"needs {{{missing.args[0]}}}, which no step before it captured"
+        except ParamError as unfit:
+            return str(unfit)
         shown = self.redact(shlex.join(argv))
         if step.destructive and confirm and (refused := await self._confirm(step, shown)):
             return refused

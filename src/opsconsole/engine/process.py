@@ -26,6 +26,7 @@ Stream = Literal["stdout", "stderr"]
 STREAMS: tuple[Stream, Stream] = ("stdout", "stderr")
 
 MAX_LINE_BYTES = 64 * 1024
+"""A line longer than this is cut into pieces of at most this many bytes."""
 # How far back from the limit an overlong line is cut at a separator: longer than any
 # token or key a redaction pattern looks for.
 SEPARATOR_SEARCH_BYTES = 8 * 1024
@@ -33,7 +34,8 @@ SEPARATOR_SEARCH_BYTES = 8 * 1024
 # or "key": "value" pair in logs, JSON and query strings: not a quote or an equals sign,
 # which would part a key from its value and hide the pair from the patterns.
 _SEPARATOR = re.compile(rb".*[\s,;&]", re.DOTALL)
-"""A line longer than this is cut into pieces of at most this many bytes."""
+CutPoint = Callable[[str, int], int]
+"""`Redactor.cut_point`: where a piece may end, at or before a position of a text."""
 MAX_BATCH = 1_000
 """At most this many lines reach `on_lines` in one call."""
 BATCH_WINDOW = 0.05
@@ -262,6 +264,9 @@ class _Output:
             for stream in STREAMS
         }
         self._sink = sink
+        self.cut_point: CutPoint | None = redact.cut_point if isinstance(redact, Redactor) else None
+        """Where an overlong line with no separator near the limit may be cut, so that no
+        secret is split between two pieces that are each redacted on their own."""
         self._pending: list[OutputLine] = []
         self._has_pending = asyncio.Event()
         self.count = 0
@@ -448,12 +453,12 @@ async def _pump(reader: asyncio.StreamReader, stream: Stream, output: _Output) -
             end = data.rfind(b"\n")
             texts: list[str] = []
             if end >= 0:
-                texts = _lines(data[:end])
+                texts = _lines(data[:end], output.cut_point)
                 tail = data[end + 1 :]
             else:
                 tail = data
             while len(tail) > MAX_LINE_BYTES:
-                cut = _cut(tail)
+                cut = _cut(tail, output.cut_point)
                 texts.append(tail[:cut].decode("utf-8", "replace"))
                 tail = tail[cut:]
             output.add(stream, texts, at)
@@ -467,7 +472,7 @@ async def _pump(reader: asyncio.StreamReader, stream: Stream, output: _Output) -
             output.add(stream, [tail.decode("utf-8", "replace")], datetime.now(UTC))
 
 
-def _lines(block: bytes) -> list[str]:
+def _lines(block: bytes, cut_point: CutPoint | None = None) -> list[str]:
     """The lines of `block` (complete lines, newlines between them, none at the end)."""
     # Decoded in one go: a block starts at a line's start and ends at a newline, and the
     # decoder never swallows an ASCII byte into an invalid sequence, so this equals
@@ -478,31 +483,40 @@ def _lines(block: bytes) -> list[str]:
         lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     # A char is at most 4 bytes: below this, no line can be over the limit.
     if len(block) > MAX_LINE_BYTES and any(len(line) > MAX_LINE_BYTES // 4 for line in lines):
-        lines = [piece for line in lines for piece in _pieces(line)]
+        lines = [piece for line in lines for piece in _pieces(line, cut_point)]
     return lines
 
 
-def _pieces(line: str) -> list[str]:
+def _pieces(line: str, cut_point: CutPoint | None) -> list[str]:
     data = line.encode("utf-8")
     if len(data) <= MAX_LINE_BYTES:
         return [line]
     pieces = []
     while data:
-        cut = _cut(data) if len(data) > MAX_LINE_BYTES else len(data)
+        cut = _cut(data, cut_point) if len(data) > MAX_LINE_BYTES else len(data)
         pieces.append(data[:cut].decode("utf-8", "replace"))
         data = data[cut:]
     return pieces
 
 
-def _cut(data: bytes) -> int:
+def _cut(data: bytes, cut_point: CutPoint | None = None) -> int:
     """Where to end a piece of an overlong line: after the last separator near the limit,
     so that a token, a password or a key is not cut in two and so escapes redaction (a
     minified JSON answer of a few hundred KB is one line); at the limit, between UTF-8
-    sequences, only when no separator comes near it."""
+    sequences, only when no separator comes near it, and then before a secret that runs
+    across the limit (`cut_point`), which goes whole into the next piece."""
     separator = _SEPARATOR.search(data, MAX_LINE_BYTES - SEPARATOR_SEARCH_BYTES, MAX_LINE_BYTES)
     if separator is not None:
         return separator.end()
-    return _char_boundary(data, MAX_LINE_BYTES)
+    cut = _char_boundary(data, MAX_LINE_BYTES)
+    if cut_point is None:
+        return cut
+    # Decoded so that each byte that is not UTF-8 is one character, and encodes back to
+    # itself: a position in the text is a position in the bytes.
+    window = data[: cut + SEPARATOR_SEARCH_BYTES].decode("utf-8", "surrogateescape")
+    head = len(data[:cut].decode("utf-8", "surrogateescape"))
+    moved = cut_point(window, head)
+    return len(window[:moved].encode("utf-8", "surrogateescape")) if 0 < moved < head else cut
 
 
 def _char_boundary(data: bytes, limit: int) -> int:

@@ -3,7 +3,11 @@
 A value fills its placeholder inside one argv element and stays that one element,
 whatever it holds: `; rm -rf /`, `$(...)` and newlines are text to the program, never
 shell syntax. Only a step that opts in with `shell = true` goes through `sh -c`, and
-then every value is quoted for the shell first.
+then no value is written into the script at all: each placeholder becomes a reference to
+a positional parameter ("${1}"), quoted for the context it stands in, and the values are
+given to `sh` as arguments, which the shell expands once and never parses. A check's
+query is filled the same way, for SQL and PromQL: each value quoted as a literal of the
+context it stands in (see `runbooks.quoting`).
 """
 
 from __future__ import annotations
@@ -11,16 +15,26 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from opsconsole.runbooks.model import (
-    PLACEHOLDER,
     Capture,
     CommandStep,
     Condition,
     Expect,
     Param,
     param_problem,
+)
+from opsconsole.runbooks.placeholders import PLACEHOLDER
+from opsconsole.runbooks.quoting import (
+    PROMQL_BARE,
+    Context,
+    Slot,
+    promql_slots,
+    promql_string,
+    shell_slots,
+    sql_literal,
+    sql_slots,
 )
 
 
@@ -50,19 +64,101 @@ def resolve_params(params: Sequence[Param], given: Mapping[str, str]) -> dict[st
     return values
 
 
-def render(template: str, values: Mapping[str, str], quote: bool = False) -> str:
+def render(template: str, values: Mapping[str, str]) -> str:
+    """The template with each placeholder's value, as it is: for an argv element (one
+    argument whatever it holds), a condition, a URL; never for a shell or a query."""
+
     def fill(match: re.Match[str]) -> str:
-        value = values[match[1]]
-        return shlex.quote(value) if quote else value
+        return str(values[match[1]])
 
     # Doubled braces (docker's Go templates) are no placeholder and stay as written.
     return PLACEHOLDER.sub(fill, template)
 
 
 def command_argv(step: CommandStep, values: Mapping[str, str]) -> list[str]:
+    """The argv a command step runs. Raises KeyError for a value no step captured, and
+    ParamError for a value its context cannot take."""
     if step.shell:
-        return ["sh", "-c", render(step.argv[0], values, quote=True)]
-    return [render(element, values) for element in step.argv]
+        script, names = shell_script(step.argv[0], values)
+        argv = ["sh", "-c", script, "sh", *(values[name] for name in names)]
+    else:
+        argv = [render(element, values) for element in step.argv]
+    for element in argv:
+        if "\0" in element:
+            raise ParamError("a value holds a NUL byte, which no command can be given")
+    return argv
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_SHELL_REFERENCE = {
+    Context.UNQUOTED: '"{}"',
+    Context.DOUBLE: "{}",
+    Context.SINGLE: "'\"{}\"'",  # out of the single quotes, in double ones, back in
+    Context.ARITHMETIC: "{}",
+}
+
+
+def shell_script(template: str, values: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The script with each placeholder a positional parameter, and the names whose
+    values are those parameters, in order ($1 first)."""
+    numbers: dict[str, int] = {}
+
+    def fill(slot: Slot) -> str:
+        value = values[slot.name]
+        if slot.context is Context.ARITHMETIC and not _INTEGER.fullmatch(value):
+            raise ParamError(
+                f"{{{slot.name}}} stands in an arithmetic expansion: its value must be "
+                "a whole number"
+            )
+        number = numbers.setdefault(slot.name, len(numbers) + 1)
+        return _SHELL_REFERENCE[slot.context].format(f"${{{number}}}")
+
+    return _filled(template, shell_slots(template), fill), list(numbers)
+
+
+def check_target(probe: str, template: str, values: Mapping[str, str]) -> str:
+    """A check's target with its values, each quoted for where it stands: a SQL literal,
+    the inside of a PromQL string (a bare PromQL value only as a number, duration or
+    name), one Redis argument. Raises KeyError and ParamError as `command_argv`."""
+    if probe == "sql":
+
+        def sql(slot: Slot) -> str:
+            value = values[slot.name]
+            if "\0" in value:
+                raise ParamError(f"{{{slot.name}}}: a value holds a NUL byte")
+            return (
+                sql_literal(value) if slot.context is Context.UNQUOTED else value.replace("'", "''")
+            )
+
+        return _filled(template, sql_slots(template), sql)
+    if probe == "promql":
+
+        def promql(slot: Slot) -> str:
+            value = values[slot.name]
+            if slot.context is Context.UNQUOTED:
+                if not PROMQL_BARE.fullmatch(value):
+                    raise ParamError(
+                        f"{{{slot.name}}} stands outside quotes in PromQL: its value must "
+                        "be a number, a duration or a name"
+                    )
+                return value
+            return promql_string(value)
+
+        return _filled(template, promql_slots(template), promql)
+    if probe == "redis":
+        return shlex.join(render(token, values) for token in shlex.split(template))
+    return render(template, values)
+
+
+def _filled(template: str, slots: Sequence[Slot], fill: Callable[[Slot], str]) -> str:
+    parts, last = [], 0
+    for slot in slots:
+        if slot.context is Context.UNSAFE:
+            raise ParamError(f"{{{slot.name}}} stands {slot.why}: no value can fill it safely")
+        parts += [template[last : slot.start], fill(slot)]
+        last = slot.end
+    parts.append(template[last:])
+    return "".join(parts)
 
 
 def as_text(value: object) -> str:

@@ -27,10 +27,11 @@ from opsconsole.engine.events import (
 )
 from opsconsole.engine.operator import Operator, Probes
 from opsconsole.engine.render import (
+    ParamError,
     captured_values,
+    check_target,
     expectation_failure,
     holds,
-    render,
     resolve_params,
 )
 from opsconsole.runbooks.model import (
@@ -206,7 +207,12 @@ class Runner:
         return "failed", f"step '{step.id}' failed: {failure}"
 
     async def _check(self, step: CheckStep) -> str | None:
-        target = render(step.target, self.values)
+        try:
+            target = check_target(step.probe, step.target, self.values)
+        except KeyError as missing:
+            return f"needs {{{missing.args[0]}}}, which no step before it captured"
+        except ParamError as refused:
+            return str(refused)
         shown = self.redact(target)
         self.emit(
             StepStarted, step.id, probe=step.probe, target=shown, dry_run=self.options.dry_run

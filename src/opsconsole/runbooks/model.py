@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsconsole.documents.load import Finding, load_document
 from opsconsole.documents.positions import PathKey
+from opsconsole.runbooks.placeholders import placeholders
+from opsconsole.runbooks.quoting import Context, Slot, promql_slots, shell_slots, sql_slots
 
 RUNBOOKS_FILENAME = "runbooks.toml"
 RUNBOOKS_ENV = "OPSCONSOLE_RUNBOOKS"
@@ -206,16 +208,6 @@ class Library(Strict):
         return next((book for book in self.runbooks if book.id == runbook_id), None)
 
 
-# `{name}` alone; doubled braces stay literal, so Go templates such as docker's
-# `--format {{.State.OOMKilled}}` are written as they are on the command line.
-PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-
-
-def placeholders(text: str) -> list[str]:
-    """The ``{name}`` placeholders of an argv element."""
-    return PLACEHOLDER.findall(text)
-
-
 def library_checks(library: Library) -> Iterator[Finding]:
     yield from _duplicates(
         [(("runbooks", n, "id"), book.id) for n, book in enumerate(library.runbooks)], "runbook id"
@@ -299,6 +291,11 @@ def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[
             yield Finding(
                 (*here, "argv"), f"step '{step.id}' has shell = true: argv must be one script"
             )
+        elif step.shell:
+            yield from _unsafe_slots((*here, "argv", 0), step.id, shell_slots(step.argv[0]))
+    if isinstance(step, CheckStep) and step.probe in _QUERY_SLOTS:
+        slots = _QUERY_SLOTS[step.probe](step.target)
+        yield from _unsafe_slots((*here, "target"), step.id, slots)
     if isinstance(step, CommandStep | CheckStep):
         yield from _regex_check((*here, "expect", "output_matches"), step.expect.output_matches)
         for number, capture in enumerate(step.capture):
@@ -324,6 +321,20 @@ def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[
                     (*here, "answers", answer_number, "goto"),
                     f"answer '{answer.label}' goes to unknown step '{answer.goto}'",
                 )
+
+
+_QUERY_SLOTS = {"sql": sql_slots, "promql": promql_slots}
+
+
+def _unsafe_slots(where: PathKey, step_id: str, slots: Iterable[Slot]) -> Iterator[Finding]:
+    for slot in slots:
+        if slot.context is Context.UNSAFE:
+            yield Finding(
+                where,
+                f"step '{step_id}': {{{slot.name}}} stands {slot.why}, where no value can "
+                "be quoted safely",
+                offset=slot.start,
+            )
 
 
 def _regex_check(

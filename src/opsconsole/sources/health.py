@@ -60,7 +60,7 @@ class HealthChecker:
 
         try:
             async with asyncio.timeout(target.timeout):
-                status, body, content_type = await self._get(target)
+                status, body, content_type, whole = await self._get(target)
         except TimeoutError:
             return result(HealthState.DOWN, f"timeout after {target.timeout:.1f} s")
         except aiohttp.InvalidURL:
@@ -69,18 +69,23 @@ class HealthChecker:
             return result(HealthState.DOWN, describe_http_error(error))
         latency = time.monotonic() - started
         state, reason = judge(status, body, content_type)
+        if not whole and state is not HealthState.DOWN:
+            # An endless stream or a file, on the health URL: whatever its status, that
+            # is not a service answering its health check.
+            state = HealthState.DOWN
+            reason = f"HTTP {status}, but the answer goes on past {MAX_BODY_BYTES // 1024} KiB"
         if state is HealthState.UP and latency > target.slow_after:
             state, reason = HealthState.DEGRADED, f"slow: {latency:.2f} s > {target.slow_after:g} s"
         return result(state, reason, status, body)
 
-    async def _get(self, target: HealthTarget) -> tuple[int, bytes, str]:
+    async def _get(self, target: HealthTarget) -> tuple[int, bytes, str, bool]:
         if self._session is None:
             self._session = new_session(
                 {"User-Agent": "opsconsole", "Accept": "application/json, */*;q=0.5"}
             )
         async with self._session.get(target.url, allow_redirects=False) as response:
-            body, _ = await read_capped(response, MAX_BODY_BYTES)
-            return response.status, body, response.headers.get("Content-Type", "")
+            body, whole = await read_capped(response, MAX_BODY_BYTES)
+            return response.status, body, response.headers.get("Content-Type", ""), whole
 
     async def aclose(self) -> None:
         if self._session is not None:

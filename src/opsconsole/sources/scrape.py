@@ -4,6 +4,7 @@ and for the demo fleet: the same P95 and error rate, from the difference of scra
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -187,6 +188,8 @@ def parse_snapshot(
     requests = errors = 0.0
     memo = series if series is not None else SeriesMemo()
     for name, labels, value in memo.samples(_only_wanted(exposition, target)):
+        if not 0 <= value < math.inf:  # NaN too: a count that is none would read as a figure
+            raise ValueError(f"{name} has the value {value}: counters and buckets count up from 0")
         if name == f"{target.latency_histogram}_bucket":
             try:
                 le = float(labels["le"])
