@@ -178,3 +178,5 @@ def test_promql_strings_are_escaped_and_bare_values_must_be_names_or_numbers() -
 def test_a_redis_value_stays_one_argument() -> None:
     target = check_target("redis", "LLEN {queue}", {"queue": "audit events\nFLUSHALL"})
     assert shlex.split(target) == ["LLEN", "audit events\nFLUSHALL"]
+    with pytest.raises(ParamError, match="cannot be split"):
+        check_target("redis", "GET 'open", {})

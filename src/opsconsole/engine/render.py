@@ -146,7 +146,11 @@ def check_target(probe: str, template: str, values: Mapping[str, str]) -> str:
 
         return _filled(template, promql_slots(template), promql)
     if probe == "redis":
-        return shlex.join(render(token, values) for token in shlex.split(template))
+        try:
+            tokens = shlex.split(template)
+        except ValueError as unbalanced:  # a quote left open in the runbook
+            raise ParamError(f"the redis command cannot be split: {unbalanced}") from None
+        return shlex.join(render(token, values) for token in tokens)
     return render(template, values)
 
 
