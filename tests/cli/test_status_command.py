@@ -79,8 +79,11 @@ def test_status_json_has_the_promised_shape_and_exit_0_when_all_is_well(
         "p95_seconds",
         "error_rate",
         "request_rate",
+        "metrics_error",
+        "metrics_note",
         "container",
     }
+    assert (nginx["metrics_error"], nginx["metrics_note"]) == (None, None)
     assert nginx["health"]["state"] == "UP"
     assert nginx["health"]["status_code"] == 200
     assert nginx["health"]["error"] is None

@@ -19,18 +19,27 @@ BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.5)
 
 
 class KnownTrafficApp:
-    def __init__(self, service: str = "known") -> None:
+    """`status_label`, `grouped` (`2xx`, `5xx` for 200, 500) and the metric names give
+    the conventions apps are instrumented in: prometheus_client's (the defaults), Go's
+    (`code`), grouped statuses, a service's own names (`nl_fhir_*`)."""
+
+    def __init__(
+        self,
+        service: str = "known",
+        *,
+        status_label: str = "status",
+        grouped: bool = False,
+        histogram: str = "http_request_duration_seconds",
+        counter: str = "http_requests_total",
+    ) -> None:
         self.service = service
+        self.grouped = grouped
         self.registry = CollectorRegistry()
         self.durations = Histogram(
-            "http_request_duration_seconds",
-            "Durations.",
-            ["service"],
-            buckets=BUCKETS,
-            registry=self.registry,
+            histogram, "Durations.", ["service"], buckets=BUCKETS, registry=self.registry
         )
         self.requests = Counter(
-            "http_requests_total", "Requests.", ["service", "status"], registry=self.registry
+            counter, "Requests.", ["service", status_label], registry=self.registry
         )
         self._stop = threading.Event()
         self.port = 0
@@ -54,6 +63,8 @@ class KnownTrafficApp:
                 position = step % 100
                 self.durations.labels(self.service).observe((position + 0.5) / 100)
                 status = "500" if position in (13, 71) else "200"
+                if self.grouped:
+                    status = status[0] + "xx"
                 self.requests.labels(self.service, status).inc()
                 step += 1
 

@@ -143,6 +143,11 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
                 "p95_seconds": _round(measured.p95_seconds) if measured else None,
                 "error_rate": _round(measured.error_rate) if measured else None,
                 "request_rate": _round(measured.request_rate) if measured else None,
+                # Why a figure above is null: never a null (nor a 0) without its reason.
+                "metrics_error": metrics.errors.get(config.metrics_name(service))
+                if metrics
+                else None,
+                "metrics_note": measured.note if measured else None,
                 "container": {
                     "state": container.state,
                     "restarts": container.restart_count,

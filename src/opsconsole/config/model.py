@@ -78,6 +78,24 @@ class ThresholdsSection(Section):
     """A watched Redis queue longer than this is a breach."""
 
 
+# prometheus_client's names and label, the defaults of every service.
+DEFAULT_HISTOGRAM = "http_request_duration_seconds"
+DEFAULT_COUNTER = "http_requests_total"
+DEFAULT_STATUS_LABEL = "status"
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """The names one service's figures are read by (`Config.metric_names`). Services
+    with the same names share each query."""
+
+    latency_histogram: str
+    requests_total: str
+    service_label: str
+    """Empty for a direct scrape: the whole exposition is the service's."""
+    status_label: str
+
+
 class ServiceSection(Section):
     name: Name
     health_url: HttpUrl
@@ -87,6 +105,13 @@ class ServiceSection(Section):
     """The Docker container that runs it, if any."""
     prometheus_label: str | None = None
     """The value of the service label in PromQL; the name by default."""
+    latency_histogram: MetricName | None = None
+    """This service's own histogram (the NL-FHIR seed exports nl_fhir_*); by default
+    [prometheus]'s, or http_request_duration_seconds for a direct scrape."""
+    requests_total: MetricName | None = None
+    """This service's own request counter; as latency_histogram, by default."""
+    status_label: LabelName | None = None
+    """The label of its counter that holds the HTTP status; as latency_histogram."""
     health_timeout_seconds: Seconds | None = None
     """Overrides [thresholds] health_timeout_seconds for this service."""
     p95_seconds: Seconds | None = None
@@ -101,10 +126,10 @@ class ServiceSection(Section):
 
 class PrometheusSection(Section):
     url: HttpUrl
-    latency_histogram: MetricName = "http_request_duration_seconds"
-    requests_total: MetricName = "http_requests_total"
+    latency_histogram: MetricName = DEFAULT_HISTOGRAM
+    requests_total: MetricName = DEFAULT_COUNTER
     service_label: LabelName = "service"
-    status_label: LabelName = "status"
+    status_label: LabelName = DEFAULT_STATUS_LABEL
     """The label of requests_total that holds the HTTP status code."""
     window: Annotated[str, Field(pattern=r"^[1-9][0-9]*[smh]$")] = "5m"
     """The range of rate() in every query: P95, request rate and error rate over it."""
@@ -164,6 +189,18 @@ class Config(Section):
         if service.error_rate is not None:
             return service.error_rate
         return self.thresholds.error_rate
+
+    def metric_names(self, service: ServiceSection) -> MetricNames:
+        """The names this service's figures are read by: its own, else [prometheus]'s,
+        else the prometheus_client defaults (a direct scrape has no service label)."""
+        p = self.prometheus
+        return MetricNames(
+            latency_histogram=service.latency_histogram
+            or (p.latency_histogram if p else DEFAULT_HISTOGRAM),
+            requests_total=service.requests_total or (p.requests_total if p else DEFAULT_COUNTER),
+            service_label=p.service_label if p else "",
+            status_label=service.status_label or (p.status_label if p else DEFAULT_STATUS_LABEL),
+        )
 
     def metrics_name(self, service: ServiceSection) -> str:
         """The name a metrics source knows the service by."""

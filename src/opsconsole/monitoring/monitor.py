@@ -129,15 +129,21 @@ def _metrics_source(config: Config) -> PrometheusSource | ScrapeSource | None:
     if config.prometheus is not None:
         from opsconsole.sources.prometheus import PrometheusSource
 
-        return PrometheusSource(config.prometheus)
-    scraped = [(s.name, s.metrics_url) for s in config.services if s.metrics_url]
+        services = [(config.metrics_name(s), config.metric_names(s)) for s in config.services]
+        return PrometheusSource(config.prometheus, services)
+    scraped = [s for s in config.services if s.metrics_url]
     if not scraped:
         return None
     from opsconsole.sources.scrape import ScrapeSource, ScrapeTarget
 
-    return ScrapeSource(
-        [ScrapeTarget(name, url) for name, url in scraped], window=_window_seconds(config)
-    )
+    targets = []
+    for service in scraped:
+        names = config.metric_names(service)
+        targets.append(
+            ScrapeTarget(service.name, str(service.metrics_url), names.latency_histogram,
+                         names.requests_total, names.status_label)
+        )  # fmt: skip
+    return ScrapeSource(targets, window=_window_seconds(config))
 
 
 async def _maybe(poll: Callable[[], Awaitable[T]] | None, seconds: float) -> Reading[T] | None:

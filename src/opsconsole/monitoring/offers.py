@@ -114,4 +114,6 @@ def describe(breach: Breach) -> str:
         return f"queue {detail} holds {value} > {limit}"
     if signal == "unreachable":
         return f"{subject} is unreachable: {value}"
+    if signal == "metrics":
+        return f"the figures of {subject} cannot be computed: {value}"
     return f"{subject} {signal}: {value}"

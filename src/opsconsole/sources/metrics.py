@@ -14,7 +14,10 @@ class ServiceMetrics:
     request_rate: float
     """Requests per second."""
     error_rate: float | None
-    """Share of requests answered 5xx; None when there were no requests."""
+    """Share of requests answered 5xx; None when there were no requests, or when it
+    cannot be computed (`MetricsReading.errors` then says why)."""
+    note: str | None = None
+    """What the figures mean when they are none: no requests in the window."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,9 @@ class MetricsReading:
 
     metrics: dict[str, ServiceMetrics]
     errors: dict[str, str] = field(default_factory=dict)
-    """Services whose own metrics could not be read (direct scrape), with the reason."""
+    """Services with a figure that could not be computed, with the reason: its scrape
+    failed, or the source holds other names than configured (a metric, a label, a
+    service label value). Each is a breach: a figure is never silently absent."""
     alerts: list[Alert] | None = None
     """Firing and pending alerts; None where the source has no alerting (direct scrape)."""
 

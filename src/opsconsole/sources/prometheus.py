@@ -5,20 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
+from collections.abc import Sequence
 
 import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from opsconsole.config.model import PrometheusSection
+from opsconsole.config.model import MetricNames, PrometheusSection
+from opsconsole.sources.holdings import Holdings, Unknown, explain
 from opsconsole.sources.metrics import Alert, MetricsReading, ServiceMetrics
+
+DISCOVERY_SECONDS = 600.0
+"""How long what Prometheus holds is trusted: asked again after that, or after a minute
+while something is missing (a fix being deployed shows within it)."""
+MISSING_DISCOVERY_SECONDS = 60.0
 
 
 class PrometheusSource:
-    """prometheus-api-client is synchronous: every poll runs in a thread of its own."""
+    """prometheus-api-client is synchronous: every poll runs in a thread of its own.
 
-    def __init__(self, config: PrometheusSection) -> None:
+    `services`: the service label value and the names of each configured service. Their
+    figures come from one query per signal for each set of names they share, and each
+    figure that cannot be computed says why (`holdings.explain`), from what Prometheus
+    holds, asked at the first poll and again now and then. Without `services`, every
+    service label value found is read with the section's names, reasons unsaid."""
+
+    def __init__(
+        self, config: PrometheusSection, services: Sequence[tuple[str, MetricNames]] = ()
+    ) -> None:
         self.config = config
+        self.services = list(services)
         self._session = _session_reading_the_environment_once(config.url)
         # A failed poll must show as failed now: the poll loop retries, with backoff.
         self._session.mount(config.url, requests.adapters.HTTPAdapter(max_retries=Retry(0)))
@@ -28,36 +45,123 @@ class PrometheusSource:
             retry=Retry(0),
             timeout=math.ceil(config.timeout_seconds),
         )
+        self._holdings: Holdings | None = None
+        self._asked_at = -math.inf
+        self._missing = False
 
-    def queries(self) -> dict[str, str]:
+    @property
+    def names(self) -> MetricNames:
+        c = self.config
+        return MetricNames(c.latency_histogram, c.requests_total, c.service_label, c.status_label)
+
+    def queries(self, names: MetricNames | None = None) -> dict[str, str]:
         """The PromQL of each signal. Every name in it was validated as a metric or label
         name when the configuration loaded, so nothing here can inject PromQL."""
-        c = self.config
-        by, window = c.service_label, c.window
+        n = names or self.names
+        by, window = n.service_label, self.config.window
         return {
             "p95": f"histogram_quantile(0.95, sum by (le, {by}) "
-            f"(rate({c.latency_histogram}_bucket[{window}])))",
-            "requests": f"sum by ({by}) (rate({c.requests_total}[{window}]))",
+            f"(rate({n.latency_histogram}_bucket[{window}])))",
+            "requests": f"sum by ({by}) (rate({n.requests_total}[{window}]))",
             "errors": f"sum by ({by}) "
-            f'(rate({c.requests_total}{{{c.status_label}=~"5.."}}[{window}]))',
+            f'(rate({n.requests_total}{{{n.status_label}=~"5.."}}[{window}]))',
         }
 
     async def poll(self) -> MetricsReading:
         return await asyncio.to_thread(self._poll)
 
     def _poll(self) -> MetricsReading:
-        values = {signal: self._by_service(query) for signal, query in self.queries().items()}
-        metrics = {}
-        for service in values["p95"].keys() | values["requests"].keys():
-            requests_per_second = values["requests"].get(service, 0.0)
-            errors = values["errors"].get(service, 0.0)
-            p95 = values["p95"].get(service)
-            metrics[service] = ServiceMetrics(
-                p95_seconds=p95 if p95 is not None and math.isfinite(p95) else None,
-                request_rate=requests_per_second,
-                error_rate=errors / requests_per_second if requests_per_second > 0 else None,
+        groups: dict[MetricNames, list[str]] = {}
+        for service, names in self.services:
+            groups.setdefault(names, []).append(service)
+        if not groups:
+            groups[self.names] = []
+        holdings = self._holdings_now(list(groups)) if self.services else None
+        reading = MetricsReading({}, alerts=self._alerts())
+        missing = False
+        for names, services in groups.items():
+            values = {signal: self._by_service(q) for signal, q in self.queries(names).items()}
+            for service in services or values["p95"].keys() | values["requests"].keys():
+                unknown = explain(holdings, names, service) if holdings else Unknown()
+                if holdings and _contradicted(unknown, values, service):
+                    # Series came since it was asked (a deploy, a first scrape): ask again.
+                    holdings = self._holdings = self._discover(list(groups))
+                    self._asked_at = time.monotonic()
+                    unknown = explain(holdings, names, service)
+                missing |= bool(unknown)
+                if unknown:
+                    reading.errors[service] = unknown.said()
+                if unknown.requests:
+                    continue  # no figure at all: the reason stands in for them
+                rate = values["requests"].get(service, 0.0)
+                p95 = None if unknown.p95 else values["p95"].get(service)
+                errors = values["errors"].get(service, 0.0)
+                reading.metrics[service] = ServiceMetrics(
+                    p95_seconds=p95 if p95 is not None and math.isfinite(p95) else None,
+                    request_rate=rate,
+                    error_rate=None if unknown.errors or rate <= 0 else errors / rate,
+                    note=None if rate > 0 else f"no requests in the last {self.config.window}",
+                )
+        self._missing = missing
+        return reading
+
+    def _holdings_now(self, groups: list[MetricNames]) -> Holdings:
+        """What Prometheus holds for these names: asked again once it is old."""
+        age = time.monotonic() - self._asked_at
+        if self._holdings is None or age > (
+            MISSING_DISCOVERY_SECONDS if self._missing else DISCOVERY_SECONDS
+        ):
+            self._holdings = self._discover(groups)
+            self._asked_at = time.monotonic()
+        return self._holdings
+
+    def _discover(self, groups: list[MetricNames]) -> Holdings:
+        """A few cheap calls a metric (its label names, the values of the service label
+        on it, and on the counter's series with a status), the label names of each
+        service whose counter has no status, and every metric name only when one is
+        missing: never a query a service while all is well."""
+        holdings = Holdings()
+        for names in groups:
+            by = names.service_label
+            for metric in (names.requests_total, f"{names.latency_histogram}_bucket"):
+                if metric not in holdings.labels:
+                    labels = frozenset(self._api("labels", metric))
+                    holdings.labels[metric] = labels or None
+                    if by in labels:
+                        holdings.services[metric] = frozenset(
+                            self._api(f"label/{by}/values", metric)
+                        )
+            counter, status = names.requests_total, names.status_label
+            if by not in (holdings.labels.get(counter) or ()):
+                continue
+            having = f'{counter}{{{status}!=""}}'  # its series that carry the status label
+            with_status = frozenset(self._api(f"label/{by}/values", having))
+            holdings.with_status[counter] = (
+                holdings.with_status.get(counter, frozenset()) | with_status
             )
-        return MetricsReading(metrics, alerts=self._alerts())
+            for service in holdings.services.get(counter, frozenset()) - with_status:
+                if (counter, service) not in holdings.own_labels:
+                    selector = f'{counter}{{{by}="{_promql_string(service)}"}}'
+                    holdings.own_labels[counter, service] = frozenset(self._api("labels", selector))
+        if None in holdings.labels.values():
+            holdings.names = sorted(self._api("label/__name__/values", None))
+        return holdings
+
+    def _api(self, path: str, metric: str | None) -> list[str]:
+        # The last hour: what is there now, not every series the TSDB ever held.
+        params: dict[str, str | float] = {"start": time.time() - 3600}
+        if metric is not None:
+            params["match[]"] = metric
+        answer = self._session.get(
+            f"{self.config.url.rstrip('/')}/api/v1/{path}",
+            params=params,
+            timeout=self.config.timeout_seconds,
+        )
+        answer.raise_for_status()
+        data = answer.json().get("data")
+        if not isinstance(data, list):
+            raise ValueError(f"/api/v1/{path} answered no list")
+        return [str(each) for each in data]
 
     def _by_service(self, query: str) -> dict[str, float]:
         label = self.config.service_label
@@ -86,6 +190,19 @@ class PrometheusSource:
     async def aclose(self) -> None:
         """As every metrics source closes: the monitor need not know which it holds."""
         self._session.close()
+
+
+def _promql_string(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _contradicted(unknown: Unknown, values: dict[str, dict[str, float]], service: str) -> bool:
+    """Whether a query found what the holdings say is not there: they are out of date."""
+    return bool(
+        (unknown.requests and service in values["requests"])
+        or (unknown.p95 and service in values["p95"])
+        or (unknown.errors and service in values["errors"])
+    )
 
 
 def _session_reading_the_environment_once(url: str) -> requests.Session:

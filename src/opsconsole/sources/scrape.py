@@ -8,12 +8,19 @@ import math
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from opsconsole.config.model import (
+    DEFAULT_COUNTER,
+    DEFAULT_HISTOGRAM,
+    DEFAULT_STATUS_LABEL,
+    MetricNames,
+)
 from opsconsole.sources.base import describe_error
+from opsconsole.sources.holdings import Holdings, explain
 from opsconsole.sources.http import describe_http_error, new_session, read_capped
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics, histogram_quantile
 
@@ -29,15 +36,22 @@ class Snapshot:
     buckets: dict[float, float]
     requests: float
     errors: float
+    holdings: Holdings = field(default_factory=Holdings)
+    """The label names of the histogram's buckets and of the counter (None: no such
+    series), and the metric names of the exposition when one of them is missing."""
 
 
 @dataclass(frozen=True)
 class ScrapeTarget:
     name: str
     url: str
-    latency_histogram: str = "http_request_duration_seconds"
-    requests_total: str = "http_requests_total"
-    status_label: str = "status"
+    latency_histogram: str = DEFAULT_HISTOGRAM
+    requests_total: str = DEFAULT_COUNTER
+    status_label: str = DEFAULT_STATUS_LABEL
+
+    @property
+    def names(self) -> MetricNames:
+        return MetricNames(self.latency_histogram, self.requests_total, "", self.status_label)
 
 
 class ScrapeSource:
@@ -74,9 +88,19 @@ class ScrapeSource:
             if isinstance(result, BaseException):
                 reading.errors[target.name] = describe_error(result)
                 continue
+            unknown = explain(result.holdings, target.names, target.name)
+            if unknown:
+                reading.errors[target.name] = unknown.said()
             metrics = self._remember(target.name, result)
-            if metrics is not None:
-                reading.metrics[target.name] = metrics
+            if metrics is not None and not unknown.requests:
+                reading.metrics[target.name] = replace(
+                    metrics,
+                    p95_seconds=None if unknown.p95 else metrics.p95_seconds,
+                    error_rate=None if unknown.errors else metrics.error_rate,
+                    note=None
+                    if metrics.request_rate > 0
+                    else f"no requests in the last {self.window:g}s",
+                )
         return reading
 
     async def _scrape(self, target: ScrapeTarget) -> Snapshot:
@@ -186,11 +210,14 @@ def parse_snapshot(
     """Sums over every label but `le`: one histogram and one counter for the service."""
     buckets: dict[float, float] = {}
     requests = errors = 0.0
+    bucket = f"{target.latency_histogram}_bucket"
+    seen: dict[str, set[str]] = {}
     memo = series if series is not None else SeriesMemo()
     for name, labels, value in memo.samples(_only_wanted(exposition, target)):
         if not 0 <= value < math.inf:  # NaN too: a count that is none would read as a figure
             raise ValueError(f"{name} has the value {value}: counters and buckets count up from 0")
-        if name == f"{target.latency_histogram}_bucket":
+        seen.setdefault(name, set()).update(labels)
+        if name == bucket:
             try:
                 le = float(labels["le"])
             except (KeyError, ValueError):
@@ -200,4 +227,22 @@ def parse_snapshot(
             requests += value
             if labels.get(target.status_label, "").startswith("5"):
                 errors += value
-    return Snapshot(at, buckets, requests, errors)
+    counter = seen.get(target.requests_total)
+    holdings = Holdings(
+        labels={metric: frozenset(seen[metric]) if metric in seen else None
+                for metric in (bucket, target.requests_total)},
+        with_status={target.requests_total: frozenset(
+            {""} if counter is not None and target.status_label in counter else ()
+        )},
+    )  # fmt: skip
+    if None in holdings.labels.values():  # for "did you mean": only when one is missing
+        holdings.names = sorted(_metric_names(exposition))
+    return Snapshot(at, buckets, requests, errors, holdings)
+
+
+def _metric_names(exposition: str) -> set[str]:
+    return {
+        line.split("{", 1)[0].split(None, 1)[0]
+        for line in exposition.splitlines()
+        if line.strip() and not line.startswith("#")
+    }

@@ -16,6 +16,7 @@ from textual.widgets import Header, Sparkline, Static
 
 from opsconsole.common.readable import latency
 from opsconsole.common.redact import redact_url
+from opsconsole.config.model import ServiceSection
 from opsconsole.monitoring.board import Board, Trend
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.sources.base import describe_error
@@ -35,6 +36,8 @@ class ServiceScreen(Screen[None]):
     DEFAULT_CSS = """
     #service-top {
         height: 11;
+        /* A reason to read whole, before the health answer's body. */
+        &.-explained { height: 14; }
     }
 
     #service-bottom {
@@ -69,11 +72,26 @@ class ServiceScreen(Screen[None]):
         text-overflow: ellipsis;
     }
 
-    #service-container {
+    #service-side {
         width: 1fr;
+    }
+
+    #service-container {
+        height: 1fr;
+        &.-beside-metrics { height: auto; }
         border: round $panel-lighten-2;
         border-title-style: bold;
         padding: 0 1;
+    }
+
+    /* Why a figure is missing, whole: the figure lines are cut at the pane's width. */
+    #service-metrics {
+        display: none;
+        height: 1fr;
+        border: round $warning;
+        border-title-style: bold;
+        padding: 0 1;
+        &.-shown { display: block; }
     }
 
     #service-body {
@@ -113,9 +131,13 @@ class ServiceScreen(Screen[None]):
                 yield Static(id="error-figures", markup=False)
                 yield Sparkline([], id="error-history")
                 yield Static(id="request-rate", markup=False)
-            container = Static(id="service-container", markup=False)
-            container.border_title = f"container {self.service.container or ''}".rstrip()
-            yield container
+            with Vertical(id="service-side"):
+                container = Static(id="service-container", markup=False)
+                container.border_title = f"container {self.service.container or ''}".rstrip()
+                yield container
+                why = Static(id="service-metrics", markup=False)
+                why.border_title = "metrics"
+                yield why
         with Horizontal(id="service-bottom"):
             with VerticalScroll(id="service-body") as body:
                 body.border_title = "health answer"
@@ -181,10 +203,15 @@ class ServiceScreen(Screen[None]):
         history = self.board.history[self.service.name]
         self._show_trend("#p95-history", history.p95)
         self._show_trend("#error-history", history.error_rate)
-        p95, errors, request_rate = self._metrics()
+        p95, errors, request_rate = metric_lines(self.board, self.service)
         self._show("#p95-figures", p95)
         self._show("#error-figures", errors)
         self._show("#request-rate", request_rate)
+        why = self.board.metrics_error(self.service.name)
+        self._show("#service-metrics", Text(why or ""))
+        self.query_one("#service-metrics").set_class(bool(why), "-shown")
+        self.query_one("#service-container").set_class(bool(why), "-beside-metrics")
+        self.query_one("#service-top").set_class(bool(why), "-explained")
         self._show(
             "#service-container",
             container_text(self.board.container(self.service.name), self._docker_state()),
@@ -221,35 +248,6 @@ class ServiceScreen(Screen[None]):
         if sparkline.data != data:
             sparkline.data = data
 
-    def _metrics(self) -> tuple[Text, Text, Text]:
-        """The P95 line, the errors line, the request rate."""
-        history = self.board.history[self.service.name]
-        measured = self.board.service_metrics(self.service.name)
-        if measured is None:
-            why = self.board.metrics_error(self.service.name)
-            said = f"metrics: {why}" if why else "no metrics"
-            return (
-                Text(f"P95 — {said}", style=formats.LOOK.quiet),
-                Text("errors —", style=formats.LOOK.quiet),
-                Text(),
-            )
-        p95_limit = self.board.config.p95_threshold(self.service)
-        err_limit = self.board.config.error_rate_threshold(self.service)
-        no_requests = Text("— no requests in the window", style=formats.LOOK.quiet)
-        p95 = (
-            figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
-            if measured.p95_seconds is not None
-            else Text.assemble("P95 ", no_requests)
-        )
-        errors = (
-            figure_line(
-                "errors", measured.error_rate, err_limit, history.error_rate, formats.percent
-            )
-            if measured.error_rate is not None
-            else Text.assemble("errors ", no_requests)
-        )
-        return p95, errors, Text(f"{formats.rate(measured.request_rate)} req/s")
-
     def _docker_state(self) -> str | None:
         """Why there are no container figures, when there are none."""
         if not self.service.container:
@@ -260,6 +258,37 @@ class ServiceScreen(Screen[None]):
         if tracked.latest is not None and tracked.latest.error:
             return f"{formats.BAD} Docker unreachable: {tracked.latest.error}"
         return None
+
+
+def metric_lines(board: Board, service: ServiceSection) -> tuple[Text, Text, Text]:
+    """The P95 line, the errors line, the request rate of a service's screen."""
+    history = board.history[service.name]
+    measured = board.service_metrics(service.name)
+    # A figure missing says why: the source's reason (a name or label it does not hold),
+    # else no traffic in the window.
+    why = board.metrics_error(service.name)
+    if measured is None:
+        said = f"metrics: {why}" if why else "no metrics"
+        return (
+            Text(f"P95 — {said}", style=formats.LOOK.quiet),
+            Text("errors —", style=formats.LOOK.quiet),
+            Text(),
+        )
+    p95_limit = board.config.p95_threshold(service)
+    err_limit = board.config.error_rate_threshold(service)
+    said = f"— metrics: {why}" if why else f"— {measured.note or 'no requests in the window'}"
+    missing = Text(said, style=formats.LOOK.quiet)
+    p95 = (
+        figure_line("P95", measured.p95_seconds, p95_limit, history.p95, formats.seconds)
+        if measured.p95_seconds is not None
+        else Text.assemble("P95 ", missing)
+    )
+    errors = (
+        figure_line("errors", measured.error_rate, err_limit, history.error_rate, formats.percent)
+        if measured.error_rate is not None
+        else Text.assemble("errors ", missing)
+    )
+    return p95, errors, Text(f"{formats.rate(measured.request_rate)} req/s")
 
 
 def figure_line(

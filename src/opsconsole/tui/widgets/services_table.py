@@ -261,6 +261,8 @@ def service_row(
         healthy = check is None or check.state is HealthState.UP
         if healthy and (why := board.metrics_error(name)) and isinstance(cells["detail"], Text):
             cells["detail"] = _joined(cells["detail"], f"metrics: {why}")
+        elif healthy and metrics and metrics.note and isinstance(cells["detail"], Text):
+            cells["detail"] = _joined(cells["detail"], metrics.note)  # dashes, with why
 
     if service.container and board.containers.latest is not None:
         container = board.container(name)
