@@ -101,7 +101,7 @@ def test_breach_runbook_fix_incident_export_and_a_drill_scored_honestly(
     # The destructive step asks for the service's name; an empty answer asks again.
     console.wait_for("Type backend to run it", timeout=30)
     console.press("Enter")
-    console.wait_for("Type backend to run it")
+    console.wait_for("nothing typed: type backend to run it")  # asked again, not refused
     console.type("backend")
     console.press("Enter")
 

@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from opsconsole.config.model import Config
+from opsconsole.engine.probes import ConfiguredProbes
+from opsconsole.engine.render import check_target, expectation_failure, resolve_params
 from opsconsole.monitoring.monitor import Monitor
+from opsconsole.monitoring.offers import service_params
+from opsconsole.runbooks.model import CheckStep, load_runbooks, shipped_runbooks
 from opsconsole.sources.metrics import MetricsReading
 from tests.support.commands import run
 from tests.support.known_app import TRUE_ERROR_RATE, TRUE_P95, KnownTrafficApp
@@ -195,3 +199,42 @@ async def test_a_direct_scrape_says_the_same_of_its_own_exposition(
         "did you mean nl_fhir_request_duration_seconds_bucket?"
     )
     assert "fhir-default" not in reading.metrics
+
+
+# -- the runbooks' checks ask for what the dashboard shows -----------------------------------
+
+
+async def test_high_error_rate_verifies_a_fix_on_a_service_with_its_own_names(
+    prometheus: PrometheusServer, apps: dict[str, KnownTrafficApp]
+) -> None:
+    """The NL-FHIR seed exports nl_fhir_*: with http_requests_total hard-coded in the
+    runbook, its verifying check got no data and escalated even when the fix worked."""
+    how = CONVENTIONS["fhir"]
+    fixed = KnownTrafficApp("fhir-fixed", failing=(), **how).start()  # type: ignore[arg-type]
+    try:
+        prometheus.scrape(*(f"127.0.0.1:{app.port}" for app in [*apps.values(), fixed]))
+        config = Config.model_validate(
+            {"prometheus": {"url": prometheus.url, "window": "10s"},
+             "services": [{"name": name, "health_url": "http://127.0.0.1:9/health",
+                           "container": name,  # the runbook is offered for one that has one
+                           **RIGHT["fhir"]} for name in ("fhir", "fhir-fixed")]}
+        )  # fmt: skip
+        await poll_until(config, lambda r: settled(r, "fhir") and "fhir-fixed" in r.metrics)
+        runbook = load_runbooks(shipped_runbooks()).get("high-error-rate")
+        assert runbook is not None
+        verify = next(step for step in runbook.steps if step.id == "rate-after")
+        assert isinstance(verify, CheckStep)
+        probes = ConfiguredProbes(config)
+        verdicts = {}
+        for service in config.services:
+            values = resolve_params(runbook.params, service_params(runbook, service, config))
+            assert values["requests_total"] == "nl_fhir_requests_total"
+            value = await probes.probe("promql", check_target("promql", verify.target, values))
+            verdicts[service.name] = (value, expectation_failure(verify.expect, 0, str(value)))
+    finally:
+        fixed.stop()
+    still_failing, failure = verdicts["fhir"]
+    assert close_to(float(str(still_failing)), TRUE_ERROR_RATE, 0.3)
+    assert failure is not None  # escalates
+    assert "expected below 0.01" in failure
+    assert verdicts["fhir-fixed"] == (0.0, None)  # verified

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsconsole.sources.holdings import Holdings
+from opsconsole.sources.holdings import Holdings, explain
 from opsconsole.sources.scrape import ScrapeTarget, SeriesMemo, Snapshot, parse_snapshot
 
 TARGET = ScrapeTarget("api", "http://api/metrics")
@@ -93,3 +93,20 @@ def test_a_count_that_is_negative_or_not_a_number_fails_the_scrape(value: str) -
     error rate; NaN would compare as no breach at all."""
     with pytest.raises(ValueError, match=rf"(?i)^http_requests_total has the value {value[-3:]}"):
         parse_snapshot(f'http_requests_total{{status="500"}} {value}\n', TARGET, 0.0)
+
+
+def test_a_metric_declared_but_not_counted_yet_is_no_traffic_not_a_wrong_name() -> None:
+    """prometheus_client writes a labelled metric's # TYPE before anything is counted:
+    a service with no requests since it started is not misconfigured."""
+    declared = (
+        "# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\n"
+        "# HELP http_request_duration_seconds D.\n"
+        "# TYPE http_request_duration_seconds histogram\n"
+    )
+    held = parse_snapshot(declared, TARGET, 0.0).holdings
+    assert not explain(held, TARGET.names, "svc")
+    typo = parse_snapshot("# TYPE http_request_total counter\nhttp_request_total 1\n", TARGET, 0)
+    assert explain(typo.holdings, TARGET.names, "svc").said() == (
+        "no series named http_requests_total; did you mean http_request_total?; "
+        "no series named http_request_duration_seconds_bucket"
+    )

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opsconsole.cli.common import EXIT_OK, EXIT_PROBLEMS, Commands, option
+
+if TYPE_CHECKING:
+    from opsconsole.config.model import Config
+    from opsconsole.runbooks.model import Library
 
 
 def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
@@ -33,7 +38,7 @@ def check(
     from opsconsole.config.model import LoadedConfig, load_config
     from opsconsole.documents.problems import ProblemsFound, display_path
     from opsconsole.drills.model import drills_apply, find_drills, load_drills
-    from opsconsole.runbooks.model import Library, find_runbooks, load_runbooks
+    from opsconsole.runbooks.model import find_runbooks, load_runbooks
 
     problems: list[str] = []
     summary: list[str] = []
@@ -73,5 +78,27 @@ def check(
     if problems:
         print("\n".join(problems))
         return EXIT_PROBLEMS
+    if loaded is not None and library is not None:
+        for warning in _unread_names(library, library_path, loaded.config):
+            print(warning)
     print("ok: " + "; ".join(summary))
     return EXIT_OK
+
+
+def _unread_names(library: Library, path: Path, config: Config) -> list[str]:
+    """Warnings, FILE:LINE:COL: a PromQL check that asks for a metric no service's
+    figures are read by (it is not a problem: the seeds' own gauges are such)."""
+    from opsconsole.documents.positions import TomlPositions
+    from opsconsole.documents.problems import Problem, display_path
+    from opsconsole.runbooks.promql_names import unread_names
+
+    found = list(unread_names(library, config))
+    if not found:
+        return []
+    positions = TomlPositions.of(path.read_text(encoding="utf-8"))
+    warnings = []
+    for each in found:
+        where = positions.locate(("runbooks", each.runbook, "steps", each.step, "target"))
+        at = positions.inside(where, each.offset)
+        warnings.append(str(Problem(display_path(path), at.line, at.col, each.message)))
+    return warnings

@@ -109,9 +109,17 @@ class StepStarted(Event):
     target: str | None = None
     confirm_with: str | None = None
     """A destructive command's: what the operator will type to run it (dry runs say so)."""
+    seconds_left: float | None = None
+    """A check that waits for the truth (`within_seconds`): how long it may still try."""
+    pause: float | None = None
+    """Seconds it waits before its first try."""
 
     def describe(self) -> str:
         what = f"$ {self.command}" if self.command is not None else f"{self.probe} {self.target}"
+        if self.seconds_left is not None:
+            paused = f"first in {self.pause:g} s, " if self.pause else ""
+            left = f"{self.seconds_left:.0f} s left"
+            return f"{what}  (try {self.attempt}, {paused}until it holds: {left})"
         if self.dry_run:
             if self.confirm_with is not None:
                 return (

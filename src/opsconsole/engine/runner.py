@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from opsconsole.common.redact import MASK, Redactor
+from opsconsole.engine.checks import CheckSteps
 from opsconsole.engine.commands import CommandSteps
 from opsconsole.engine.control import Aborted, RunControl, RunOptions
 from opsconsole.engine.events import (
@@ -21,16 +22,10 @@ from opsconsole.engine.events import (
     RollbackStarted,
     RunFinished,
     RunStarted,
-    StepFinished,
     StepSkipped,
-    StepStarted,
 )
 from opsconsole.engine.operator import Operator, Probes
 from opsconsole.engine.render import (
-    ParamError,
-    captured_values,
-    check_target,
-    expectation_failure,
     holds,
     resolve_params,
 )
@@ -82,6 +77,7 @@ class Runner:
         self.commands = CommandSteps(
             book.id, self.values, operator, options, self.redact, self.emit, self.control
         )
+        self.checks = CheckSteps(self.values, probes, options, self.redact, self.emit, self.control)
 
     def emit(
         self,
@@ -145,7 +141,7 @@ class Runner:
             if isinstance(step, CommandStep):
                 await self.commands.run(step, confirm=False)
             elif isinstance(step, CheckStep):
-                await self._check(step)
+                await self.checks.run(step)
             elif isinstance(step, DecisionStep):
                 branches = "; ".join(f"{a.label} → {a.goto}" for a in step.answers)
                 reason = f"dry run: a decision, {step.question!r}: {branches}"
@@ -196,7 +192,7 @@ class Runner:
             self.emit(Note, step.id, prompt=step.prompt, text=self.redact(text))
             return None
         failure = await (
-            self.commands.run(step) if isinstance(step, CommandStep) else self._check(step)
+            self.commands.run(step) if isinstance(step, CommandStep) else self.checks.run(step)
         )
         if failure is None:
             return None
@@ -205,36 +201,6 @@ class Runner:
         if step.on_failure == "continue":
             return None
         return "failed", f"step '{step.id}' failed: {failure}"
-
-    async def _check(self, step: CheckStep) -> str | None:
-        try:
-            target = check_target(step.probe, step.target, self.values)
-        except KeyError as missing:
-            return f"needs {{{missing.args[0]}}}, which no step before it captured"
-        except ParamError as refused:
-            return str(refused)
-        shown = self.redact(target)
-        self.emit(
-            StepStarted, step.id, probe=step.probe, target=shown, dry_run=self.options.dry_run
-        )
-        if self.options.dry_run:
-            self.emit(StepFinished, step.id, dry_run=True)
-            return None
-        value: object = None
-        if self.probes is None:
-            failure: str | None = f"no {step.probe} probe here"
-        else:
-            try:
-                value = await self.probes.probe(step.probe, target)
-            except Exception as error:  # the world's failures are the step's failure
-                failure = f"{step.probe} probe failed: {error}"
-            else:
-                failure = expectation_failure(step.expect, 0, str(value))
-        values = captured_values(step.capture, str(value)) if failure is None else {}
-        self.values.update(values)
-        seen = None if value is None else self.redact(str(value))
-        self.emit(StepFinished, step.id, error=failure, value=seen, captured=values)
-        return failure
 
     async def _rollback(self) -> None:
         self.control.rolling_back()

@@ -71,7 +71,14 @@ class VerifyingCheck:
         self.artifacts = artifacts or Path(tempfile.mkdtemp(prefix=f"opsconsole-hold-{step.id}-"))
 
     async def run(self) -> CheckResult:
-        once = self.step.model_copy(update={"retry": None, "when": [], "on_failure": "stop"})
+        # Once, now: a recheck is every recheck_seconds already, and must not wait for
+        # the truth the way the run's own try right after the fix does.
+        waits = (
+            {"within_seconds": None, "pause_seconds": 0} if isinstance(self.step, CheckStep) else {}
+        )
+        once = self.step.model_copy(
+            update={"retry": None, "when": [], "on_failure": "stop", **waits}
+        )
         book = self.runbook.model_copy(update={"steps": [once], "rollback": []})
         finished: list[StepFinished] = []
 

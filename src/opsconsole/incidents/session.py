@@ -114,7 +114,7 @@ class IncidentSession:
         runbook offered for it (as the dashboard offers it: one that fits the service)."""
         breaches = list(self.breaching.values())
         services = {service.name: service for service in self.config.services}
-        found = offers(self.library, breaches, services) if self.library else []
+        found = offers(self.library, breaches, services, self.config) if self.library else []
         title = describe(breaches[0]) if breaches else ""
         return title, found[0].runbook.severity if found else "P2"
 

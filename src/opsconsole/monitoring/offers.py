@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from opsconsole.common.readable import percent, seconds
 from opsconsole.common.redact import redact_url
-from opsconsole.config.model import ServiceSection
+from opsconsole.config.model import Config, ServiceSection
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, Runbook
 
@@ -17,6 +17,9 @@ SERVICE_PARAMS = ("health_url", "container", "metrics_url")
 """A runbook offered for a configured service gets that service's own values in the
 parameters of these names, and an empty field where it has none: never the runbook's
 default, which names some other service's container."""
+METRIC_PARAMS = ("latency_histogram", "requests_total", "service_label", "status_label")
+"""And the names its figures are read by (`Config.metric_names`), with `metrics_name`
+the value of its service label: a check's PromQL asks for what the dashboard shows."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,12 @@ def offers(
     library: Library,
     breaches: list[Breach],
     services: Mapping[str, ServiceSection] | None = None,
+    config: Config | None = None,
 ) -> list[Offer]:
     """Every runbook that fits a breach, the most severe runbook first, then in the order
     the breaches came (services as configured, then backends)."""
+    if config is not None and services is None:
+        services = {service.name: service for service in config.services}
     found = []
     for breach in breaches:
         signal = breach.signal.partition(":")[0]  # "queue:audit_events_queue" is a "queue"
@@ -55,7 +61,7 @@ def offers(
                     else {}
                 )
                 if service is not None:
-                    params |= service_params(runbook, service)
+                    params |= service_params(runbook, service, config)
                 found.append(Offer(runbook, breach, params))
                 break
     return sorted(found, key=lambda offer: SEVERITY_ORDER.index(offer.runbook.severity))
@@ -73,14 +79,22 @@ def fits(runbook: Runbook, for_demo: bool, service: ServiceSection | None) -> bo
     return all(getattr(service, name) for name in needed)
 
 
-def service_params(runbook: Runbook, service: ServiceSection) -> dict[str, str]:
+def service_params(
+    runbook: Runbook, service: ServiceSection, config: Config | None = None
+) -> dict[str, str]:
     """The parameters of `runbook` that a service fills: its name in `service`, its own
-    health_url, container and metrics_url (or nothing where it has none)."""
+    health_url, container and metrics_url (or nothing where it has none); with the
+    configuration, the names its figures are read by (METRIC_PARAMS, `metrics_name`)."""
     declared = _declared(runbook)
     params = {"service": service.name} if "service" in declared else {}
-    return params | {
-        name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared
-    }
+    params |= {name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared}
+    if config is not None:
+        names = config.metric_names(service)
+        params |= {name: getattr(names, name) for name in METRIC_PARAMS if name in declared}
+        if "metrics_name" in declared:
+            params["metrics_name"] = config.metrics_name(service)
+    # A direct scrape has no service label: the runbook's own default stands.
+    return {name: value for name, value in params.items() if value or name in SERVICE_PARAMS}
 
 
 def _declared(runbook: Runbook) -> set[str]:

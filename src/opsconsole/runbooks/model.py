@@ -132,6 +132,13 @@ class CheckStep(StepBase):
     """Its passing is the evidence the fault is gone: with an incident open, the console
     then proposes MONITORING, runs it again on its own, and proposes RESOLVED once it has
     held ([incidents] hold_minutes)."""
+    within_seconds: Annotated[float, Field(gt=0, le=3600)] | None = None
+    """Asked again until its expectation holds, for this long after the first try: a
+    check right after a fix, over a window that still holds the fault."""
+    pause_seconds: Annotated[float, Field(ge=0, le=3600)] = 0
+    """Waited before the first try: the fix takes effect first."""
+    every_seconds: Annotated[float, Field(gt=0, le=600)] = 10
+    """Between tries, with `within_seconds`."""
 
 
 class ManualStep(StepBase):

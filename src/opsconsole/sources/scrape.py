@@ -228,16 +228,37 @@ def parse_snapshot(
             if labels.get(target.status_label, "").startswith("5"):
                 errors += value
     counter = seen.get(target.requests_total)
+    families = {bucket: (target.latency_histogram,),
+                target.requests_total: (target.requests_total,
+                                        target.requests_total.removesuffix("_total"))}  # fmt: skip
+    # Declared (# TYPE) but with no sample yet: a labelled metric nothing has counted
+    # since the service started. No traffic, not a wrong name.
+    declared = _declared(exposition) if len(seen) < 2 else set()
+    held: dict[str, frozenset[str] | None] = {}
+    for metric, names in families.items():
+        if metric in seen:
+            held[metric] = frozenset(seen[metric])
+        else:
+            held[metric] = frozenset() if declared & set(names) else None
+    uncounted = counter is None and held[target.requests_total] is not None
     holdings = Holdings(
-        labels={metric: frozenset(seen[metric]) if metric in seen else None
-                for metric in (bucket, target.requests_total)},
+        labels=held,
         with_status={target.requests_total: frozenset(
-            {""} if counter is not None and target.status_label in counter else ()
+            {""} if uncounted or (counter is not None and target.status_label in counter) else ()
         )},
     )  # fmt: skip
     if None in holdings.labels.values():  # for "did you mean": only when one is missing
         holdings.names = sorted(_metric_names(exposition))
     return Snapshot(at, buckets, requests, errors, holdings)
+
+
+def _declared(exposition: str) -> set[str]:
+    """The families a `# TYPE name kind` line declares."""
+    return {
+        parts[2]
+        for line in exposition.splitlines()
+        if line.startswith("# TYPE ") and len(parts := line.split()) >= 4
+    }
 
 
 def _metric_names(exposition: str) -> set[str]:

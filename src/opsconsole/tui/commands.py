@@ -74,7 +74,11 @@ class RunbookCommands(Listed):
             (
                 f"Runbook: {book.title}",
                 book.summary,
-                partial(app.open_runbook, book, service_params(book, service) if service else {}),
+                partial(
+                    app.open_runbook,
+                    book,
+                    service_params(book, service, app.board.config) if service else {},
+                ),
             )
             for book in library
         ]

@@ -169,7 +169,11 @@ class DashboardScreen(Screen[None]):
 
     def _redraw_suggestion(self) -> None:
         breaches = [self._as_shown(breach) for breach in self.poller.breaches]
-        found = offers(self.library, breaches, self.board.services) if self.library else []
+        found = (
+            offers(self.library, breaches, self.board.services, self.board.config)
+            if self.library
+            else []
+        )
         # The row under the cursor first: R acts on the service the engineer looks at.
         selected = self.query_one(ServicesTable).selected
         offer = next((o for o in found if o.breach.subject == selected), None)
