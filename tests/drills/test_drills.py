@@ -612,7 +612,10 @@ async def test_a_run_still_going_when_the_system_recovers_is_scored_once_it_ends
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press(*"jobs", "enter")
         await wait_for(pilot, finished(wizard), seconds=20)
-        await wait_for(pilot, lambda: app.drill_mode.report_path is not None, seconds=20)
+        await wait_for(pilot, lambda: isinstance(app.screen, DrillReportScreen), seconds=20)
+        # The header's new title reaches every screen's Header through awaited watchers:
+        # let them run before the test tears the app down under them.
+        await pilot.pause(0.3)
     assert app.drill_mode.report_path is not None
     text = app.drill_mode.report_path.read_text()
     assert "+20 the right runbook (empty-the-queue)" in text

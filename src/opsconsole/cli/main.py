@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from opsconsole import __version__
-from opsconsole.cli import check, dashboard, demo, drill, incidents, run, status
+from opsconsole.cli import check, dashboard, demo, doctor, drill, incidents, run, status
 
-COMMANDS = (demo, check, status, run, incidents, drill)
+COMMANDS = (demo, check, doctor, status, run, incidents, drill)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,7 +85,7 @@ class PrometheusSource:
                 unknown = explain(holdings, names, service) if holdings else Unknown()
                 if holdings and _contradicted(unknown, values, service):
                     # Series came since it was asked (a deploy, a first scrape): ask again.
-                    holdings = self._holdings = self._discover(list(groups))
+                    holdings = self._holdings = self.discover(list(groups))
                     self._asked_at = time.monotonic()
                     unknown = explain(holdings, names, service)
                 missing |= bool(unknown)
@@ -111,11 +111,11 @@ class PrometheusSource:
         if self._holdings is None or age > (
             MISSING_DISCOVERY_SECONDS if self._missing else DISCOVERY_SECONDS
         ):
-            self._holdings = self._discover(groups)
+            self._holdings = self.discover(groups)
             self._asked_at = time.monotonic()
         return self._holdings
 
-    def _discover(self, groups: list[MetricNames]) -> Holdings:
+    def discover(self, groups: list[MetricNames]) -> Holdings:
         """A few cheap calls a metric (its label names, the values of the service label
         on it, and on the counter's series with a status), the label names of each
         service whose counter has no status, and every metric name only when one is
@@ -146,6 +146,10 @@ class PrometheusSource:
         if None in holdings.labels.values():
             holdings.names = sorted(self._api("label/__name__/values", None))
         return holdings
+
+    def down_targets(self) -> list[dict[str, str]]:
+        """The labels of each target Prometheus cannot scrape now (`up == 0`)."""
+        return [dict(series["metric"]) for series in self._client.custom_query("up == 0")]
 
     def _api(self, path: str, metric: str | None) -> list[str]:
         # The last hour: what is there now, not every series the TSDB ever held.

@@ -1,0 +1,171 @@
+"""`opsconsole doctor` against the harness's real servers, each problem made on purpose:
+said with its fix, exit 1; all well, exit 0. The real process, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.commands import run
+from tests.support.known_app import KnownTrafficApp
+from tests.support.servers import (
+    DockerDaemon,
+    PostgresServer,
+    PrometheusServer,
+    RedisServer,
+    free_port,
+)
+
+SERVICE = '[[services]]\nname = "{name}"\nhealth_url = "{url}"\n{extra}\n'
+
+
+def doctor(tmp_path: Path, text: str) -> tuple[int, list[dict[str, object]], str]:
+    (tmp_path / "c.toml").write_text(text)
+    as_json = run("doctor", "--json", "--config", "c.toml", cwd=tmp_path)
+    table = run("doctor", "--config", "c.toml", cwd=tmp_path)
+    assert as_json.returncode == table.returncode, table.stdout + table.stderr
+    assert "Traceback" not in as_json.stderr + table.stderr
+    return as_json.returncode, json.loads(as_json.stdout)["findings"], table.stdout
+
+
+def problems(findings: list[dict[str, object]]) -> dict[str, str]:
+    return {str(f["said"]): str(f["fix"]) for f in findings if not f["ok"]}
+
+
+@pytest.fixture
+def healthy_app() -> Iterator[KnownTrafficApp]:
+    app = KnownTrafficApp("checkout", status_label="code").start()
+    yield app
+    app.stop()
+
+
+def test_a_healthy_postgres_says_so_and_exits_0(
+    own_database: str, healthy_app: KnownTrafficApp, tmp_path: Path
+) -> None:
+    code, findings, table = doctor(
+        tmp_path,
+        SERVICE.format(name="checkout", url=healthy_app.metrics_url, extra="")
+        + f'[postgres]\ndsn = "{own_database}"\n',
+    )
+    assert code == 0, findings
+    assert problems(findings) == {}
+    said = [str(f["said"]) for f in findings]
+    assert any(s.startswith("connected to postgresql://") for s in said)
+    assert "pg_stat_statements is readable" in said
+    assert table.splitlines()[-1] == "all well"
+
+
+def test_postgres_without_pg_stat_statements_and_a_role_without_pg_monitor(
+    postgres: PostgresServer, healthy_app: KnownTrafficApp, tmp_path: Path
+) -> None:
+    postgres.execute("DROP DATABASE IF EXISTS doctor_bare WITH (FORCE)")
+    postgres.execute("CREATE DATABASE doctor_bare")
+    postgres.execute("DROP ROLE IF EXISTS doctor_plain")
+    postgres.execute("CREATE ROLE doctor_plain LOGIN PASSWORD 'plain-pw'")
+    try:
+        base = postgres.dsn.rsplit("@", 1)[1].rsplit("/", 1)[0]
+        code, findings, table = doctor(
+            tmp_path,
+            SERVICE.format(name="checkout", url=healthy_app.metrics_url, extra="")
+            + f'[postgres]\ndsn = "postgresql://doctor_plain:plain-pw@{base}/doctor_bare"\n',
+        )
+    finally:
+        postgres.execute("DROP DATABASE IF EXISTS doctor_bare WITH (FORCE)")
+        postgres.execute("DROP ROLE IF EXISTS doctor_plain")
+    assert code == 1
+    found = problems(findings)
+    assert found[
+        "pg_stat_statements is not installed: the pane shows no slowest statement"
+    ].startswith("CREATE EXTENSION pg_stat_statements")
+    assert (
+        found[
+            "role doctor_plain cannot see other sessions' queries: the longest query and "
+            "idle-in-transaction figures are partial"
+        ]
+        == "GRANT pg_monitor TO doctor_plain"
+    )
+    assert "plain-pw" not in table  # the DSN is shown redacted
+    assert "fix: GRANT pg_monitor TO doctor_plain" in table
+    assert table.splitlines()[-1] == "2 problems"
+
+
+def test_redis_without_maxmemory_and_a_queue_that_is_not_a_list(
+    redis_server: RedisServer, healthy_app: KnownTrafficApp, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    before = str(client.config_get("maxmemory")["maxmemory"])
+    client.config_set("maxmemory", 0)
+    client.set("doctor:jobs", "not a list")
+    client.delete("doctor:empty")
+    try:
+        code, findings, _ = doctor(
+            tmp_path,
+            SERVICE.format(name="checkout", url=healthy_app.metrics_url, extra="")
+            + f'[redis]\nurl = "{redis_server.url}"\nqueues = ["doctor:jobs", "doctor:empty"]\n',
+        )
+    finally:
+        client.config_set("maxmemory", before)
+        client.delete("doctor:jobs")
+        client.close()
+    assert code == 1
+    found = problems(findings)
+    assert set(found) == {
+        "maxmemory is not set: memory has no ceiling, and the pane's memory ratio means nothing",
+        "queue doctor:jobs is a string, not a list: its length cannot be read",
+    }
+    assert "queue doctor:empty is empty (no such key yet)" in [str(f["said"]) for f in findings]
+
+
+async def test_prometheus_names_a_label_to_set_and_a_target_that_is_down(
+    prometheus: PrometheusServer, healthy_app: KnownTrafficApp, tmp_path: Path
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    prometheus.scrape(f"127.0.0.1:{healthy_app.port}", dead)
+    text = (
+        SERVICE.format(name="checkout", url=healthy_app.metrics_url, extra="")
+        + f'[prometheus]\nurl = "{prometheus.url}"\nwindow = "10s"\n'
+    )
+    for _ in range(40):  # until Prometheus has scraped both, the dead one as down
+        code, findings, _ = doctor(tmp_path, text)
+        found = problems(findings)
+        if any(said.startswith("target tests") for said in found) and len(found) >= 2:
+            break
+    assert code == 1
+    assert found["target tests " + dead + " is down (up == 0)"].startswith("Prometheus cannot")
+    assert found[
+        "metrics: http_requests_total has no label 'status'; its labels are code, instance, "
+        'job, service: set status_label = "code"'
+    ]
+
+
+def test_docker_names_a_container_that_does_not_exist(
+    docker_daemon: DockerDaemon, healthy_app: KnownTrafficApp, tmp_path: Path
+) -> None:
+    code, findings, _ = doctor(
+        tmp_path,
+        SERVICE.format(name="checkout", url=healthy_app.metrics_url,
+                       extra='container = "no-such-container"')
+        + f'[docker]\nbase_url = "{docker_daemon.base_url}"\n',
+    )  # fmt: skip
+    assert code == 1
+    assert problems(findings) == {
+        "no container named no-such-container": "check services[].container (docker ps --all)"
+    }
+    assert any(str(f["said"]).startswith("Docker ") for f in findings if f["ok"])
+
+
+def test_a_service_that_is_down_and_a_backend_that_cannot_be_reached(tmp_path: Path) -> None:
+    port = free_port()
+    code, findings, _ = doctor(
+        tmp_path,
+        SERVICE.format(name="ledger", url=f"http://127.0.0.1:{port}/health", extra="")
+        + f'[redis]\nurl = "redis://127.0.0.1:{free_port()}/0"\n',
+    )
+    assert code == 1
+    found = problems(findings)
+    assert found[f"http://127.0.0.1:{port}/health: DOWN, connection refused"]
+    assert any(said.startswith("cannot be reached:") for said in found)
