@@ -110,3 +110,45 @@ async def test_an_abort_ends_the_wait_at_once(
     result = await asyncio.wait_for(run, 5)
     assert result.outcome == "aborted"
     assert time.monotonic() - began < 2
+
+
+@pytest.fixture
+def windows() -> Iterator[tuple[str, list[str]]]:
+    """Answers 200, and keeps the path each question asked for."""
+    paths: list[str] = []
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with http_server(Handler) as base:
+        yield base, paths
+
+
+async def test_since_fix_is_the_time_since_the_destructive_step_as_a_range(
+    windows: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    """`rate(...[{since_fix}])` holds only what came after the fix. The clock is set back
+    rather than waited on: 95 s of a real run would be 95 s of the suite."""
+    base, paths = windows
+    check = {"id": "after", "kind": "check", "title": "After", "probe": "http",
+             "target": base + "/{since_fix}", "expect": {"equals": 200}}  # fmt: skip
+    fix = {"id": "fix", "kind": "command", "title": "Fix", "argv": ["true"],
+           "destructive": True, "description": "Changes it."}  # fmt: skip
+    runner = Runner(
+        book(steps=[check]), {}, ScriptedOperator(), EVENTS.append,
+        RunOptions(environment="test", artifacts=tmp_path), probes=ConfiguredProbes(CONFIG),
+    )  # fmt: skip
+    runner.control.fixed_at = time.monotonic() - 95
+    assert (await runner.run()).outcome == "completed"
+    fixing = Runner(
+        book(steps=[fix, check]), {}, ScriptedOperator(confirm_with="fix"), EVENTS.append,
+        RunOptions(environment="test", artifacts=tmp_path), probes=ConfiguredProbes(CONFIG),
+    )  # fmt: skip
+    fixing.control.started_at = time.monotonic() - 500  # the run began long before the fix
+    assert (await fixing.run()).outcome == "completed", EVENTS
+    # 95 s after a fix; then right after one: the shortest window, not the 500 s run.
+    assert paths == ["/95s", "/30s"]

@@ -229,6 +229,7 @@ async def test_high_error_rate_verifies_a_fix_on_a_service_with_its_own_names(
         for service in config.services:
             values = resolve_params(runbook.params, service_params(runbook, service, config))
             assert values["requests_total"] == "nl_fhir_requests_total"
+            values["since_fix"] = "20s"  # as the engine gives it, 20 s after the fix
             value = await probes.probe("promql", check_target("promql", verify.target, values))
             verdicts[service.name] = (value, expectation_failure(verify.expect, 0, str(value)))
     finally:

@@ -18,6 +18,11 @@ from opsconsole.engine.operator import Probes
 from opsconsole.engine.render import ParamError, captured_values, check_target, expectation_failure
 from opsconsole.runbooks.model import CheckStep
 
+SINCE_FIX = "since_fix"
+"""A placeholder every check may use, of no runbook's declaring (`check` knows it)."""
+MIN_WINDOW_SECONDS = 30
+"""Shortest window `{since_fix}` gives: rate() needs two scrapes in it (15 s apart)."""
+
 
 class CheckSteps:
     """The check steps of one run, which share its values with its commands."""
@@ -41,7 +46,7 @@ class CheckSteps:
     async def run(self, step: CheckStep) -> str | None:
         """Why the check failed (its last try, if it waits); None when it held."""
         try:
-            target = check_target(step.probe, step.target, self.values)
+            target = self._target(step)
         except KeyError as missing:
             return f"needs {{{missing.args[0]}}}, which no step before it captured"
         except ParamError as refused:
@@ -63,6 +68,7 @@ class CheckSteps:
             )  # fmt: skip
             if attempt == 1 and step.pause_seconds:
                 await self.control.ask(asyncio.sleep(step.pause_seconds))
+            target = self._target(step)  # {since_fix} has grown
             failure, value = await self._try(step, target)
             values = captured_values(step.capture, str(value)) if failure is None else {}
             self.values.update(values)
@@ -75,6 +81,14 @@ class CheckSteps:
                 return failure
             await self.control.ask(asyncio.sleep(step.every_seconds))
             attempt += 1
+
+    def _target(self, step: CheckStep) -> str:
+        """The target as asked now: `{since_fix}` is the time since the fix, as a PromQL
+        range (`93s`, at least MIN_WINDOW_SECONDS, at most an hour): a window that holds
+        only what came after the fix, not the fault before it."""
+        seconds = min(3600, max(MIN_WINDOW_SECONDS, round(self.control.since_fix())))
+        values = {**self.values, SINCE_FIX: f"{seconds}s"}
+        return check_target(step.probe, step.target, values)
 
     async def _try(self, step: CheckStep, target: str) -> tuple[str | None, object]:
         if self.probes is None:

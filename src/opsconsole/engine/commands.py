@@ -85,6 +85,8 @@ class CommandSteps:
                 break
             assert step.retry is not None
             await asyncio.sleep(step.retry.delay_seconds)
+        if failure is None and step.destructive:
+            self.control.fixed()  # a verifying check's window starts here: {since_fix}
         return failure
 
     async def _confirm(self, step: CommandStep, shown: str) -> str | None:

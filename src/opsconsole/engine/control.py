@@ -4,6 +4,7 @@ the command under way, or stop, which lets it finish (RunControl)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,16 @@ class RunControl:
         self._stop_reason: str | None = None
         self._rolling_back = False
         self._current: asyncio.Task[Any] | None = None
+        self.started_at = time.monotonic()
+        self.fixed_at: float | None = None
+        """When the run's last destructive step succeeded: the fix."""
+
+    def fixed(self) -> None:
+        self.fixed_at = time.monotonic()
+
+    def since_fix(self) -> float:
+        """Seconds since the fix (since the run began, if nothing was changed yet)."""
+        return time.monotonic() - (self.fixed_at or self.started_at)
 
     def abort(self) -> None:
         """The command running now is ended (its process group killed by its cancel)."""

@@ -48,8 +48,11 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
         if check is not None and check.state is not HealthState.UP:
             found.append(Breach(service.name, "health", check.state.value, "UP"))
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
-        # A figure that could not be computed is no figure that holds: said, with why.
-        if metrics is not None and (why := metrics.errors.get(config.metrics_name(service))):
+        # A figure that could not be computed is no figure that holds: said, with why;
+        # but a service that is down cannot be scraped either, and its health says why.
+        answers = check is None or check.state is not HealthState.DOWN
+        why = metrics.errors.get(config.metrics_name(service)) if metrics is not None else None
+        if why and answers:
             found.append(Breach(service.name, "metrics", why, None))
         if measured is not None:
             p95, limit = measured.p95_seconds, config.p95_threshold(service)

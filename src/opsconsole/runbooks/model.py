@@ -215,6 +215,11 @@ class Library(Strict):
         return next((book for book in self.runbooks if book.id == runbook_id), None)
 
 
+BUILT_IN_CHECK_VALUES = frozenset({"since_fix"})
+"""Placeholders a check step may use without declaring them: `{since_fix}`, the seconds
+since the run's fix as a PromQL range (engine/checks.py)."""
+
+
 def library_checks(library: Library) -> Iterator[Finding]:
     yield from _duplicates(
         [(("runbooks", n, "id"), book.id) for n, book in enumerate(library.runbooks)], "runbook id"
@@ -239,6 +244,7 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
     }  # fmt: skip
     known = declared | captured
     used: set[str] = set()
+    checks_know = known | BUILT_IN_CHECK_VALUES
 
     def templates(here: PathKey, step: StepKind) -> Iterator[tuple[PathKey, str]]:
         for number, condition in enumerate(step.when):
@@ -253,7 +259,7 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
         for where, text in templates(here, step):
             for name in placeholders(text):
                 used.add(name)
-                if name not in known:
+                if name not in (checks_know if isinstance(step, CheckStep) else known):
                     yield Finding(where, f"undefined parameter '{{{name}}}' in step '{step.id}'")
         yield from _step_checks(step, here, step_ids)
     for number, suggestion in enumerate(book.suggest_when):

@@ -1,0 +1,37 @@
+"""What breaches: a figure that cannot be computed is a breach with its reason, but only
+where the service answers (a service that is down cannot be scraped either, and its
+health breach already says why: one cause, one breach)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from opsconsole.config.model import Config
+from opsconsole.monitoring.snapshot import Breach, Snapshot, breaches
+from opsconsole.sources.base import Reading
+from opsconsole.sources.metrics import MetricsReading
+from opsconsole.sources.readings import HealthCheck, HealthState
+
+CONFIG = Config.model_validate(
+    {"services": [{"name": "api", "health_url": "http://127.0.0.1:9/health",
+                   "metrics_url": "http://127.0.0.1:9/metrics"}]}
+)  # fmt: skip
+NOW = datetime.now(UTC)
+
+
+def snapshot(state: HealthState, reason: str) -> Snapshot:
+    check = HealthCheck("api", state, reason, None, None, NOW, "")
+    scrape = MetricsReading({}, errors={"api": "connection refused"})
+    return Snapshot(health={"api": check}, metrics=Reading(scrape, None, NOW, 0.01))
+
+
+def test_a_scrape_that_fails_while_the_service_answers_is_a_breach() -> None:
+    assert breaches(CONFIG, snapshot(HealthState.UP, "")) == [
+        Breach("api", "metrics", "connection refused", None)
+    ]
+
+
+def test_a_service_that_is_down_is_one_breach_not_two() -> None:
+    assert breaches(CONFIG, snapshot(HealthState.DOWN, "connection refused")) == [
+        Breach("api", "health", "DOWN", "UP")
+    ]
