@@ -4,7 +4,12 @@ said with its fix, exit 1; all well, exit 0. The real process, as a user runs it
 from __future__ import annotations
 
 import json
+import re
+import ssl
+import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ from tests.support.servers import (
     DockerDaemon,
     PostgresServer,
     PrometheusServer,
+    QuietHandler,
     RedisServer,
     free_port,
 )
@@ -171,3 +177,83 @@ def test_a_service_that_is_down_and_a_backend_that_cannot_be_reached(tmp_path: P
     found = problems(findings)
     assert found[f"http://127.0.0.1:{port}/health: DOWN, connection refused"]
     assert any(said.startswith("cannot be reached:") for said in found)
+
+
+@pytest.fixture
+def https_health(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A health URL over TLS whose certificate (from a CA of the test's own, made with
+    the openssl command) expires in 5 days; and that CA, for SSL_CERT_FILE."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=opsconsole test CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (pki / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "leaf.pem", "-days", "5", "-extfile", "ext.cnf")  # fmt: skip
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "leaf.pem", pki / "leaf.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/health", pki / "ca.pem"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_certificate_about_to_expire_is_a_problem_and_an_untrusted_one_too(
+    https_health: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, ca = https_health
+    (tmp_path / "c.toml").write_text(SERVICE.format(name="portal", url=url, extra=""))
+    trusted = run("doctor", "--json", "--config", "c.toml", cwd=tmp_path,
+                  env={"SSL_CERT_FILE": str(ca)})  # fmt: skip
+    assert trusted.returncode == 1, trusted.stdout + trusted.stderr
+    found = json.loads(trusted.stdout)["findings"]
+    assert [f["said"] for f in found if f["ok"]] == [f"{url} answers HTTP 200"]
+    (expiring,) = problems(found)
+    assert re.fullmatch(r"the certificate of 127\.0\.0\.1 expires in [45] days", expiring)
+
+    untrusted = run("doctor", "--json", "--config", "c.toml", cwd=tmp_path)
+    found = problems(json.loads(untrusted.stdout)["findings"])
+    assert untrusted.returncode == 1
+    assert any(said.startswith(f"TLS of 127.0.0.1:{url.split(':')[2].split('/')[0]}: ")
+               for said in found), found  # fmt: skip

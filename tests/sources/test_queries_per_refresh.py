@@ -31,6 +31,7 @@ from opsconsole.sources.postgres import TAG, PostgresSource
 from opsconsole.sources.prometheus import PrometheusSource
 from opsconsole.sources.readings import RedisReading
 from opsconsole.sources.redis import RedisSource
+from tests.support.known_app import KnownTrafficApp
 from tests.support.servers import OWN_DATABASE, PostgresServer, PrometheusServer, RedisServer
 
 FEW, MANY = 2, 40
@@ -176,6 +177,43 @@ async def test_prometheus_requests_per_refresh_do_not_grow_with_services(
     expected = {"/api/v1/query": signals[FEW], "/api/v1/alerts": 1}
     assert per_poll[FEW] == expected, per_poll
     assert per_poll[MANY] == expected, per_poll
+
+
+async def test_services_with_names_of_their_own_cost_one_query_a_signal_per_set(
+    prometheus: PrometheusServer,
+) -> None:
+    """Three services on two sets of names (two share prometheus_client's, one has the
+    NL-FHIR seed's own): a query per signal for each set, not one per service."""
+    apps = [
+        KnownTrafficApp("plain-a").start(),
+        KnownTrafficApp("plain-b").start(),
+        KnownTrafficApp("fhir", histogram="nl_fhir_request_duration_seconds",
+                        counter="nl_fhir_requests_total").start(),
+    ]  # fmt: skip
+    try:
+        prometheus.scrape(*(f"127.0.0.1:{app.port}" for app in apps))
+        own = {"latency_histogram": "nl_fhir_request_duration_seconds",
+               "requests_total": "nl_fhir_requests_total"}  # fmt: skip
+        config = Config.model_validate(
+            {"prometheus": {"url": prometheus.url, "window": "10s"},
+             "services": [{"name": app.service, "health_url": "http://127.0.0.1:9/h",
+                           **(own if app.service == "fhir" else {})} for app in apps]}
+        )  # fmt: skip
+        monitor = Monitor(config)
+        source = monitor.metrics
+        assert isinstance(source, PrometheusSource)
+        try:
+            await poll_until_all_shown(source, ["plain-a", "plain-b", "fhir"])
+            before = settled_api_requests(prometheus)
+            reading = await source.poll()
+            after = settled_api_requests(prometheus)
+        finally:
+            await monitor.aclose()
+    finally:
+        for app in apps:
+            app.stop()
+    assert shows_every_signal(reading, ["plain-a", "plain-b", "fhir"]), reading
+    assert after - before == {"/api/v1/query": 2 * 3, "/api/v1/alerts": 1}
 
 
 # -- PostgreSQL ---------------------------------------------------------------------
