@@ -4,7 +4,7 @@ health breach already says why: one cause, one breach)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from opsconsole.config.model import Config
 from opsconsole.monitoring.snapshot import Breach, Snapshot, breaches
@@ -35,3 +35,15 @@ def test_a_service_that_is_down_is_one_breach_not_two() -> None:
     assert breaches(CONFIG, snapshot(HealthState.DOWN, "connection refused")) == [
         Breach("api", "health", "DOWN", "UP")
     ]
+
+
+def test_a_failed_scrape_newer_than_the_health_check_waits_for_the_next_check() -> None:
+    """Going down, the scrape fails before the health check notices: not a second breach
+    for the incident's timeline, which then says "cleared" a moment later."""
+    earlier = HealthCheck("api", HealthState.UP, "", 200, 0.01, NOW - timedelta(seconds=1), "")
+    scrape = MetricsReading({}, errors={"api": "connection refused"})
+    snap = Snapshot(health={"api": earlier}, metrics=Reading(scrape, None, NOW, 0.01))
+    assert breaches(CONFIG, snap) == []
+    misnamed = MetricsReading({}, errors={"api": "no series named x"}, misnamed={"api"})
+    snap = Snapshot(health={"api": earlier}, metrics=Reading(misnamed, None, NOW, 0.01))
+    assert breaches(CONFIG, snap) == [Breach("api", "metrics", "no series named x", None)]

@@ -69,12 +69,18 @@ def terminals(cwd: Path, size: tuple[int, int] = (80, 24)) -> Iterator[OpenTermi
         # this test's: the test's own home is passed on, never the user's.
         given = {name: os.environ[name] for name in ISOLATED} | (env or {})
         width, height = size
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
-             "-c", str(cwd), "-e", "TERM=xterm-256color",
-             *(f"-e{name}={value}" for name, value in given.items()), shell],
-            check=True,
-        )  # fmt: skip
+        command = ["tmux", "new-session", "-d", "-s", session, "-x", str(width),
+                   "-y", str(height), "-c", str(cwd), "-e", "TERM=xterm-256color",
+                   *(f"-e{name}={value}" for name, value in given.items()), shell]  # fmt: skip
+        # The tmux server exits with its last session: a session opened as the previous
+        # test's last one is killed can meet a server on its way out. Once more, then.
+        for _ in range(3):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"tmux new-session failed: {done.stderr}")
         return Terminal(session)
 
     try:

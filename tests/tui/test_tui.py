@@ -160,8 +160,9 @@ async def test_a_slow_round_does_not_push_the_next_one_late(fleet: DemoFleet) ->
         await wait_for(pilot, lambda: len(starts) >= 5, seconds=15)
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     # One interval after the last end would be 1.6 s apart. A timer fired late under load
-    # makes one gap longer and the next shorter: the beat holds on average.
-    assert 0.9 < statistics.mean(gaps) < 1.15, gaps
+    # makes one gap longer and the next shorter: the beat holds on average (a loaded CI
+    # machine was seen at 1.15).
+    assert 0.9 < statistics.mean(gaps) < 1.3, gaps
     assert max(gaps) < 1.5, gaps
 
 

@@ -48,12 +48,19 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
         if check is not None and check.state is not HealthState.UP:
             found.append(Breach(service.name, "health", check.state.value, "UP"))
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
-        # A figure that could not be computed is no figure that holds: said, with why;
-        # but a service that is down cannot be scraped either, and its health says why.
-        answers = check is None or check.state is not HealthState.DOWN
-        why = metrics.errors.get(config.metrics_name(service)) if metrics is not None else None
-        if why and answers:
-            found.append(Breach(service.name, "metrics", why, None))
+        # A figure that could not be computed is no figure that holds: said, with why
+        # (MetricsReading.misnamed: a failed scrape counts once health has been asked since).
+        name = config.metrics_name(service)
+        why = metrics.errors.get(name) if metrics is not None else None
+        if why and metrics is not None and snapshot.metrics is not None:
+            answers = check is None or check.state is not HealthState.DOWN
+            up_since = (
+                check is not None
+                and check.state is HealthState.UP
+                and check.checked_at >= snapshot.metrics.at
+            )
+            if answers and (name in metrics.misnamed or up_since):
+                found.append(Breach(service.name, "metrics", why, None))
         if measured is not None:
             p95, limit = measured.p95_seconds, config.p95_threshold(service)
             if p95 is not None and p95 > limit:

@@ -39,9 +39,15 @@ class MetricsReading:
     errors: dict[str, str] = field(default_factory=dict)
     """Services with a figure that could not be computed, with the reason: its scrape
     failed, or the source holds other names than configured (a metric, a label, a
-    service label value). Each is a breach: a figure is never silently absent."""
+    service label value): a figure is never silently absent, and a breach as `misnamed`
+    says."""
     alerts: list[Alert] | None = None
     """Firing and pending alerts; None where the source has no alerting (direct scrape)."""
+    misnamed: set[str] = field(default_factory=set)
+    """Of `errors`, those whose reason is the names (a metric, a label): a breach as long as
+    the service answers. The others (a scrape that failed) are one only when a health
+    check that came after the scrape found the service answering: a service going down
+    fails its scrape first, and its health breach says why."""
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:

@@ -91,6 +91,7 @@ class PrometheusSource:
                 missing |= bool(unknown)
                 if unknown:
                     reading.errors[service] = unknown.said()
+                    reading.misnamed.add(service)
                 if unknown.requests:
                     continue  # no figure at all: the reason stands in for them
                 rate = values["requests"].get(service, 0.0)

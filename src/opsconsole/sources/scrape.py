@@ -91,6 +91,7 @@ class ScrapeSource:
             unknown = explain(result.holdings, target.names, target.name)
             if unknown:
                 reading.errors[target.name] = unknown.said()
+                reading.misnamed.add(target.name)
             metrics = self._remember(target.name, result)
             if metrics is not None and not unknown.requests:
                 reading.metrics[target.name] = replace(
