@@ -22,7 +22,12 @@ from opsconsole.monitoring.offers import service_params
 from opsconsole.runbooks.model import CheckStep, load_runbooks, shipped_runbooks
 from opsconsole.sources.metrics import MetricsReading
 from tests.support.commands import run
-from tests.support.known_app import TRUE_ERROR_RATE, TRUE_P95, KnownTrafficApp
+from tests.support.known_app import (
+    REQUESTS_PER_SECOND,
+    TRUE_ERROR_RATE,
+    TRUE_P95,
+    KnownTrafficApp,
+)
 from tests.support.servers import PrometheusServer
 
 CONVENTIONS = {
@@ -92,8 +97,12 @@ def close_to(value: float | None, truth: float, tolerance: float) -> bool:
 
 
 def settled(reading: MetricsReading, *names: str) -> bool:
+    """Each service's window full of scrapes (its request rate the truth's): before that,
+    rate() extrapolates from the few samples there are."""
     return all(
-        name in reading.metrics and close_to(reading.metrics[name].error_rate, TRUE_ERROR_RATE, 0.2)
+        name in reading.metrics
+        and close_to(reading.metrics[name].request_rate, REQUESTS_PER_SECOND, 0.1)
+        and close_to(reading.metrics[name].error_rate, TRUE_ERROR_RATE, 0.2)
         for name in names
     )
 
