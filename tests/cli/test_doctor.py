@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from opsconsole.monitoring.doctor import docker_version
 from tests.support.commands import run
 from tests.support.known_app import KnownTrafficApp
 from tests.support.servers import (
@@ -257,3 +258,36 @@ def test_a_certificate_about_to_expire_is_a_problem_and_an_untrusted_one_too(
     assert untrusted.returncode == 1
     assert any(said.startswith(f"TLS of 127.0.0.1:{url.split(':')[2].split('/')[0]}: ")
                for said in found), found  # fmt: skip
+
+
+def test_a_health_url_whose_host_name_does_not_resolve_says_it_is_dns(tmp_path: Path) -> None:
+    """`.invalid` never resolves (RFC 2606): the problem is the name, not the service."""
+    code, findings, table = doctor(
+        tmp_path, SERVICE.format(name="ledger", url="http://ledger.invalid:8080/health", extra="")
+    )
+    assert code == 1
+    assert problems(findings) == {
+        "http://ledger.invalid:8080/health: DOWN, host name not found": (
+            "this host cannot resolve ledger.invalid: check the name in services[].health_url, "
+            "and this host's resolver (getent hosts ledger.invalid)"
+        )
+    }
+    assert "✖ ledger" in table
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok", "said"),
+    [
+        ({"Version": "24.0.5", "ApiVersion": "1.43"}, True, "Docker 24.0.5 (API 1.43) at X"),
+        ({"Version": "1.11.2", "ApiVersion": "1.23"}, False,
+         "Docker 1.11.2 (API 1.23) at X: the console needs API 1.24 or newer"),
+        ({"Version": "?", "ApiVersion": "v2"}, False, "Docker ? (API v2) at X: not an API version"),
+    ],
+)  # fmt: skip
+def test_the_docker_engines_api_version_is_judged(
+    answer: dict[str, object], ok: bool, said: str
+) -> None:
+    """A fake answer of `GET /version`: no engine older than the harness's can be started
+    here; the harness's own is judged in the test above (its finding is ok)."""
+    found = docker_version(answer, "X")
+    assert (found.ok, found.said) == (ok, said)

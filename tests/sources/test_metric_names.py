@@ -210,6 +210,28 @@ async def test_a_direct_scrape_says_the_same_of_its_own_exposition(
     assert "fhir-default" not in reading.metrics
 
 
+async def test_direct_scrapes_of_every_convention_read_the_truth(
+    apps: dict[str, KnownTrafficApp],
+) -> None:
+    """The grouped statuses (`2xx`, `5xx`) too: a scrape counts a status that starts with 5
+    as a 5xx, as the PromQL checks' `=~"5.."` does."""
+    config = Config.model_validate(
+        {"services": [
+            {"name": name, "health_url": "http://127.0.0.1:9/health",
+             "metrics_url": app.metrics_url, **RIGHT[name]}
+            for name, app in apps.items()
+        ]}
+    )  # fmt: skip
+    # A scrape's window is 60 s: its rate is read over the two scrapes it has, a second
+    # apart, of an app that records 100 requests (2 of them 500) a second.
+    reading = await poll_until(config, lambda r: settled(r, *CONVENTIONS))
+    assert reading.errors == {}
+    for name in CONVENTIONS:
+        figures = reading.metrics[name]
+        assert close_to(figures.error_rate, TRUE_ERROR_RATE, 0.2), (name, figures)
+        assert close_to(figures.p95_seconds, TRUE_P95, 0.05), (name, figures)
+
+
 # -- the runbooks' checks ask for what the dashboard shows -----------------------------------
 
 

@@ -76,6 +76,7 @@ def load(path: Path, runbooks: Path | None) -> Parts:
     """What the dashboard is made of, in the app's loading thread."""
     from opsconsole.cli.common import drills_offered
     from opsconsole.config.model import load_config
+    from opsconsole.config.source import ConfigSource
     from opsconsole.documents.problems import ProblemsFound
     from opsconsole.drills.pending import default_directory, recover
     from opsconsole.incidents.session import IncidentSession
@@ -96,7 +97,8 @@ def load(path: Path, runbooks: Path | None) -> Parts:
         said.append(why_none)
     config = loaded.config
     session = IncidentSession(store_for(loaded), config, library)
-    return Parts(config, Monitor(config), library, session, drills, said=said)
+    source = ConfigSource.of(loaded)
+    return Parts(config, Monitor(config), library, session, drills, said=said, source=source)
 
 
 def _not_started(path: Path) -> int:

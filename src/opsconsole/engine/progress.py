@@ -4,6 +4,7 @@ The wizard draws this; it holds no Textual, so it is tested on a run's events al
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,22 @@ class Verified:
 
 
 @dataclass
+class Waiting:
+    """A check that waits for the truth after a fix: until when, which try, what the last
+    one saw. The wizard counts it down by the second between tries, which may be 20 s apart."""
+
+    until: float
+    """time.monotonic() when it gives up."""
+    attempt: int
+    last: str | None = None
+
+    def said(self, now: float) -> str:
+        left = max(0.0, self.until - now)
+        line = f"⏱ until it holds: {left:.0f} s left, try {self.attempt}"
+        return f"{line}; last: {self.last}" if self.last else line
+
+
+@dataclass
 class Change:
     """What some events changed: lines for the log, the steps whose state moved, and
     whether anything but output came (the current step and the status may read anew)."""
@@ -83,6 +100,8 @@ class RunProgress:
         self.commands: dict[str, str] = {}
         """The rendered command of each step that ran one."""
         self.verified: list[Verified] = []
+        self.waiting: dict[str, Waiting] = {}
+        """The checks waiting for the truth, while they wait."""
         self._failed_first: dict[str, str] = {}
         """How each verifying step failed before it passed (its retries): the "before"."""
 
@@ -112,10 +131,18 @@ class RunProgress:
             self._set(step, "running", change)
             if event.command is not None:
                 self.commands[step] = event.command
+            if event.seconds_left is not None:
+                last = self.waiting[step].last if step in self.waiting else None
+                until = time.monotonic() + event.seconds_left
+                self.waiting[step] = Waiting(until, event.attempt or 1, last)
             change.lines.append(f"▶ {step}: {said}")
         elif isinstance(event, StepFinished) and step is not None:
             self._set(step, "failed" if event.failed else "ok", change)
             self._note_verifying(step, event)
+            if step in self.waiting and event.failed:
+                self.waiting[step].last = said
+            else:
+                self.waiting.pop(step, None)  # it holds: nothing to wait for
             change.lines.append(f"{'✖' if event.failed else '✔'} {step}: {said}")
         elif isinstance(event, StepSkipped) and step is not None:
             self._set(step, "skipped", change)
@@ -137,6 +164,7 @@ class RunProgress:
         elif isinstance(event, RollbackStarted):
             change.lines.append(f"↺ {said}")
         elif isinstance(event, RunFinished):
+            self.waiting.clear()
             for step_id, state in self.states.items():
                 if state == "running":  # stopped in a dialog, or by an abort
                     self._set(step_id, "failed", change)

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from opsconsole.common.redact import redact_url
@@ -21,6 +22,9 @@ from opsconsole.sources.base import describe_error
 from opsconsole.sources.health import HealthChecker, HealthTarget
 from opsconsole.sources.holdings import explain
 from opsconsole.sources.readings import HealthState
+
+if TYPE_CHECKING:  # prometheus_api_client is loaded only where [prometheus] is configured
+    from opsconsole.sources.prometheus import PrometheusSource
 
 CERTIFICATE_WARNING_DAYS = 14
 """A certificate that expires sooner than this is a problem now: renewals take time."""
@@ -88,13 +92,23 @@ async def _health(config: Config) -> list[Finding]:
             else:
                 found.append(Finding(
                     service.name, False, f"{url}: {check.state.value}, {check.reason}",
-                    "check services[].health_url, and that the service runs",
+                    _health_fix(url, check.reason),
                 ))  # fmt: skip
             if urlsplit(url).scheme == "https":
                 found.append(await asyncio.to_thread(_certificate, service.name, url))
     finally:
         await checker.aclose()
     return found
+
+
+def _health_fix(url: str, reason: str | None) -> str:
+    if reason == "host name not found":  # DNS: no use looking at the service
+        host = urlsplit(url).hostname or ""
+        return (
+            f"this host cannot resolve {host}: check the name in services[].health_url, "
+            f"and this host's resolver (getent hosts {host})"
+        )
+    return "check services[].health_url, and that the service runs"
 
 
 def _certificate(name: str, url: str) -> Finding:
@@ -133,10 +147,7 @@ async def _prometheus(config: Config) -> list[Finding]:
         await source.aclose()
 
 
-def _prometheus_findings(source: object, config: Config) -> list[Finding]:
-    from opsconsole.sources.prometheus import PrometheusSource
-
-    assert isinstance(source, PrometheusSource)
+def _prometheus_findings(source: PrometheusSource, config: Config) -> list[Finding]:
     assert config.prometheus is not None
     url = config.prometheus.url
     groups = list(dict.fromkeys(config.metric_names(s) for s in config.services))
@@ -244,6 +255,26 @@ async def _redis(config: Config) -> list[Finding]:
 
 # -- Docker --------------------------------------------------------------------------------------
 
+DOCKER_MINIMUM_API = (1, 24)
+"""The oldest Engine API the docker SDK speaks (docker.constants.MINIMUM_DOCKER_API_VERSION):
+an older engine (Docker 1.11 and before) answers none of the pane's calls."""
+
+
+def docker_version(version: dict[str, object], where: str) -> Finding:
+    """What `GET /version` says of the engine, judged against what the console needs."""
+    api = str(version.get("ApiVersion", "?"))
+    said = f"Docker {version.get('Version', '?')} (API {api}) at {where}"
+    try:
+        major, minor = (int(part) for part in api.split("."))
+    except ValueError:
+        return Finding("docker", False, f"{said}: not an API version",
+                       "is base_url a Docker engine?")  # fmt: skip
+    if (major, minor) < DOCKER_MINIMUM_API:
+        least = ".".join(map(str, DOCKER_MINIMUM_API))
+        return Finding("docker", False, f"{said}: the console needs API {least} or newer",
+                       "upgrade the Docker engine on that host")  # fmt: skip
+    return Finding("docker", True, said)
+
 
 async def _docker(config: Config) -> list[Finding]:
     return await asyncio.to_thread(_docker_findings, config)
@@ -255,12 +286,7 @@ def _docker_findings(config: Config) -> list[Finding]:
     assert config.docker is not None
     client = docker.DockerClient(base_url=config.docker.base_url, timeout=10)
     try:
-        version = client.version()
-        said = (
-            f"Docker {version.get('Version', '?')} (API {version.get('ApiVersion', '?')}) "
-            f"at {config.docker.base_url}"
-        )
-        found = [Finding("docker", True, said)]
+        found = [docker_version(client.version(), config.docker.base_url)]
         for service in config.services:
             if not service.container:
                 continue

@@ -113,6 +113,11 @@ class Monitor:
             await asyncio.sleep(SCRAPE_GAP_SECONDS)
         return await self.snapshot()
 
+    def rediscover(self) -> None:
+        """The backends asked again what they hold, at their next poll."""
+        if self.metrics is not None:
+            self.metrics.forget()
+
     async def aclose(self) -> None:
         await self.health.aclose()
         if self.metrics is not None:

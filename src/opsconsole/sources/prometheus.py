@@ -192,6 +192,11 @@ class PrometheusSource:
             for alert in answer.json()["data"]["alerts"]
         ]
 
+    def forget(self) -> None:
+        """What Prometheus holds is asked again at the next poll: `r` after a deploy or a
+        relabelling, without waiting for the holdings to age."""
+        self._holdings = None
+
     async def aclose(self) -> None:
         """As every metrics source closes: the monitor need not know which it holds."""
         self._session.close()

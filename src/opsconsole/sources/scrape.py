@@ -71,6 +71,10 @@ class ScrapeSource:
         self._history: dict[str, deque[Snapshot]] = {t.name: deque() for t in targets}
         self._series = {t.name: SeriesMemo() for t in targets}
 
+    def forget(self) -> None:
+        """As every metrics source forgets: a scrape reads the whole exposition each time,
+        so nothing is held between polls to be asked again."""
+
     async def poll(self) -> MetricsReading:
         """Metrics by service, and the reason for each service whose scrape failed.
         A service scraped for the first time has no rate yet and is left out of both."""

@@ -24,10 +24,17 @@ from textual.message import Message
 from textual.signal import Signal
 
 from opsconsole.tui.boot import StartingScreen
-from opsconsole.tui.messages import JoinIncident, RunbookRequested, RunEnded, RunShown
+from opsconsole.tui.messages import (
+    JoinIncident,
+    RefreshRequested,
+    RunbookRequested,
+    RunEnded,
+    RunShown,
+)
 
 if TYPE_CHECKING:
     from opsconsole.config.model import Config
+    from opsconsole.config.source import ConfigSource
     from opsconsole.drills.model import DrillBook, DrillPlan
     from opsconsole.incidents.session import IncidentSession
     from opsconsole.incidents.store import IncidentStore
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
     from opsconsole.sources.health import HealthChecker
     from opsconsole.tui.drill_mode import DrillMode
     from opsconsole.tui.incident_mode import IncidentMode
+    from opsconsole.tui.reload_mode import ReloadMode
     from opsconsole.tui.runbook_mode import RunbookMode
     from opsconsole.tui.screens.dashboard import DashboardScreen
 
@@ -71,6 +79,8 @@ class Parts:
     drill: DrillPlan | None = None
     said: list[str] = field(default_factory=list)
     """What loading had to tell the operator: a drill's fault left behind and undone..."""
+    source: ConfigSource | None = None
+    """The file `config` came from, taken again by `r` when it changes."""
 
 
 class Loaded(Message):
@@ -126,6 +136,7 @@ class OpsConsoleApp(App[None]):
     incident_mode: IncidentMode
     drill_mode: DrillMode
     runbooks: RunbookMode
+    reload_mode: ReloadMode
     dashboard: DashboardScreen
 
     def __init__(
@@ -201,27 +212,25 @@ class OpsConsoleApp(App[None]):
         from opsconsole.monitoring.poller import Poller
         from opsconsole.tui.drill_mode import DrillMode
         from opsconsole.tui.incident_mode import IncidentMode
+        from opsconsole.tui.reload_mode import ReloadMode
         from opsconsole.tui.runbook_mode import RunbookMode
         from opsconsole.tui.screens.dashboard import DashboardScreen
 
         self.config, self.library, self.monitor = parts.config, parts.library, parts.monitor
-        environment = parts.config.console.environment
-        self.place = f"{environment} @ {socket.gethostname()}"
-        for kind in ENVIRONMENT_KINDS:
-            self.remove_class(f"-env-{kind}")
-        self.add_class(f"-env-{environment_kind(environment)}")
+        self.set_environment(parts.config.console.environment)
         self.board = Board(parts.config)
         self.poller = Poller(parts.monitor, self.board)
         self.board_changed = Signal(self, "board-changed")
         self.incident_mode = IncidentMode(self, parts.session)
         self.drill_mode = DrillMode(self, parts.drills)
         self.runbooks = RunbookMode(self)
+        self.reload_mode = ReloadMode(self, parts.source)
         self.dashboard = DashboardScreen(self.poller, self.board_changed, parts.library)
         self.attached = True
         # Over the first frame, not in its place: a Header on its way out still hears
         # the title change that follows, and fails to find its own parts (Textual 8.2).
         await self.push_screen(self.dashboard)
-        self.poller.listen(self._polled)
+        self.poller.listen(self.polled)
         self.poller.start()
         self.incident_mode.start()
         if parts.drill is not None:
@@ -244,7 +253,14 @@ class OpsConsoleApp(App[None]):
             return self.attached
         return True
 
-    def _polled(self, polled: Polled) -> None:
+    def set_environment(self, environment: str) -> None:
+        self.place = f"{environment} @ {socket.gethostname()}"
+        for kind in ENVIRONMENT_KINDS:
+            self.remove_class(f"-env-{kind}")
+        self.add_class(f"-env-{environment_kind(environment)}")
+
+    def polled(self, polled: Polled) -> None:
+        """A poll is on the board: the screens and the incident session hear it."""
         if polled.error is not None:
             # Each check turns the world's failures into DOWN: this is a bug of ours.
             self.notify(
@@ -265,6 +281,10 @@ class OpsConsoleApp(App[None]):
 
     def action_wizard(self) -> None:
         self.runbooks.bring_back()
+
+    @on(RefreshRequested)
+    def _refresh_requested(self) -> None:
+        self.reload_mode.refresh()
 
     # -- runbooks ------------------------------------------------------------------------
 
@@ -348,12 +368,14 @@ def make_app(
     session: IncidentSession | None = None,
     drill: DrillPlan | None = None,
     drills: DrillBook | None = None,
+    source: ConfigSource | None = None,
     owns_process: bool = False,
 ) -> OpsConsoleApp:
     """The app for a configuration already loaded; tests pass their own sources (a
     `monitor`, or just its health `checker`) and their own incident `session` or store.
     The runbook library is the shipped one unless given; incidents go to the default
-    directory unless a store is given. `owns_process`: the app is what this process is
+    directory unless a store is given. `source`: the file `config` came from, taken again
+    by `r` once it changes. `owns_process`: the app is what this process is
     for (the CLI)."""
     from opsconsole.incidents.files import FileStore, default_directory
     from opsconsole.incidents.session import IncidentSession
@@ -366,5 +388,5 @@ def make_app(
         monitor = Monitor(config, health=checker)
     if session is None:
         session = IncidentSession(incidents or FileStore(default_directory()), config, library)
-    parts = Parts(config, monitor, library, session, drills, drill)
+    parts = Parts(config, monitor, library, session, drills, drill, source=source)
     return OpsConsoleApp(parts, environment=config.console.environment, owns_process=owns_process)

@@ -46,3 +46,8 @@ class JoinIncident(Message):
     def __init__(self, incident: Incident) -> None:
         super().__init__()
         self.incident = incident
+
+
+class RefreshRequested(Message):
+    """`r` on the dashboard: poll now, and take the configuration file again if it
+    changed."""

@@ -20,7 +20,7 @@ from opsconsole.monitoring.offers import Offer, offers
 from opsconsole.monitoring.poller import HEALTH, Polled, Poller
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library
-from opsconsole.tui.messages import RunbookRequested
+from opsconsole.tui.messages import RefreshRequested, RunbookRequested
 from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.footer import KeysFooter
@@ -228,7 +228,7 @@ class DashboardScreen(Screen[None]):
             self.post_message(RunbookRequested(self.offer.runbook, self.offer.params))
 
     def action_refresh(self) -> None:
-        self.poller.poll_now()
+        self.post_message(RefreshRequested())  # the app may rebuild this screen on a new file
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -3,6 +3,7 @@ the current step, and the status line. They read what they are given and never r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -100,7 +101,15 @@ class CurrentStep(Static):
             parts.append(Text(step.description))
         if current in self.progress.commands:
             parts.append(Text(f"$ {self.progress.commands[current]}", style=formats.LOOK.quiet))
+        if (waiting := self.progress.waiting.get(current)) is not None:
+            parts.append(Text(waiting.said(time.monotonic()), style="bold"))
         self.update(Text("\n").join(parts))
+
+    @property
+    def counting_down(self) -> bool:
+        """Whether the step shown waits for the truth: its time left is redrawn each second."""
+        current = self.progress.current
+        return current is not None and current in self.progress.waiting
 
 
 class RunStatus(Static):
