@@ -209,6 +209,7 @@ title = "Change"
 description = "Touches the file named after the marker."
 argv = ["touch", "changed"]
 destructive = true
+confirm = "{hostname}"
 
 [[runbooks.params]]
 name = "marker"

@@ -306,9 +306,10 @@ title = "Restart until it answers"
 description = "Restarts the service."
 argv = ["true"]
 destructive = true
+confirm = "{hostname}"
 verifies = true
 """
     )
     assert problems_of(tmp_path, text) == [
-        "13:12: step 'verify' is destructive: a verifying step is run again on its own",
+        "14:12: step 'verify' is destructive: a verifying step is run again on its own",
     ]

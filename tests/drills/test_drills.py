@@ -123,6 +123,25 @@ def test_postgres_pool_exhausted_is_fixed_by_its_runbook(
     assert drill_sessions(postgres) == 0
 
 
+def test_a_table_lock_is_ended_at_its_head_by_slow_queries(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Nothing in the scenario answers for the runbook: the waiting queries it counts make
+    it propose ending the session that holds the lock (cancelling the waiting queries, the
+    old branch, left the lock where it was and the steady state broken)."""
+    write_config(tmp_path, postgres_section(postgres), service_section("http://127.0.0.1:9/"))
+    ran = drill("run", "postgres-lock-held", "--auto", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "3 queries waiting behind it" in ran.stdout
+    assert (
+        "→ A session holds a lock that other queries wait on (as proposed: blocked = '3' "
+        "(above 0.0))" in ran.stdout
+    ), ran.stdout
+    assert "pg_terminate_backend" in ran.stdout
+    assert "✔ postgres-lock-held: broken after" in ran.stdout
+    assert drill_sessions(postgres) == 0
+
+
 def test_redis_memory_full_is_fixed_by_its_runbook(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -164,6 +183,11 @@ def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
     ran = run_docker_drill(scenario, docker_daemon, health, tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert f"{APP} is DOWN" in ran.stdout  # the health check, as well as the container state
+    # The evidence chose the branch: nothing in the scenario answers for the runbook.
+    assert (
+        "→ The container exited or crashed (as proposed: status = 'Exited' (one of Exited, "
+        "Dead, Created); oom = 'false' (equals false))" in ran.stdout
+    ), ran.stdout
     assert "docker start sandbox-app" in ran.stdout
     container.reload()
     assert container.status == "running"
@@ -183,6 +207,12 @@ def test_an_oom_killed_container_is_brought_back_by_service_down(
     broken = next(line for line in ran.stdout.splitlines() if "steady state broken" in line)
     assert f"{APP} was OOM-killed" in broken, broken
     assert "OOMKilled=true ExitCode=137" in ran.stdout
+    assert "→ It ran out of memory (OOMKilled=true) (as proposed: oom = 'true'" in ran.stdout
+    # Started with docker run, not compose: no compose label, and the evidence says so.
+    assert (
+        "→ With docker run (no compose file) (as proposed: compose_project = '' (equals ''))"
+        in ran.stdout
+    ), ran.stdout
     assert "docker start sandbox-app" in ran.stdout
     assert "✔ container-oom-killed: broken after" in ran.stdout
     container.reload()
@@ -375,10 +405,15 @@ def test_the_fault_of_a_drill_still_running_elsewhere_is_not_taken_for_left_behi
 def test_a_long_lock_blocks_the_table_until_undone(postgres: PostgresServer) -> None:
     fault = PostgresLock(postgres.dsn, f"lock-{os.getpid()}", "opsconsole_drill_lock")
     assert fault.inject() == (
-        "opsconsole_drill_lock locked (ACCESS EXCLUSIVE) by a session idle in its transaction"
+        "opsconsole_drill_lock locked (ACCESS EXCLUSIVE) by a session idle in its transaction,"
+        " 3 queries waiting behind it"
     )
     try:
         with psycopg.connect(postgres.dsn, autocommit=True) as other:
+            waiting = other.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ).fetchone()
+            assert waiting == (3,)
             other.execute("SET lock_timeout = '300ms'")
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 other.execute("SELECT count(*) FROM opsconsole_drill_lock")
@@ -475,6 +510,8 @@ runbook = "no-such-runbook"
     assert problems == [
         "unknown value '{redis_hots}' in parameter 'redis_host'",
         "runbook 'redis-cache' has no parameter 'colour'",
+        "scripted answers need why_scripted: what a person knows here that no captured value "
+        "shows (a decision that can propose its answer should)",
         "'Panic' is not an answer of 'action' (answers: 'Delete the matching keys', "
         "'Raise maxmemory or change the eviction policy', 'Nothing: it was informational')",
         "duplicate drill id 'bad'",
@@ -484,7 +521,7 @@ runbook = "no-such-runbook"
         [OPSCONSOLE, "check"], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
-    assert "drills.toml: 9 drills" in shipped.stdout, shipped.stdout + shipped.stderr
+    assert "drills.toml: 10 drills" in shipped.stdout, shipped.stdout + shipped.stderr
 
 
 # -- drill mode in the dashboard -----------------------------------------------------------

@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from opsconsole.engine.control import RunOptions
+from opsconsole.engine.decisions import Proposal
 from opsconsole.engine.events import Event, Note
 from opsconsole.engine.progress import NOTE_PROMPT, RunProgress
 from opsconsole.engine.runner import Runner
@@ -126,7 +127,7 @@ class AskedOperator(ScriptedOperator):
 
     progress: RunProgress
 
-    async def decide(self, step: DecisionStep) -> None:
+    async def decide(self, step: DecisionStep, proposal: Proposal | None) -> None:
         self.progress.asking(step.id)
         assert self.progress.current == step.id
         assert self.progress.states[step.id] == "running"

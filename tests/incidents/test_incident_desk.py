@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input
 from opsconsole.config.model import Config
 from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
+from opsconsole.incidents.export import markdown
 from opsconsole.incidents.files import FileStore
 from opsconsole.incidents.model import Actor, Incident, Kind, Status
 from opsconsole.incidents.postgres import PostgresStore
@@ -30,7 +31,7 @@ from opsconsole.tui.screens.params import ParamsDialog
 from opsconsole.tui.screens.wizard import WizardScreen
 from tests.support.configs import with_refresh
 from tests.support.console import finished, open_incident, outcome, run_book, settled, shown, status
-from tests.support.pilot import toasts, wait_for
+from tests.support.pilot import screen_lines, toasts, wait_for
 from tests.support.runbooks import book
 
 BOB = Actor(user="bob", host="bastion-2", ssh_client="10.0.0.9")
@@ -268,6 +269,63 @@ async def test_decisions_and_confirmations_are_recorded_with_who_answered(tmp_pa
     assert confirmed.who == app.incident_mode.session.who
     assert recorded["runbook.note"].data["text"] == "restarted"
     assert (tmp_path / "api-staging").exists()
+
+
+async def test_a_proposed_answer_overruled_in_the_wizard_keeps_its_reason_in_the_export(
+    tmp_path: Path,
+) -> None:
+    """The dialog marks the answer the evidence points to, with that evidence, under the
+    cursor; another answer asks why, Escape there goes back to the question, and the
+    reason goes into the incident log and the postmortem timeline."""
+    os.chdir(tmp_path)
+    store = FileStore(tmp_path / "incidents")
+    runbook = book(
+        id="why-down",
+        params=[{"name": "service", "description": "The service", "default": "api"}],
+        steps=[
+            {"id": "inspect", "kind": "command", "title": "Inspect",
+             "argv": ["echo", "OOMKilled=true"],
+             "capture": [{"name": "oom", "pattern": "OOMKilled=(true|false)"}]},
+            {"id": "cause", "kind": "decision", "title": "What stopped it?",
+             "question": "What stopped it?",
+             "answers": [
+                 {"label": "It crashed", "goto": "done",
+                  "when": [{"value": "{oom}", "equals": "false"}]},
+                 {"label": "Out of memory", "goto": "done",
+                  "when": [{"value": "{oom}", "equals": "true"}]},
+             ]},
+            {"id": "done", "kind": "command", "title": "Done", "argv": ["echo", "{service}"]},
+        ],
+    )  # fmt: skip
+    app = make_app(config_for(), library=Library(runbooks=[runbook]), incidents=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        incident = await open_incident(pilot, app)
+        wizard = await run_book(pilot, app, runbook)
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.pause(0.2)
+        seen = " ".join(" ".join(line.split()) for line in screen_lines(app))
+        assert "Proposed from oom = 'true' (equals true)" in seen
+        assert "2. Out of memory ◀ proposed" in seen
+        assert "Enter takes the proposed" in seen
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog))
+        await pilot.press("escape")  # back to the question, not an abort
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog))
+        await pilot.press(*"dmesg shows a segfault", "enter")
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "completed"
+    (decided,) = [e for e in store.get(incident.id).events if e.kind == "runbook.decided"]
+    assert decided.data["answer"] == "It crashed"
+    assert decided.data["proposed"] == "Out of memory"
+    assert decided.data["evidence"] == ["oom = 'true' (equals true)"]
+    assert decided.data["reason"] == "dmesg shows a segfault"
+    timeline = markdown(store.get(incident.id))
+    assert (
+        "What stopped it? → It crashed (over the proposed 'Out of memory', from "
+        "oom = 'true' (equals true): dmesg shows a segfault)"
+    ) in timeline
 
 
 # -- a store that fails mid-run --------------------------------------------------------------

@@ -6,7 +6,7 @@ explicitly so the test can say what "since" must be.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from opsconsole.monitoring.service_state import ServiceStatus, observe_all
 from opsconsole.sources.readings import HealthState
@@ -65,3 +65,39 @@ def test_up_and_down_again_and_again_is_flapping_and_stops_being_so_when_it_hold
     steady = held.observe(check(HealthState.UP, 40 + 301))
     assert not steady.flapping
     assert steady.changes == ()
+
+
+def test_a_configuration_taken_again_keeps_what_the_board_knew_of_each_service() -> None:
+    """`r` on an edited file rebuilds the board: a service DOWN since 03:12 stays DOWN since
+    03:12 (not since the edit), and keeps its P95 history where its names did not change;
+    a service whose health URL changed starts afresh, and a new one starts empty."""
+    from opsconsole.config.model import Config
+    from opsconsole.monitoring.board import Board
+    from opsconsole.sources.readings import HealthCheck, HealthState
+
+    def config(api_url: str, **names: str) -> Config:
+        return Config.model_validate(
+            {"services": [{"name": "api", "health_url": api_url, **names},
+                          {"name": "web", "health_url": "http://web/health"}]}
+        )  # fmt: skip
+
+    started = datetime(2026, 12, 7, 3, 12, tzinfo=UTC)
+    old = Board(config("http://api/health"))
+    down = [HealthCheck(name, HealthState.DOWN, "connection refused", None, None, started)
+            for name in ("api", "web")]  # fmt: skip
+    old.observe_health(down)
+    old.history["api"].p95.add(started, 1.5)
+
+    same = Board(config("http://api/health", status_label="code"))
+    same.carry_over(old)
+    assert same.statuses["api"].since == started
+    assert same.statuses["web"].since == started
+    # Its counter is read by another label now: what was drawn before is not its history.
+    assert same.history["api"] is not old.history["api"]
+    assert same.history["web"] is old.history["web"]
+
+    moved = Board(config("http://api2/health"))
+    moved.carry_over(old)
+    assert moved.statuses["api"].since is None  # another URL: nothing known of it yet
+    assert moved.statuses["web"].since == started
+    assert moved.history["api"] is old.history["api"]

@@ -9,7 +9,9 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
+from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import (
+    Decided,
     Event,
     Output,
     Refused,
@@ -67,19 +69,48 @@ class TerminalOperator:
         typed = await self._line(f"   type {request.target!r} to run it, anything else stops: ")
         return typed is not None and typed.strip() == request.target
 
-    async def decide(self, step: DecisionStep) -> Answer | None:
+    async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
         self.say(f"\n?? {step.question}")
+        proposed = proposal.answer if proposal else None
         for number, answer in enumerate(step.answers, 1):
-            self.say(f"   {number}. {answer.label}")
-        if self.assume_yes:
-            self.say("   a decision needs a person: --yes does not choose for you")
-            return None
-        while True:
-            typed = await self._line("   answer (number, empty stops): ")
-            if typed is None or not typed.strip():
+            self.say(
+                f"   {number}. {answer.label}" + ("  <- proposed" if answer == proposed else "")
+            )
+        if proposal is None:
+            if self.assume_yes:
+                self.say("   nothing proposes an answer, and --yes does not choose for you")
                 return None
+            prompt = "   answer (number, empty stops): "
+        else:
+            self.say(f"   proposed from {proposal.said()}")
+            if self.assume_yes:
+                self.say("   taken as proposed (--yes)")
+                return Decision(proposal.answer)
+            number = step.answers.index(proposal.answer) + 1
+            prompt = f"   answer (number, empty takes {number}, 'stop' stops): "
+        while True:
+            typed = await self._line(prompt)
+            if typed is None or typed.strip().lower() == "stop":
+                return None
+            if not typed.strip():
+                if proposal is None:
+                    return None
+                return Decision(proposal.answer)
             if typed.strip().isdigit() and 1 <= int(typed) <= len(step.answers):
-                return step.answers[int(typed) - 1]
+                chosen = step.answers[int(typed) - 1]
+                if proposal is None or chosen == proposal.answer:
+                    return Decision(chosen)
+                return await self._overruled(chosen, proposal)
+
+    async def _overruled(self, chosen: Answer, proposal: Proposal) -> Decision | None:
+        while True:
+            why = await self._line(
+                f"   why not {proposal.answer.label!r}? (kept in the incident log) "
+            )
+            if why is None:
+                return None
+            if why.strip():
+                return Decision(chosen, why.strip())
 
     async def checklist(self, step: ManualStep) -> bool:
         self.say(f"\n[] {step.title}" + (f"\n   {step.description}" if step.description else ""))
@@ -137,6 +168,8 @@ def printer(out: TextIO) -> Callable[[Event], None]:
             print(f"\n-- {event.step}: {event.describe()}", file=out)
         elif isinstance(event, Refused):
             print(f"   {event.describe()}", file=out)
+        elif isinstance(event, Decided):  # what the log keeps of it, the answer and why
+            print(f"   decided: {event.describe()}", file=out)
         elif isinstance(event, RollbackStarted):
             print(f"\n<< {event.describe()}", file=out)
         elif isinstance(event, RunFinished):

@@ -16,6 +16,7 @@ from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, sandbox_values, target_problem
 from opsconsole.drills.pending import done, write_pending
 from opsconsole.engine.control import RunOptions
+from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import Event
 from opsconsole.engine.operator import Confirmation
 from opsconsole.engine.probes import ConfiguredProbes
@@ -23,7 +24,7 @@ from opsconsole.engine.render import ParamError, check_target, expectation_failu
 from opsconsole.engine.runner import Runner
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.offers import describe
-from opsconsole.runbooks.model import Answer, DecisionStep, Library, ManualStep, NoteStep, Runbook
+from opsconsole.runbooks.model import DecisionStep, Library, ManualStep, NoteStep, Runbook
 
 BREAK_WAIT_SECONDS = 60.0
 """How long the steady state has to break once the fault is in: a dashboard poll or two."""
@@ -45,8 +46,10 @@ class DrillOutcome:
 
 class AutoOperator:
     """The person at the keyboard, played from the scenario: confirms (a sandbox), ticks
-    checklists, gives the scripted answer at each decision, and notes that it was a drill.
-    A decision with no scripted answer stops the run: guessing proves nothing."""
+    checklists, takes the answer the evidence proposes at each decision (what the drill
+    proves is that the runbook leads to the right branch by itself), gives the scenario's
+    scripted answer only where nothing is proposed, and notes that it was a drill. A
+    decision with neither stops the run: guessing proves nothing."""
 
     def __init__(self, drill: Drill) -> None:
         self.drill = drill
@@ -55,9 +58,12 @@ class AutoOperator:
     async def confirm(self, request: Confirmation) -> bool:
         return True
 
-    async def decide(self, step: DecisionStep) -> Answer | None:
+    async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
+        if proposal is not None:  # what the drill proves: the evidence leads the way
+            return Decision(proposal.answer)
         label = self.drill.answers.get(step.id)
-        return next((a for a in step.answers if a.label == label), None)
+        answer = next((a for a in step.answers if a.label == label), None)
+        return None if answer is None else Decision(answer)
 
     async def checklist(self, step: ManualStep) -> bool:
         return True

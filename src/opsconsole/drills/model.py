@@ -94,7 +94,10 @@ class Drill(Strict):
     {postgres_host}, {postgres_port}, {postgres_user}, {postgres_db}, {redis_host},
     {redis_port}, {redis_db}: taken from the configuration, so a scenario fits any sandbox."""
     answers: dict[str, str] = Field(default_factory=dict)
-    """For `--auto`: the answer label to give at each decision step, by step id."""
+    """For `--auto`: the answer label to give at a decision step, by step id, where the
+    evidence proposes none (a proposal is always taken: it is what the drill proves)."""
+    why_scripted: str = ""
+    """Why those decisions need a person: what no captured value can tell."""
     time_limit_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
     """How long the trainee (or the runbook, with --auto) has to bring it back."""
     rollback: list[CommandStep] = Field(default_factory=list)
@@ -194,6 +197,12 @@ def drill_checks(book: DrillBook, library: Library | None = None) -> Iterator[Fi
                     (*at, "params", name), f"runbook '{runbook.id}' has no parameter '{name}'"
                 )
         decisions = {s.id: s for s in runbook.steps if isinstance(s, DecisionStep)}
+        if drill.answers and not drill.why_scripted.strip():
+            yield Finding(
+                (*at, "answers"),
+                "scripted answers need why_scripted: what a person knows here that no "
+                "captured value shows (a decision that can propose its answer should)",
+            )
         for step_id, label in drill.answers.items():
             step = decisions.get(step_id)
             if step is None:

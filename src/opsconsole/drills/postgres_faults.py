@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from opsconsole.drills.fault import application_name
 
@@ -54,13 +57,16 @@ class PostgresConnections:
 
 @dataclass
 class PostgresLock:
-    """A table held under ACCESS EXCLUSIVE by a session idle in its transaction: every
-    query of that table waits behind it."""
+    """A table held under ACCESS EXCLUSIVE by a session idle in its transaction, and
+    `waiters` queries of that table waiting behind it, as an application's would: what the
+    slow-queries runbook must find, and end at its head, not at its tail."""
 
     dsn: str
     run: str
     table: str
+    waiters: int = 3
     holder: psycopg.Connection[Any] | None = None
+    waiting: list[threading.Thread] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         return {"kind": "postgres_lock", "application_name": application_name(self.run)}
@@ -70,7 +76,38 @@ class PostgresLock:
             setup.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (id int)")  # validated name
         self.holder = psycopg.connect(self.dsn, application_name=application_name(self.run))
         self.holder.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
-        return f"{self.table} locked (ACCESS EXCLUSIVE) by a session idle in its transaction"
+        for _ in range(self.waiters):
+            # Each waits in its own thread on its own connection: the query returns once
+            # the lock is released, or fails once its session is ended by the undo.
+            waiter = threading.Thread(target=self._wait, daemon=True, name="drill-waiter")
+            waiter.start()
+            self.waiting.append(waiter)
+        self._until_waiting(self.waiters, seconds=10)
+        return (
+            f"{self.table} locked (ACCESS EXCLUSIVE) by a session idle in its transaction, "
+            f"{self.waiters} queries waiting behind it"
+        )
+
+    def _wait(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            name = application_name(self.run)
+            with psycopg.connect(self.dsn, autocommit=True, application_name=name) as waiter:
+                query = sql.SQL("/* opsconsole drill */ SELECT count(*) FROM {}")
+                waiter.execute(query.format(sql.Identifier(self.table)))
+
+    def _until_waiting(self, count: int, seconds: float) -> None:
+        """Returns once `count` sessions of this drill wait on a lock: the fault is in."""
+        deadline = time.monotonic() + seconds
+        with psycopg.connect(self.dsn, autocommit=True) as probe:
+            while time.monotonic() < deadline:
+                row = probe.execute(
+                    "/* opsconsole drill */ SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = %s AND wait_event_type = 'Lock'",
+                    [application_name(self.run)],
+                ).fetchone()
+                if row and row[0] >= count:
+                    return
+                time.sleep(0.1)
 
     def undo(self) -> str:
         if self.holder is not None:
@@ -78,6 +115,9 @@ class PostgresLock:
                 self.holder.close()
             self.holder = None
         ended = terminate(self.dsn, application_name(self.run))
+        for waiter in self.waiting:
+            waiter.join(5)
+        self.waiting.clear()
         return f"lock released ({ended} left over sessions ended)"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import socket
 
 from opsconsole.common.redact import Redactor
 from opsconsole.engine.control import Aborted, RunControl, RunOptions
@@ -25,6 +26,7 @@ from opsconsole.engine.render import (
     captured_values,
     command_argv,
     expectation_failure,
+    render,
 )
 from opsconsole.runbooks.model import CommandStep
 from opsconsole.runbooks.placeholders import placeholders
@@ -163,8 +165,14 @@ class CommandSteps:
         return failure
 
     def _target_of(self, step: CommandStep) -> str:
-        """What the command acts on: the value of the last parameter in it, as a person
-        would name the thing ("nl-fhir-production"), else the step's own id."""
+        """What the operator types to run it: the name of what it acts on, as the runbook
+        says it (`confirm`), else the value of the last parameter in its argv; a step's
+        own id only where neither has a value (`check` refuses such a runbook)."""
+        if step.confirm is not None:
+            try:
+                return render(step.confirm, {"hostname": socket.gethostname(), **self.values})
+            except KeyError:
+                return step.id
         names = [name for element in step.argv for name in placeholders(element)]
         for name in reversed(names):
             if self.values.get(name):

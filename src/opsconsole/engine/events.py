@@ -224,9 +224,20 @@ class Decided(Event):
     kind: ClassVar[EventKind] = EventKind.DECIDED
     question: str
     answer: str
+    proposed: str | None = None
+    """The answer the captured values pointed to, if any."""
+    evidence: tuple[str, ...] | None = None
+    reason: str | None = None
+    """Why the operator chose another than the proposed answer."""
 
     def describe(self) -> str:
-        return f"{self.question} → {self.answer}"
+        said = f"{self.question} → {self.answer}"
+        if self.proposed is None:
+            return said
+        seen = "; ".join(self.evidence or ())
+        if self.proposed == self.answer:
+            return f"{said} (as proposed: {seen})"
+        return f"{said} (over the proposed {self.proposed!r}, from {seen}: {self.reason})"
 
 
 @dataclass(frozen=True)

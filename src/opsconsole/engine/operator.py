@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from opsconsole.runbooks.model import Answer, CommandStep, DecisionStep, ManualStep, NoteStep
+from opsconsole.engine.decisions import Decision, Proposal
+from opsconsole.runbooks.model import CommandStep, DecisionStep, ManualStep, NoteStep
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class Operator(Protocol):
 
     async def confirm(self, request: Confirmation) -> bool: ...
 
-    async def decide(self, step: DecisionStep) -> Answer | None:
-        """The chosen answer; None to abort the run."""
+    async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
+        """The chosen answer (with why, when it is not the proposed one); None to abort
+        the run."""
         ...
 
     async def checklist(self, step: ManualStep) -> bool:

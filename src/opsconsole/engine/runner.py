@@ -14,6 +14,7 @@ from opsconsole.common.redact import MASK, Redactor
 from opsconsole.engine.checks import CheckSteps
 from opsconsole.engine.commands import CommandSteps
 from opsconsole.engine.control import Aborted, RunControl, RunOptions
+from opsconsole.engine.decisions import propose
 from opsconsole.engine.events import (
     Checklist,
     Decided,
@@ -174,11 +175,17 @@ class Runner:
     ) -> str | tuple[Outcome, str] | None:
         """The id of the step to go to next (None: the following one), or how the run ends."""
         if isinstance(step, DecisionStep):
-            answer = await self.control.ask(self.operator.decide(step))
-            if answer is None:
+            proposal = propose(step, self.values)
+            decision = await self.control.ask(self.operator.decide(step, proposal))
+            if decision is None:
                 raise Aborted(f"no answer to '{step.title}'")
-            self.emit(Decided, step.id, question=step.question, answer=answer.label)
-            return answer.goto
+            self.emit(
+                Decided, step.id, question=step.question, answer=decision.answer.label,
+                proposed=proposal.answer.label if proposal else None,
+                evidence=tuple(self.redact(e) for e in proposal.evidence) if proposal else None,
+                reason=self.redact(decision.reason) if decision.reason else None,
+            )  # fmt: skip
+            return decision.answer.goto
         if isinstance(step, ManualStep):
             done = await self.control.ask(self.operator.checklist(step))
             self.emit(Checklist, step.id, items=tuple(step.checklist), done=done)

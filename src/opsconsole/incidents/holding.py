@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from opsconsole.engine.control import RunOptions
+from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import Event, StepFinished
 from opsconsole.engine.operator import Confirmation, Probes
 
@@ -20,7 +21,6 @@ from opsconsole.engine.progress import CheckResult as CheckResult
 from opsconsole.engine.progress import Verified as Verified
 from opsconsole.engine.runner import Runner
 from opsconsole.runbooks.model import (
-    Answer,
     CheckStep,
     CommandStep,
     DecisionStep,
@@ -39,7 +39,7 @@ class _Nobody:
     async def confirm(self, request: Confirmation) -> bool:
         return False
 
-    async def decide(self, step: DecisionStep) -> Answer | None:
+    async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
         return None
 
     async def checklist(self, step: ManualStep) -> bool:

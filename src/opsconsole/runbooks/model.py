@@ -116,6 +116,9 @@ class CommandStep(StepBase):
     """Its passing is the evidence the fault is gone: with an incident open, the console
     then proposes MONITORING, runs it again on its own, and proposes RESOLVED once it has
     held ([incidents] hold_minutes)."""
+    confirm: str | None = None
+    """A destructive step's: what the operator types to run it, as a template ("{container}"):
+    the name of what it acts on. Without it, the last parameter in argv."""
 
 
 class CheckStep(StepBase):
@@ -149,6 +152,10 @@ class ManualStep(StepBase):
 class Answer(Strict):
     label: str
     goto: Id
+    when: list[Condition] = []
+    """The evidence for this answer: when all hold (on what the run captured), the decision
+    proposes it, shown with these values; the first answer whose conditions hold is the
+    one proposed. The operator confirms it with one key, or chooses another and says why."""
 
 
 class DecisionStep(StepBase):
@@ -220,6 +227,11 @@ BUILT_IN_CHECK_VALUES = frozenset({"since_fix"})
 since the run's fix as a PromQL range (engine/checks.py)."""
 
 
+BUILT_IN_CONFIRM_VALUES = frozenset({"hostname"})
+"""What a destructive step's `confirm` may name without declaring it: `{hostname}`, the
+host the command runs on (a prune, a renewal: what it acts on is the host)."""
+
+
 def library_checks(library: Library) -> Iterator[Finding]:
     yield from _duplicates(
         [(("runbooks", n, "id"), book.id) for n, book in enumerate(library.runbooks)], "runbook id"
@@ -252,16 +264,27 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
         if isinstance(step, CommandStep):
             for number, element in enumerate(step.argv):
                 yield (*here, "argv", number), element
+            if step.confirm is not None:
+                yield (*here, "confirm"), step.confirm
+        if isinstance(step, DecisionStep):
+            for number, answer in enumerate(step.answers):
+                for each, condition in enumerate(answer.when):
+                    yield (*here, "answers", number, "when", each, "value"), condition.value
         if isinstance(step, CheckStep):
             yield (*here, "target"), step.target
 
     for here, step in steps:
         for where, text in templates(here, step):
+            allowed = checks_know if isinstance(step, CheckStep) else known
+            if where[-1] == "confirm":
+                allowed = allowed | BUILT_IN_CONFIRM_VALUES
             for name in placeholders(text):
                 used.add(name)
-                if name not in (checks_know if isinstance(step, CheckStep) else known):
+                if name not in allowed:
                     yield Finding(where, f"undefined parameter '{{{name}}}' in step '{step.id}'")
         yield from _step_checks(step, here, step_ids)
+        if isinstance(step, CommandStep) and step.destructive:
+            yield from _confirmation_checks(step, here, {p.name: p for p in book.params})
     for number, suggestion in enumerate(book.suggest_when):
         if suggestion.subject_param is not None:
             used.add(suggestion.subject_param)
@@ -334,6 +357,44 @@ def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[
                     (*here, "answers", answer_number, "goto"),
                     f"answer '{answer.label}' goes to unknown step '{answer.goto}'",
                 )
+
+
+def confirmation_names(step: CommandStep) -> list[str]:
+    """The placeholders whose values the operator types to run a destructive step."""
+    if step.confirm is not None:
+        return placeholders(step.confirm)
+    in_argv = [name for element in step.argv for name in placeholders(element)]
+    return in_argv[-1:]
+
+
+def _confirmation_checks(
+    step: CommandStep, here: PathKey, params: Mapping[str, Param]
+) -> Iterator[Finding]:
+    """A typed confirmation is a check that the operator knows what they act on: a name
+    they must read off the screen ("nl-fhir-production"), never a number ("5", the idle
+    minutes) nor a step's id."""
+    names = confirmation_names(step)
+    where = (*here, "confirm") if step.confirm is not None else (*here, "destructive")
+    if not names:
+        yield Finding(
+            where,
+            f"destructive step '{step.id}' would ask the operator to type its own id: set "
+            'confirm = "{param}" to the name of what it acts on',
+        )
+    for name in names:
+        param = params.get(name)
+        if param is None:
+            continue  # a captured value: its kind is known only at run time
+        number = param.type in ("integer", "number", "boolean") or (
+            param.default is not None and re.fullmatch(r"[0-9.]+", str(param.default))
+        )
+        if number:
+            yield Finding(
+                where,
+                f"destructive step '{step.id}' would ask the operator to type {{{name}}}, "
+                f'which is not a name ({param.default!r}): set confirm = "{{param}}" to the '
+                "name of what it acts on",
+            )
 
 
 _QUERY_SLOTS = {"sql": sql_slots, "promql": promql_slots}

@@ -85,7 +85,9 @@ class ReloadMode:
         assert self.source is not None
         old, old_monitor = app.config, app.monitor
         await app.poller.aclose()
-        app.config, app.monitor, app.board = config, monitor, Board(config)
+        board = Board(config)
+        board.carry_over(app.board)
+        app.config, app.monitor, app.board = config, monitor, board
         app.poller = Poller(monitor, app.board)
         app.incident_mode.session.config = config
         app.set_environment(config.console.environment)

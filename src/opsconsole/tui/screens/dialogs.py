@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from opsconsole.engine.decisions import Proposal
 from opsconsole.engine.operator import Confirmation
 from opsconsole.runbooks.model import Answer, DecisionStep, ManualStep
 
@@ -164,30 +165,47 @@ class ConfirmDialog(Dialog[bool]):
 
 
 class DecisionDialog(Dialog[Answer | None]):
-    """The question and its answers: Enter on one, or its number. Escape stops the run."""
+    """The question and its answers: Enter on one, or its number. Escape stops the run.
+    The answer the evidence proposes is marked, with that evidence, and under the cursor:
+    Enter takes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "abort", "Abort run")]
 
-    def __init__(self, step: DecisionStep) -> None:
+    def __init__(self, step: DecisionStep, proposal: Proposal | None = None) -> None:
         super().__init__()
         self.step = step
+        self.proposal = proposal
 
     def compose(self) -> ComposeResult:
+        proposed = self.proposal.answer if self.proposal else None
         with Vertical(classes="dialog-box") as box:
             box.border_title = self.step.title
             yield Static(self.step.question, classes="dialog-question", markup=False)
+            if self.proposal is not None:
+                yield Static(
+                    f"Proposed from {self.proposal.said()}",
+                    classes="dialog-question", id="decision-evidence", markup=False,
+                )  # fmt: skip
             yield OptionList(
                 *(
-                    Option(Text(f"{number}. {answer.label}"), id=str(number - 1))
+                    Option(
+                        Text.assemble(
+                            f"{number}. {answer.label}",
+                            ("  ◀ proposed", "bold") if answer == proposed else "",
+                        ),
+                        id=str(number - 1),
+                    )
                     for number, answer in enumerate(self.step.answers, 1)
                 ),
                 id="decision-answers",
             )
-            yield Label("Enter or 1-9 chooses · Escape aborts the run", classes="dialog-keys")
+            keys = "Enter takes the proposed · 1-9 another" if proposed else "Enter or 1-9 chooses"
+            yield Label(f"{keys} · Escape aborts the run", classes="dialog-keys")
 
     def on_mount(self) -> None:
         answers = self.query_one("#decision-answers", OptionList)
-        answers.highlighted = 0
+        proposed = self.proposal.answer if self.proposal else None
+        answers.highlighted = self.step.answers.index(proposed) if proposed else 0
         answers.focus()
 
     @on(OptionList.OptionSelected, "#decision-answers")

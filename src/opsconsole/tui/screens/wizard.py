@@ -23,6 +23,7 @@ from textual.widgets import Header
 from textual.worker import Worker, WorkerState
 
 from opsconsole.engine.control import RunOptions
+from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import Event, Note
 from opsconsole.engine.operator import Confirmation, Probes
 from opsconsole.engine.progress import NOTE_PROMPT, Change, RunProgress, State
@@ -30,7 +31,6 @@ from opsconsole.engine.render import ParamError
 from opsconsole.engine.runner import Runner, RunResult
 from opsconsole.incidents.session import RunEnd
 from opsconsole.runbooks.model import (
-    Answer,
     DecisionStep,
     ManualStep,
     NoteStep,
@@ -318,9 +318,24 @@ class _ScreenOperator:
         confirmed = await self._ask(ConfirmDialog(request))
         return confirmed is True
 
-    async def decide(self, step: DecisionStep) -> Answer | None:
+    async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
         self.screen.asking(step.id)
-        return await self._ask(DecisionDialog(step))
+        while True:
+            answer = await self._ask(DecisionDialog(step, proposal))
+            if answer is None:
+                return None
+            if proposal is None or answer == proposal.answer:
+                return Decision(answer)
+            reason = await self._ask(
+                NoteDialog(
+                    f"Not {proposal.answer.label!r}?",
+                    f"The evidence proposed it ({proposal.said()}). Why {answer.label!r}? "
+                    "The incident log keeps your reason.",
+                    escape_says="goes back to the question",
+                )
+            )
+            if reason and reason.strip():
+                return Decision(answer, reason.strip())
 
     async def checklist(self, step: ManualStep) -> bool:
         self.screen.asking(step.id)
