@@ -117,7 +117,7 @@ timeout = 5
     )
     assert problems_of(tmp_path, text) == [
         "8:8: runbooks[0].steps[0].kind: unknown kind 'shell'"
-        " (expected one of: 'command', 'check', 'manual', 'decision', 'note')",
+        " (expected one of: 'command', 'check', 'manual', 'decision', 'note', 'runbook')",
         "16:1: unknown key 'runbooks[0].steps[1].timeout' (did you mean 'timeout_seconds'?)",
     ]
 
@@ -313,3 +313,16 @@ verifies = true
     assert problems_of(tmp_path, text) == [
         "14:12: step 'verify' is destructive: a verifying step is run again on its own",
     ]
+
+
+def test_every_shipped_runbook_has_a_step_that_verifies_the_fix() -> None:
+    """Without one, an incident worked with it never gets the MONITORING and RESOLVED
+    proposals (slow-queries, disk-wal-pressure, redis-cache, certificate-expiry,
+    security-alert and planned-maintenance had none)."""
+    library = load_runbooks(shipped_runbooks())
+    without = [
+        book.id
+        for book in library.runbooks
+        if not any(isinstance(s, CommandStep | CheckStep) and s.verifies for s in book.steps)
+    ]
+    assert without == []

@@ -119,6 +119,12 @@ def test_postgres_pool_exhausted_is_fixed_by_its_runbook(
     assert any(line.startswith("· fault injected: ") and "idle connections held open" in line
                for line in lines), ran.stdout  # fmt: skip
     assert any("postgres connections at" in line for line in lines), ran.stdout
+    # No idle_minutes = 0 handed to it, no answer scripted: the idle share proposed the
+    # branch, and only the client holding the most lost its idle connections, all but 5.
+    assert "→ Many idle connections (a leak or an oversized pool) (as proposed: idle_share = '" in (
+        ran.stdout
+    ), ran.stdout
+    assert "pg_terminate_backend" in ran.stdout
     assert "✔ postgres-pool-exhausted: broken after" in ran.stdout
     assert drill_sessions(postgres) == 0
 
@@ -135,7 +141,7 @@ def test_a_table_lock_is_ended_at_its_head_by_slow_queries(
     assert "3 queries waiting behind it" in ran.stdout
     assert (
         "→ A session holds a lock that other queries wait on (as proposed: blocked = '3' "
-        "(above 0.0))" in ran.stdout
+        "(above 0))" in ran.stdout
     ), ran.stdout
     assert "pg_terminate_backend" in ran.stdout
     assert "✔ postgres-lock-held: broken after" in ran.stdout
@@ -152,6 +158,10 @@ def test_redis_memory_full_is_fixed_by_its_runbook(
         ran = drill("run", "redis-memory-full", "--auto", cwd=tmp_path)
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert "redis memory at" in ran.stdout
+        # The scenario names no keys and answers nothing: the runbook found the prefix
+        # that holds the most keys, and the memory and the count proposed deleting them.
+        assert "pattern=opsconsole-drill:*" in ran.stdout, ran.stdout
+        assert "→ Delete the matching keys (as proposed: memory_ratio = '0.9" in ran.stdout
         assert "✔ redis-memory-full" in ran.stdout
         assert list(client.scan_iter(match="opsconsole-drill:*")) == []
     finally:
@@ -185,10 +195,39 @@ def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
     assert f"{APP} is DOWN" in ran.stdout  # the health check, as well as the container state
     # The evidence chose the branch: nothing in the scenario answers for the runbook.
     assert (
-        "→ The container exited or crashed (as proposed: status = 'Exited' (one of Exited, "
-        "Dead, Created); oom = 'false' (equals false))" in ran.stdout
+        "→ The container exited or crashed (as proposed: state = 'exited' (one of exited, "
+        "dead, created); oom = 'false' (equals false))" in ran.stdout
     ), ran.stdout
     assert "docker start sandbox-app" in ran.stdout
+    container.reload()
+    assert container.status == "running"
+
+
+def test_a_paused_container_is_found_paused_and_unpaused_by_service_down(
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path
+) -> None:
+    health, container = sandbox_app
+    ran = run_docker_drill("container-paused", docker_daemon, health, tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "→ It is paused (docker pause) (as proposed: state = 'paused'" in ran.stdout, ran.stdout
+    assert "docker unpause sandbox-app" in ran.stdout
+    assert "✔ container-paused: broken after" in ran.stdout
+    container.reload()
+    assert container.status == "running"
+
+
+def test_a_stopped_dependency_is_started_by_dependency_down(
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path
+) -> None:
+    health, container = sandbox_app
+    ran = run_docker_drill("dependency-stopped", docker_daemon, health, tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (
+        "→ The container is not running (as proposed: state = 'exited' (one of exited, dead, "
+        "created))" in ran.stdout
+    ), ran.stdout
+    assert "docker start sandbox-app" in ran.stdout
+    assert "✔ dependency-stopped: broken after" in ran.stdout
     container.reload()
     assert container.status == "running"
 
@@ -521,7 +560,7 @@ runbook = "no-such-runbook"
         [OPSCONSOLE, "check"], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
-    assert "drills.toml: 10 drills" in shipped.stdout, shipped.stdout + shipped.stderr
+    assert "drills.toml: 12 drills" in shipped.stdout, shipped.stdout + shipped.stderr
 
 
 # -- drill mode in the dashboard -----------------------------------------------------------

@@ -125,7 +125,10 @@ def main(args: argparse.Namespace) -> int:
         record = chained(recorder, record)
         print(f"recording into incident {incident.id}: {incident.title}")
     try:
-        runner = Runner(book, params, operator, record, options, probes=ConfiguredProbes(config))
+        runner = Runner(
+            book, params, operator, record, options, probes=ConfiguredProbes(config),
+            library=library,
+        )  # fmt: skip
     except ParamError as error:
         print(f"opsconsole: {error}", file=sys.stderr)
         return EXIT_PROBLEMS

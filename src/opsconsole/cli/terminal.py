@@ -17,6 +17,7 @@ from opsconsole.engine.events import (
     Refused,
     RollbackStarted,
     RunFinished,
+    RunStarted,
     StepFinished,
     StepSkipped,
     StepStarted,
@@ -156,16 +157,23 @@ def printer(out: TextIO) -> Callable[[Event], None]:
     """Shows events as they happen: a step's command, its output, how it ended. What is
     asked of the operator, the operator shows (TerminalOperator)."""
 
+    first: list[str] = []
+    """The runbook run: a step of a runbook it runs is named with that runbook's id."""
+
     def show(event: Event) -> None:
-        if isinstance(event, StepStarted):
-            print(f"\n>> {event.step}\n   {event.describe()}", file=out)
+        first[:] = first or [event.runbook]
+        step = event.step if event.runbook == first[0] else f"{event.runbook}/{event.step}"
+        if isinstance(event, RunStarted) and event.runbook != first[0]:
+            print(f"\n>> {event.runbook}: {event.describe()}", file=out)
+        elif isinstance(event, StepStarted):
+            print(f"\n>> {step}\n   {event.describe()}", file=out)
         elif isinstance(event, Output):
             out.write("".join(f"   {line}\n" for line in event.marked()))
         elif isinstance(event, StepFinished) and not event.dry_run:
             # The dry run's start already said it was not executed.
             print(f"   {'FAILED' if event.failed else 'ok'}: {event.describe()}", file=out)
         elif isinstance(event, StepSkipped):
-            print(f"\n-- {event.step}: {event.describe()}", file=out)
+            print(f"\n-- {step}: {event.describe()}", file=out)
         elif isinstance(event, Refused):
             print(f"   {event.describe()}", file=out)
         elif isinstance(event, Decided):  # what the log keeps of it, the answer and why

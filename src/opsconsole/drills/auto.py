@@ -133,6 +133,7 @@ async def run_drill(
             emit,
             RunOptions(environment=config.console.environment, artifacts=artifacts),
             probes=ConfiguredProbes(config),
+            library=library,
         )
     except (ParamError, KeyError) as error:
         return fail(f"the runbook cannot start: {error}")

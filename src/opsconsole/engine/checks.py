@@ -15,7 +15,13 @@ from opsconsole.common.redact import Redactor
 from opsconsole.engine.control import RunControl, RunOptions
 from opsconsole.engine.events import Emit, StepFinished, StepStarted
 from opsconsole.engine.operator import Probes
-from opsconsole.engine.render import ParamError, captured_values, check_target, expectation_failure
+from opsconsole.engine.render import (
+    ParamError,
+    backend_url,
+    captured_values,
+    check_target,
+    expectation_failure,
+)
 from opsconsole.runbooks.model import CheckStep
 
 SINCE_FIX = "since_fix"
@@ -47,11 +53,12 @@ class CheckSteps:
         """Why the check failed (its last try, if it waits); None when it held."""
         try:
             target = self._target(step)
+            on = backend_url(step.on, self.values) if step.on is not None else None
         except KeyError as missing:
             return f"needs {{{missing.args[0]}}}, which no step before it captured"
         except ParamError as refused:
             return str(refused)
-        shown = self.redact(target)
+        shown = self.redact(target if on is None else f"{target}  (on {on})")
         if self.options.dry_run:
             self.emit(StepStarted, step.id, probe=step.probe, target=shown, dry_run=True)
             self.emit(StepFinished, step.id, dry_run=True)
@@ -69,7 +76,7 @@ class CheckSteps:
             if attempt == 1 and step.pause_seconds:
                 await self.control.ask(asyncio.sleep(step.pause_seconds))
             target = self._target(step)  # {since_fix} has grown
-            failure, value = await self._try(step, target)
+            failure, value = await self._try(step, target, on)
             values = captured_values(step.capture, str(value)) if failure is None else {}
             self.values.update(values)
             seen = None if value is None else self.redact(str(value))
@@ -90,11 +97,11 @@ class CheckSteps:
         values = {**self.values, SINCE_FIX: f"{seconds}s"}
         return check_target(step.probe, step.target, values)
 
-    async def _try(self, step: CheckStep, target: str) -> tuple[str | None, object]:
+    async def _try(self, step: CheckStep, target: str, on: str | None) -> tuple[str | None, object]:
         if self.probes is None:
             return f"no {step.probe} probe here", None
         try:
-            value = await self.probes.probe(step.probe, target)
+            value = await self.probes.probe(step.probe, target, on)
         except Exception as error:  # the world's failures are the step's failure
             return f"{step.probe} probe failed: {error}", None
         return expectation_failure(step.expect, 0, str(value)), value

@@ -66,5 +66,7 @@ def evidence(condition: Condition, values: Mapping[str, str]) -> str:
 
 def _shown(value: object) -> str:
     """A word as it reads (`equals true`); an empty or padded text quoted (`equals ''`)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # `above 0`, as the runbook says it, not `above 0.0`
     text = str(value)
     return repr(text) if isinstance(value, str) and (not text or text.strip() != text) else text

@@ -45,6 +45,7 @@ class Operator(Protocol):
 
 
 class Probes(Protocol):
-    async def probe(self, kind: str, target: str) -> object:
-        """The value a check step looks at: an HTTP status, a PromQL or SQL scalar..."""
+    async def probe(self, kind: str, target: str, on: str | None = None) -> object:
+        """The value a check step looks at: an HTTP status, a PromQL or SQL scalar...; `on`,
+        the backend to ask (a URL without a password), else the configured one."""
         ...

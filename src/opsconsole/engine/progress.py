@@ -126,6 +126,12 @@ class RunProgress:
             change.lines.extend(event.marked())
             return
         change.more_than_output = True
+        if event.runbook != self.runbook.id:
+            # A runbook a step runs: its steps are not this run's (their ids may be the
+            # same), so they are told in the log, under its name, and move no state here.
+            where = f"{event.runbook}/{event.step}" if event.step else event.runbook
+            change.lines.append(f"  ↳ {where}: {event.describe()}")
+            return
         step, said = event.step, event.describe()
         if isinstance(event, StepStarted) and step is not None:
             self._set(step, "running", change)

@@ -116,6 +116,25 @@ def shell_script(template: str, values: Mapping[str, str]) -> tuple[str, list[st
     return _filled(template, shell_slots(template), fill), list(numbers)
 
 
+BACKEND_PART = re.compile(r"[A-Za-z0-9_.\-\[\]:]*")
+"""What a value may hold in a check's `on`: a host, a port, a user, a database's name."""
+
+
+def backend_url(template: str, values: Mapping[str, str]) -> str:
+    """A check's `on` with its values: each a host, a port, a user or a database name,
+    never anything that would make the URL name another server ("@", "/", "?")."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = values[match[1]]
+        if not BACKEND_PART.fullmatch(value):
+            raise ParamError(
+                f"{{{match[1]}}} in the backend's URL must be a host, port, user or name"
+            )
+        return value
+
+    return PLACEHOLDER.sub(fill, template)
+
+
 def check_target(probe: str, template: str, values: Mapping[str, str]) -> str:
     """A check's target with its values, each quoted for where it stands: a SQL literal,
     the inside of a PromQL string (a bare PromQL value only as a number, duration or

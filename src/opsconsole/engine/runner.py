@@ -23,21 +23,24 @@ from opsconsole.engine.events import (
     RollbackStarted,
     RunFinished,
     RunStarted,
+    StepFinished,
     StepSkipped,
+    StepStarted,
 )
 from opsconsole.engine.operator import Operator, Probes
-from opsconsole.engine.render import (
-    holds,
-    resolve_params,
-)
+from opsconsole.engine.render import ParamError, holds, render, resolve_params
 from opsconsole.runbooks.model import (
+    MAX_RUNBOOK_DEPTH,
     CheckStep,
     CommandStep,
     DecisionStep,
     Goto,
+    Library,
     ManualStep,
     NoteStep,
     Runbook,
+    RunbookStep,
+    Step,
 )
 
 Outcome = Literal["completed", "failed", "aborted"]
@@ -65,8 +68,16 @@ class Runner:
         options: RunOptions,
         redactor: Redactor | None = None,
         probes: Probes | None = None,
+        library: Library | None = None,
+        depth: int = 0,
     ) -> None:
+        """`library`: where a runbook step finds the runbook it runs; `depth`, how many
+        runs this one is called from."""
         self.book = book
+        self.library = library
+        self.depth = depth
+        self._called: Runner | None = None
+        """The run a runbook step has going, to abort with this one."""
         self.values = resolve_params(book.params, params)
         self.operator = operator
         self.emit_to = emit
@@ -98,6 +109,8 @@ class Runner:
         """Stops the run: the command running now is ended (its process group killed),
         then rollback runs as the runbook's strategy says."""
         self.control.abort()
+        if self._called is not None:
+            self._called.abort()  # it rolls back first, then this run does
 
     def stop(self, reason: str) -> None:
         """Ends the run at the next step, letting the command running now finish (see
@@ -147,6 +160,9 @@ class Runner:
                 branches = "; ".join(f"{a.label} → {a.goto}" for a in step.answers)
                 reason = f"dry run: a decision, {step.question!r}: {branches}"
                 self.emit(StepSkipped, step.id, reason=reason)
+            elif isinstance(step, RunbookStep):
+                reason = f"dry run: runs runbook '{step.runbook}' (its own dry run lists it)"
+                self.emit(StepSkipped, step.id, reason=reason)
             else:
                 self.emit(StepSkipped, step.id, reason=f"dry run: a {step.kind} step")
 
@@ -170,9 +186,7 @@ class Runner:
             index = position[target] if target else index + 1
         return "completed", "every step done"
 
-    async def _step(
-        self, step: CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep
-    ) -> str | tuple[Outcome, str] | None:
+    async def _step(self, step: Step) -> str | tuple[Outcome, str] | None:
         """The id of the step to go to next (None: the following one), or how the run ends."""
         if isinstance(step, DecisionStep):
             proposal = propose(step, self.values)
@@ -198,9 +212,12 @@ class Runner:
                 raise Aborted(f"no note for '{step.title}'")
             self.emit(Note, step.id, prompt=step.prompt, text=self.redact(text))
             return None
-        failure = await (
-            self.commands.run(step) if isinstance(step, CommandStep) else self.checks.run(step)
-        )
+        if isinstance(step, RunbookStep):
+            failure = await self._call(step)
+        elif isinstance(step, CommandStep):
+            failure = await self.commands.run(step)
+        else:
+            failure = await self.checks.run(step)
         if failure is None:
             return None
         if isinstance(step.on_failure, Goto):
@@ -208,6 +225,45 @@ class Runner:
         if step.on_failure == "continue":
             return None
         return "failed", f"step '{step.id}' failed: {failure}"
+
+    async def _call(self, step: RunbookStep) -> str | None:
+        """Runs the runbook `step` names, as one step: its events are its own (its id on
+        each), its rollback its own; why it failed, or None when it completed."""
+        callee = self.library.get(step.runbook) if self.library is not None else None
+        if callee is None:
+            return f"no runbook '{step.runbook}' to run"
+        if self.depth >= MAX_RUNBOOK_DEPTH:
+            return f"runbooks called {self.depth} deep: '{step.runbook}' is one too many"
+        try:
+            params = {name: render(value, self.values) for name, value in step.params.items()}
+        except KeyError as missing:
+            return f"needs {{{missing.args[0]}}}, which no step before it captured"
+        shown = ", ".join(f"{name}={self.redact(value)}" for name, value in params.items())
+        self.emit(StepStarted, step.id, probe="runbook", target=f"{callee.id} ({shown})")
+        try:
+            called = Runner(
+                callee, params, self.operator, self.emit_to, self.options, self.redact,
+                self.probes, self.library, self.depth + 1,
+            )  # fmt: skip
+        except ParamError as unfit:
+            failure = f"runbook '{callee.id}': {unfit}"
+            self.emit(StepFinished, step.id, error=failure)
+            return failure
+        self._called = called
+        try:
+            result = await called.run()
+        finally:
+            self._called = None
+        if called.control.fixed_at is not None:
+            self.control.fixed()  # its fix is this run's: {since_fix} counts from it
+        if result.outcome == "aborted":
+            self.emit(StepFinished, step.id, error=f"runbook '{callee.id}' aborted")
+            raise Aborted(result.reason)
+        if result.outcome == "completed":
+            self.emit(StepFinished, step.id, value=result.outcome)
+            return None
+        self.emit(StepFinished, step.id, error=f"runbook '{callee.id}' failed: {result.reason}")
+        return f"runbook '{callee.id}' failed: {result.reason}"
 
     async def _rollback(self) -> None:
         self.control.rolling_back()

@@ -128,6 +128,12 @@ class CheckStep(StepBase):
     probe: Literal["http", "promql", "sql", "redis"]
     target: str
     """The URL (http), the query (promql, sql) or the Redis command (redis: "GET key")."""
+    on: str | None = None
+    """The backend the probe asks, when it is the one the runbook's commands act on, not the
+    console's own: "postgresql://{pg_user}@{pg_host}:{pg_port}/{pg_db}" (sql),
+    "redis://{redis_host}:{redis_port}/{redis_db}" (redis), Prometheus's base URL (promql).
+    No password in it: the configured backend's when it is the same server, else the
+    environment's (PGPASSWORD, REDISCLI_AUTH), as psql and redis-cli take them."""
     expect: Expect = Expect()
     capture: list[Capture] = []
     on_failure: Literal["stop", "continue"] | Goto = "stop"
@@ -169,8 +175,20 @@ class NoteStep(StepBase):
     prompt: str
 
 
+class RunbookStep(StepBase):
+    """Runs another runbook of the library as one step (Rundeck's job reference): the
+    outage runbook calls the service and database runbooks instead of repeating them."""
+
+    kind: Literal["runbook"]
+    runbook: Id
+    params: dict[str, str] = {}
+    """The called runbook's parameters, as templates of this run's values."""
+    on_failure: Literal["stop", "continue"] | Goto = "stop"
+
+
 Step = Annotated[
-    CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep, Field(discriminator="kind")
+    CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep | RunbookStep,
+    Field(discriminator="kind"),
 ]
 
 # The signals the dashboard watches, as `opsconsole status` names its breaches.
@@ -238,6 +256,53 @@ def library_checks(library: Library) -> Iterator[Finding]:
     )
     for number, book in enumerate(library.runbooks):
         yield from _runbook_checks(book, ("runbooks", number))
+    yield from _calls_checks(library)
+
+
+def _calls_checks(library: Library) -> Iterator[Finding]:
+    """A runbook step names a runbook of the library and only parameters it declares, and
+    no runbook calls itself, however indirectly, nor nests deeper than MAX_RUNBOOK_DEPTH."""
+    books = {book.id: book for book in library.runbooks}
+
+    def calls(book: Runbook) -> list[str]:
+        return [s.runbook for s in book.steps if isinstance(s, RunbookStep) and s.runbook in books]
+
+    def depth(book_id: str, seen: tuple[str, ...]) -> int | None:
+        """How deep the calls from `book_id` go; None on a cycle."""
+        if book_id in seen:
+            return None
+        deepest = 0
+        for callee in calls(books[book_id]):
+            below = depth(callee, (*seen, book_id))
+            if below is None:
+                return None
+            deepest = max(deepest, below + 1)
+        return deepest
+
+    for number, book in enumerate(library.runbooks):
+        for index, step in enumerate(book.steps):
+            if not isinstance(step, RunbookStep):
+                continue
+            here = ("runbooks", number, "steps", index)
+            callee = books.get(step.runbook)
+            if callee is None:
+                yield Finding((*here, "runbook"), f"no runbook '{step.runbook}' in the library")
+                continue
+            declared = {p.name for p in callee.params}
+            for name in step.params:
+                if name not in declared:
+                    yield Finding(
+                        (*here, "params", name),
+                        f"runbook '{callee.id}' has no parameter '{name}'",
+                    )
+        how_deep = depth(book.id, ())
+        if how_deep is None:
+            yield Finding(("runbooks", number, "id"), f"runbook '{book.id}' calls itself")
+        elif how_deep > MAX_RUNBOOK_DEPTH:
+            yield Finding(
+                ("runbooks", number, "id"),
+                f"runbook '{book.id}' calls runbooks {how_deep} deep (at most {MAX_RUNBOOK_DEPTH})",
+            )
 
 
 def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
@@ -272,6 +337,11 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
                     yield (*here, "answers", number, "when", each, "value"), condition.value
         if isinstance(step, CheckStep):
             yield (*here, "target"), step.target
+            if step.on is not None:
+                yield (*here, "on"), step.on
+        if isinstance(step, RunbookStep):
+            for name, template in step.params.items():
+                yield (*here, "params", name), template
 
     for here, step in steps:
         for where, text in templates(here, step):
@@ -304,7 +374,10 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
             yield Finding((*here, "default"), f"default of '{param.name}' {why}")
 
 
-StepKind = CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep
+StepKind = CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep | RunbookStep
+MAX_RUNBOOK_DEPTH = 3
+"""How deep runbooks may call runbooks: the outage runbook calls a service's, which
+calls no further; deeper is a design to flatten."""
 
 
 def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[Finding]:
@@ -345,11 +418,12 @@ def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[
                         (*where, "pattern"),
                         f"capture '{capture.name}': the pattern needs exactly one group",
                     )
-        if isinstance(step.on_failure, Goto) and step.on_failure.goto not in step_ids:
-            yield Finding(
-                (*here, "on_failure", "goto"),
-                f"step '{step.id}' goes to unknown step '{step.on_failure.goto}' on failure",
-            )
+    on_failure = getattr(step, "on_failure", None)
+    if isinstance(on_failure, Goto) and on_failure.goto not in step_ids:
+        yield Finding(
+            (*here, "on_failure", "goto"),
+            f"step '{step.id}' goes to unknown step '{on_failure.goto}' on failure",
+        )
     if isinstance(step, DecisionStep):
         for answer_number, answer in enumerate(step.answers):
             if answer.goto not in step_ids:

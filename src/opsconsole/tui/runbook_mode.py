@@ -88,6 +88,7 @@ class RunbookMode:
             operator_name=operator_name(),
             probes=ConfiguredProbes(self.app.config),
             record=recorder,
+            library=self.app.library,
         )
         if recorder is not None:
             recorder.on_failure = wizard.stop_unrecorded

@@ -32,6 +32,7 @@ from opsconsole.engine.runner import Runner, RunResult
 from opsconsole.incidents.session import RunEnd
 from opsconsole.runbooks.model import (
     DecisionStep,
+    Library,
     ManualStep,
     NoteStep,
     Runbook,
@@ -90,9 +91,11 @@ class WizardScreen(Screen[None]):
         artifacts: Path | None = None,
         probes: Probes | None = None,
         record: Callable[[Event], None] | None = None,
+        library: Library | None = None,
     ) -> None:
         """`record` sees every event as it is emitted, before the screen shows it (the
-        place for an incident log); `artifacts` defaults to a fresh temporary folder."""
+        place for an incident log); `artifacts` defaults to a fresh temporary folder;
+        `library`, where a runbook step finds the runbook it runs."""
         super().__init__()
         self.runbook = runbook
         self.params = dict(params)
@@ -116,6 +119,7 @@ class WizardScreen(Screen[None]):
                 self._emitted,
                 RunOptions(environment=environment, artifacts=where),
                 probes=probes,
+                library=library,
             )
         except ParamError as error:
             self.problem = f"cannot start: {error}"
