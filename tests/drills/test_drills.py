@@ -259,6 +259,85 @@ def test_an_oom_killed_container_is_brought_back_by_service_down(
     assert container.attrs["State"]["OOMKilled"] is False
 
 
+# -- the wrong branch: a proposal that is wrong fails its drill ---------------------------------
+# Each scenario again, its decision overruled to another answer (`--overrule`), under a
+# shortened time limit: the steady state must stay broken, so that a wrong proposal would
+# fail the drill above, not pass it by luck.
+
+WRONG_TIME_LIMIT = "15"
+
+
+def wrong_branch(ran: subprocess.CompletedProcess[str], scenario: str, over: str) -> None:
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert f"(over the proposed {over!r}" in ran.stdout, ran.stdout
+    assert f"✖ {scenario}:" in ran.stdout
+    assert "· fault undone:" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrule", "over"),
+    [
+        ("container-stopped", "cause=3", "The container exited or crashed"),
+        ("container-paused", "cause=2", "It is paused (docker pause)"),
+        ("container-oom-killed", "cause=3", "It ran out of memory (OOMKilled=true)"),
+        ("dependency-stopped", "cause=3", "The container is not running"),
+    ],
+)
+def test_a_containers_wrong_branch_leaves_it_broken(
+    scenario: str, overrule: str, over: str,
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path,
+) -> None:  # fmt: skip
+    health, container = sandbox_app
+    write_config(
+        tmp_path, f'[docker]\nbase_url = "{docker_daemon.base_url}"\n', service_section(health, APP)
+    )
+    ran = drill(
+        "run", scenario, "--auto", "--overrule", overrule, "--time-limit", WRONG_TIME_LIMIT,
+        cwd=tmp_path, env={"DOCKER_HOST": docker_daemon.base_url},
+    )  # fmt: skip
+    wrong_branch(ran, scenario, over)
+    container.reload()
+    assert container.status == "running"  # undone by the drill, not by the runbook
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrule", "over"),
+    [
+        ("postgres-lock-held", "cause=2", "A session holds a lock that other queries wait on"),
+        ("postgres-pool-exhausted", "cause=3",
+         "Many idle connections (a leak or an oversized pool)"),
+    ],
+)  # fmt: skip
+def test_a_databases_wrong_branch_leaves_it_broken(
+    scenario: str, overrule: str, over: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    write_config(tmp_path, postgres_section(postgres), service_section("http://127.0.0.1:9/"))
+    ran = drill(
+        "run", scenario, "--auto", "--overrule", overrule, "--time-limit", WRONG_TIME_LIMIT,
+        cwd=tmp_path,
+    )  # fmt: skip
+    wrong_branch(ran, scenario, over)
+    assert drill_sessions(postgres) == 0
+
+
+def test_redis_memorys_wrong_branch_leaves_it_full(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("maxmemory", 48 * 1024 * 1024)
+    try:
+        write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
+        ran = drill(
+            "run", "redis-memory-full", "--auto", "--overrule", "action=3",
+            "--time-limit", WRONG_TIME_LIMIT, cwd=tmp_path,
+        )  # fmt: skip
+        wrong_branch(ran, "redis-memory-full", "Delete the matching keys")
+        assert "the steady state does not hold again after the runbook" in ran.stdout
+    finally:
+        client.config_set("maxmemory", 0)
+        client.close()
+
+
 # -- refused, failed, killed -------------------------------------------------------------------
 
 

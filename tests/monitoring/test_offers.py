@@ -248,3 +248,18 @@ async def test_r_acts_on_the_row_under_the_cursor_and_the_palette_fills_in_that_
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
         assert app.screen.query_one("#param-service", Input).value == "nginx"  # not "x"
+
+
+def test_an_unreachable_postgres_is_offered_its_own_runbook_not_the_whole_stacks() -> None:
+    """The shipped library: a PostgreSQL that does not answer offers postgres-unreachable
+    (P1), whose evidence leads to starting it, freeing its disk or its connections (those
+    two run their own runbooks), or its login; the P0 complete-outage-recovery is not
+    offered for one database."""
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    shipped = load_runbooks(shipped_runbooks())
+    found = offers(shipped, [Breach("postgres", "unreachable", "connection refused", None)])
+    assert [o.runbook.id for o in found] == ["postgres-unreachable"]
+    assert found[0].text == (
+        "postgres is unreachable: connection refused: press R for runbook 'PostgreSQL unreachable'"
+    )

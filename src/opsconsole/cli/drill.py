@@ -27,7 +27,8 @@ def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
         parents=[files],
         help="training drills: a real fault in a sandbox, and the runbook that fixes it",
         usage="opsconsole drill [list | recover | [run] SCENARIO | run --all] [--auto] "
-        "[--config FILE] [--runbooks FILE] [--drills FILE]",
+        "[--overrule STEP=N] [--time-limit SECONDS] [--config FILE] [--runbooks FILE] "
+        "[--drills FILE]",
         description="Drills inject a real fault into a target marked `sandbox = true` in "
         "the configuration. `list`: every scenario, and whether this configuration allows "
         "it. `recover`: undo the faults a killed drill left behind. `run SCENARIO --auto` "
@@ -44,6 +45,18 @@ def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
     drill.add_argument("scenario", nargs="?", help="the scenario's id")
     drill.add_argument("--all", action="store_true", help="every scenario, one after another")
     drill.add_argument("--auto", action="store_true", help="run the runbook without a person")
+    drill.add_argument(
+        "--overrule", action="append", metavar="STEP=N", default=argparse.SUPPRESS,
+        help="with --auto: at decision STEP take answer N (from 1), not the proposed one: "
+        "a rehearsal of the wrong branch, which must leave the steady state broken",
+    )  # fmt: skip
+    drill.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        default=argparse.SUPPRESS,
+        help="with --auto: the scenario's time limit, shortened (a wrong branch's rehearsal)",
+    )
     drill.set_defaults(main=main)
 
 
@@ -100,6 +113,12 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
     loaded, book, library = config_book
     if not getattr(args, "auto", False):
         return _in_the_dashboard(args, loaded, book, library)
+    overrule: dict[str, int] = {}
+    for each in getattr(args, "overrule", []):
+        step, _, number = each.partition("=")
+        if not number.isdigit() or int(number) < 1:
+            return fail(f"--overrule {each!r}: write STEP=N, N the answer's number from 1")
+        overrule[step] = int(number)
     skipped: list[str] = []
     if getattr(args, "all", False):
         chosen = []
@@ -123,6 +142,8 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
             )
             return EXIT_PROBLEMS
     failed = []
+    if (limit := getattr(args, "time_limit", None)) is not None:
+        chosen = [each.model_copy(update={"time_limit_seconds": limit}) for each in chosen]
     for drill in chosen:
         print(f"== drill {drill.id}: {drill.title}")
         artifacts = Path(tempfile.mkdtemp(prefix=f"opsconsole-drill-{drill.id}-"))
@@ -135,6 +156,7 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
                 artifacts=artifacts,
                 say=lambda line: print(line, flush=True),
                 emit=printer(sys.stdout),
+                overrule=overrule,
             )
         )
         if outcome.passed:

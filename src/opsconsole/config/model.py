@@ -76,6 +76,9 @@ class ThresholdsSection(Section):
     """Redis used memory over this share of maxmemory is a breach."""
     queue_length: Annotated[int, Field(ge=0)] = 1000
     """A watched Redis queue longer than this is a breach."""
+    slow_query_seconds: Seconds = 60.0
+    """A PostgreSQL client query active for longer than this is a breach (it offers
+    slow-queries): a runaway, or one waiting on a lock."""
 
 
 # prometheus_client's names and label, the defaults of every service.

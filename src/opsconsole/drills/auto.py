@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +51,19 @@ class AutoOperator:
     scripted answer only where nothing is proposed, and notes that it was a drill. A
     decision with neither stops the run: guessing proves nothing."""
 
-    def __init__(self, drill: Drill) -> None:
+    def __init__(self, drill: Drill, overrule: Mapping[str, int] | None = None) -> None:
         self.drill = drill
+        self.overrule = dict(overrule or {})
         self.name = f"drill {drill.id} (--auto)"
 
     async def confirm(self, request: Confirmation) -> bool:
         return True
 
     async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
+        if (number := self.overrule.get(step.id)) is not None:
+            if not 1 <= number <= len(step.answers):
+                return None  # no such answer: the run stops, as at a wrong keypress
+            return Decision(step.answers[number - 1], "--overrule: a rehearsal of this branch")
         if proposal is not None:  # what the drill proves: the evidence leads the way
             return Decision(proposal.answer)
         label = self.drill.answers.get(step.id)
@@ -108,7 +113,10 @@ async def run_drill(
     artifacts: Path,
     say: Callable[[str], None],
     emit: Callable[[Event], None],
+    overrule: Mapping[str, int] | None = None,
 ) -> DrillOutcome:
+    """`overrule`: the answer (its number, from 1) to take at these decisions instead of
+    the proposed one, to rehearse a wrong branch."""
     outcome = DrillOutcome(drill.id)
 
     def fail(reason: str) -> DrillOutcome:
@@ -129,7 +137,7 @@ async def run_drill(
         runner = Runner(
             runbook,
             params,
-            AutoOperator(drill),
+            AutoOperator(drill, overrule),
             emit,
             RunOptions(environment=config.console.environment, artifacts=artifacts),
             probes=ConfiguredProbes(config),

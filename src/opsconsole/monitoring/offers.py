@@ -124,6 +124,8 @@ def describe(breach: Breach) -> str:
     if signal in ("connections_ratio", "memory_ratio") and isinstance(value, float):
         what = "connections" if signal == "connections_ratio" else "memory"
         return f"{subject} {what} at {percent(value)} > {percent(float(limit or 0))}"
+    if signal == "slow_query" and isinstance(value, float) and isinstance(limit, float):
+        return f"a query on {subject} has run {seconds(value)} > {seconds(limit)}"
     if signal == "queue":
         return f"queue {detail} holds {value} > {limit}"
     if signal == "unreachable":

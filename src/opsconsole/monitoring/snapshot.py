@@ -90,6 +90,9 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             found.append(
                 Breach("postgres", "connections_ratio", ratio, thresholds.connections_ratio)
             )
+        longest = pg.longest_query_seconds
+        if longest is not None and longest > thresholds.slow_query_seconds:
+            found.append(Breach("postgres", "slow_query", longest, thresholds.slow_query_seconds))
     if snapshot.redis and (rd := snapshot.redis.value):
         if (
             rd.max_memory_bytes

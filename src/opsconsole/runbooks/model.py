@@ -200,6 +200,7 @@ Signal = Literal[
     "oom_killed",
     "connections_ratio",
     "memory_ratio",
+    "slow_query",
     "queue",
     "unreachable",
 ]

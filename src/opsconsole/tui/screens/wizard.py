@@ -151,7 +151,6 @@ class WizardScreen(Screen[None]):
         self.query_one("#wizard-output Log").focus()
         self._show_current()
         self._show_status()
-        self.set_interval(1, self._count_down)
         if self.runner is not None and self.problem is None:
             self.run_worker(
                 self._run(self.runner),
@@ -191,11 +190,6 @@ class WizardScreen(Screen[None]):
 
     def _show_current(self) -> None:
         self.query_one(CurrentStep).redraw()
-
-    def _count_down(self) -> None:
-        step = self.query_one(CurrentStep)
-        if step.counting_down:
-            step.redraw()
 
     def _show_status(self) -> None:
         status = self.query_one(RunStatus)

@@ -105,11 +105,14 @@ class CurrentStep(Static):
             parts.append(Text(waiting.said(time.monotonic()), style="bold"))
         self.update(Text("\n").join(parts))
 
-    @property
-    def counting_down(self) -> bool:
-        """Whether the step shown waits for the truth: its time left is redrawn each second."""
+    def on_mount(self) -> None:
+        self.set_interval(1, self._count_down)
+
+    def _count_down(self) -> None:
+        """A step that waits for the truth has its time left redrawn each second."""
         current = self.progress.current
-        return current is not None and current in self.progress.waiting
+        if current is not None and current in self.progress.waiting:
+            self.redraw()
 
 
 class RunStatus(Static):
