@@ -260,6 +260,40 @@ def test_a_certificate_about_to_expire_is_a_problem_and_an_untrusted_one_too(
                for said in found), found  # fmt: skip
 
 
+def test_the_dashboards_sources_breach_on_a_certificate_about_to_expire(
+    https_health: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Not only doctor: every health check over https reads the certificate it was answered
+    with, and one that expires in fewer than certificate_days (14) is a breach of `status`
+    that offers certificate-expiry, filled with that service's host, port and name."""
+    url, ca = https_health
+    (tmp_path / "c.toml").write_text(SERVICE.format(name="portal", url=url, extra=""))
+    status = run("status", "--json", "--config", "c.toml", cwd=tmp_path,
+                 env={"SSL_CERT_FILE": str(ca)})  # fmt: skip
+    assert status.returncode == 1, status.stdout + status.stderr
+    (breach,) = json.loads(status.stdout)["breaches"]
+    assert (breach["subject"], breach["signal"], breach["threshold"]) == (
+        "portal", "certificate_days", 14,
+    )  # fmt: skip
+    assert breach["value"] in (4, 5)
+
+    from opsconsole.config.model import load_config
+    from opsconsole.monitoring.offers import offers
+    from opsconsole.monitoring.snapshot import Breach
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    config = load_config(tmp_path / "c.toml").config
+    found = offers(
+        load_runbooks(shipped_runbooks()),
+        [Breach("portal", "certificate_days", breach["value"], 14)], config=config,
+    )  # fmt: skip
+    (offer,) = found
+    assert offer.runbook.id == "certificate-expiry"
+    port = url.split(":")[2].split("/")[0]
+    assert offer.params == {"host": "127.0.0.1", "port": port, "server_name": "127.0.0.1"}
+    assert offer.text.startswith(f"the certificate of portal expires in {breach['value']} days")
+
+
 def test_a_health_url_whose_host_name_does_not_resolve_says_it_is_dns(tmp_path: Path) -> None:
     """`.invalid` never resolves (RFC 2606): the problem is the name, not the service."""
     code, findings, table = doctor(

@@ -76,6 +76,9 @@ class ThresholdsSection(Section):
     """Redis used memory over this share of maxmemory is a breach."""
     queue_length: Annotated[int, Field(ge=0)] = 1000
     """A watched Redis queue longer than this is a breach."""
+    certificate_days: Annotated[int, Field(ge=0, le=365)] = 14
+    """An https health URL whose certificate expires in fewer days is a breach (it offers
+    certificate-expiry): renewals take time, and a weekend."""
     slow_query_seconds: Seconds = 60.0
     """A PostgreSQL client query active for longer than this is a breach (it offers
     slow-queries): a runaway, or one waiting on a lock."""

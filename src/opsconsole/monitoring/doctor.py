@@ -8,8 +8,6 @@ list, a container that does not exist, a certificate about to expire."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from opsconsole.sources.base import describe_error
 from opsconsole.sources.health import HealthChecker, HealthTarget
 from opsconsole.sources.holdings import explain
 from opsconsole.sources.readings import HealthState
+from opsconsole.sources.tls import certificate_expires
 
 if TYPE_CHECKING:  # prometheus_api_client is loaded only where [prometheus] is configured
     from opsconsole.sources.prometheus import PrometheusSource
@@ -115,16 +114,10 @@ def _certificate(name: str, url: str) -> Finding:
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
     try:
-        context = ssl.create_default_context()
-        with (
-            socket.create_connection((host, port), timeout=5) as raw,
-            context.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            expires = tls.getpeercert()["notAfter"]  # type: ignore[index]
-    except (OSError, ssl.SSLError) as error:
+        ends = certificate_expires(url)
+    except OSError as error:
         return Finding(name, False, f"TLS of {host}:{port}: {describe_error(error)}",
                        "a certificate this host trusts, for this name")  # fmt: skip
-    ends = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(expires)), UTC)
     left = (ends - datetime.now(UTC)).days
     if left < CERTIFICATE_WARNING_DAYS:
         return Finding(name, False, f"the certificate of {host} expires in {left} days",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from opsconsole.common.readable import percent, seconds
 from opsconsole.common.redact import redact_url
@@ -88,6 +89,7 @@ def service_params(
     declared = _declared(runbook)
     params = {"service": service.name} if "service" in declared else {}
     params |= {name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared}
+    params |= _tls_params(declared, str(service.health_url))
     if config is not None:
         names = config.metric_names(service)
         params |= {name: getattr(names, name) for name in METRIC_PARAMS if name in declared}
@@ -95,6 +97,16 @@ def service_params(
             params["metrics_name"] = config.metrics_name(service)
     # A direct scrape has no service label: the runbook's own default stands.
     return {name: value for name, value in params.items() if value or name in SERVICE_PARAMS}
+
+
+def _tls_params(declared: set[str], url: str) -> dict[str, str]:
+    """An https health URL's host, port and server name, for a runbook that looks at the
+    certificate served there (`host`, `port`, `server_name`)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return {}
+    found = {"host": parts.hostname, "port": str(parts.port or 443), "server_name": parts.hostname}
+    return {name: value for name, value in found.items() if name in declared}
 
 
 def _declared(runbook: Runbook) -> set[str]:
@@ -124,6 +136,8 @@ def describe(breach: Breach) -> str:
     if signal in ("connections_ratio", "memory_ratio") and isinstance(value, float):
         what = "connections" if signal == "connections_ratio" else "memory"
         return f"{subject} {what} at {percent(value)} > {percent(float(limit or 0))}"
+    if signal == "certificate_days":
+        return f"the certificate of {subject} expires in {value} days (< {limit})"
     if signal == "slow_query" and isinstance(value, float) and isinstance(limit, float):
         return f"a query on {subject} has run {seconds(value)} > {seconds(limit)}"
     if signal == "queue":

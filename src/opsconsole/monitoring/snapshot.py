@@ -47,6 +47,12 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
         check = snapshot.health.get(service.name)
         if check is not None and check.state is not HealthState.UP:
             found.append(Breach(service.name, "health", check.state.value, "UP"))
+        if check is not None and check.certificate_expires is not None:
+            left = (check.certificate_expires - check.checked_at).days
+            if left < thresholds.certificate_days:
+                found.append(
+                    Breach(service.name, "certificate_days", left, thresholds.certificate_days)
+                )
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
         # A figure that could not be computed is no figure that holds: said, with why
         # (MetricsReading.misnamed: a failed scrape counts once health has been asked since).

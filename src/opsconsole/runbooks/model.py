@@ -201,6 +201,7 @@ Signal = Literal[
     "connections_ratio",
     "memory_ratio",
     "slow_query",
+    "certificate_days",
     "queue",
     "unreachable",
 ]

@@ -13,6 +13,7 @@ import aiohttp
 
 from opsconsole.sources.http import describe_http_error, new_session, read_capped
 from opsconsole.sources.readings import HealthCheck, HealthState
+from opsconsole.sources.tls import certificate_expires
 
 # Enough for any health document; a server that streams more is not answering health.
 MAX_BODY_BYTES = 64 * 1024
@@ -35,6 +36,8 @@ class HealthTarget:
 
 # What the detail screen shows of a health answer; the rest stays on the wire.
 BODY_SHOWN_CHARS = 2000
+CERTIFICATE_RECHECK_SECONDS = 3600.0
+"""How often an https health URL's certificate is read again: its expiry moves in days."""
 
 
 class HealthChecker:
@@ -43,6 +46,8 @@ class HealthChecker:
     def __init__(self, targets: list[HealthTarget]) -> None:
         self.targets = targets
         self._session: aiohttp.ClientSession | None = None
+        self._certificates: dict[str, tuple[float, datetime | None]] = {}
+        """By URL: when its certificate was last read, and its expiry."""
 
     async def check_all(self) -> list[HealthCheck]:
         return list(await asyncio.gather(*(self.check(target) for target in self.targets)))
@@ -51,12 +56,16 @@ class HealthChecker:
         started = time.monotonic()
         checked_at = datetime.now(UTC)
 
+        expires: datetime | None = None
+
         def result(
             state: HealthState, reason: str, status: int | None = None, body: bytes = b""
         ) -> HealthCheck:
             latency = time.monotonic() - started if status is not None else None
             shown = body[:BODY_SHOWN_CHARS].decode("utf-8", errors="replace")
-            return HealthCheck(target.name, state, reason, status, latency, checked_at, shown)
+            return HealthCheck(
+                target.name, state, reason, status, latency, checked_at, shown, expires
+            )
 
         try:
             async with asyncio.timeout(target.timeout):
@@ -68,6 +77,7 @@ class HealthChecker:
         except aiohttp.ClientError as error:
             return result(HealthState.DOWN, describe_http_error(error))
         latency = time.monotonic() - started
+        expires = await self._certificate(target)
         state, reason = judge(status, body, content_type)
         if not whole and state is not HealthState.DOWN:
             # An endless stream or a file, on the health URL: whatever its status, that
@@ -86,6 +96,24 @@ class HealthChecker:
         async with self._session.get(target.url, allow_redirects=False) as response:
             body, whole = await read_capped(response, MAX_BODY_BYTES)
             return response.status, body, response.headers.get("Content-Type", ""), whole
+
+    async def _certificate(self, target: HealthTarget) -> datetime | None:
+        """When the certificate of an https health URL expires, asked once an hour (a
+        handshake of its own: aiohttp has let go of the connection by the time the answer
+        is read); None for http, or when it could not be read."""
+        if not target.url.startswith("https://"):
+            return None
+        asked = self._certificates.get(target.url)
+        if asked is not None and time.monotonic() - asked[0] < CERTIFICATE_RECHECK_SECONDS:
+            return asked[1]
+        try:
+            expires: datetime | None = await asyncio.to_thread(
+                certificate_expires, target.url, target.timeout
+            )
+        except (OSError, ValueError):
+            expires = None  # the check itself said what is wrong with the connection
+        self._certificates[target.url] = (time.monotonic(), expires)
+        return expires
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -29,6 +29,9 @@ class HealthCheck:
     checked_at: datetime
     body: str = ""
     """The start of what the service answered, for the detail screen."""
+    certificate_expires: datetime | None = None
+    """An https health URL's: when the certificate it was answered with expires (as
+    verified: a certificate the host does not trust fails the check instead)."""
 
 
 MISSING = "missing"
