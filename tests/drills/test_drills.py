@@ -338,6 +338,23 @@ def test_redis_memorys_wrong_branch_leaves_it_full(
         client.close()
 
 
+def test_an_overrule_that_fits_no_decision_is_refused_before_anything_is_injected(
+    tmp_path: Path,
+) -> None:
+    """A typo would rehearse nothing and still report a failure."""
+    write_config(tmp_path, service_section("http://127.0.0.1:9/", APP))
+    typo = drill("run", "container-stopped", "--auto", "--overrule", "cuase=2", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert "--overrule cuase: no decision 'cuase' in service-down (cause, how-run" in typo.stderr
+    beyond = drill("run", "container-stopped", "--auto", "--overrule", "cause=9", cwd=tmp_path)
+    assert beyond.returncode == 2
+    assert "--overrule cause=9: 'cause' has 5 answers" in beyond.stderr
+    limit = drill("run", "container-stopped", "--auto", "--time-limit", "0", cwd=tmp_path)
+    assert limit.returncode == 2
+    assert "--time-limit 0: seconds, more than 0 and at most 86400" in limit.stderr
+    assert "fault injected" not in typo.stdout + beyond.stdout + limit.stdout
+
+
 # -- refused, failed, killed -------------------------------------------------------------------
 
 

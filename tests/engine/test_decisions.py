@@ -289,8 +289,70 @@ def test_opsconsole_run_asks_why_when_the_proposal_is_overruled(tmp_path: Path) 
     assert "it was restarted by hand" in result.stdout
 
 
-def test_opsconsole_run_yes_takes_a_proposal(tmp_path: Path) -> None:
+def test_opsconsole_run_yes_shows_the_proposal_but_does_not_take_it(tmp_path: Path) -> None:
+    """--yes answers confirmations; a branch chosen from captured output, with nobody to
+    read the evidence, is not one: the run stops there (drills take proposals, in a
+    sandbox)."""
     result = run_typing(tmp_path, "", "--yes")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "taken as proposed (--yes)" in result.stdout
-    assert "raised" in result.stdout
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "proposed from oom = 'true' (equals true)" in result.stdout
+    assert "a decision needs a person: --yes does not choose for you" in result.stdout
+    assert "raised" not in result.stdout
+
+
+async def test_the_operator_sees_the_evidence_redacted_as_the_log_keeps_it(
+    tmp_path: Path,
+) -> None:
+    """A condition on a secret value proposes all the same; what it shows is masked."""
+    runbook = book(
+        params=[{"name": "token", "description": "A token", "default": "tok-0123456789abcdef",
+                 "secret": True}],
+        steps=[
+            {"id": "cause", "kind": "decision", "title": "Which?", "question": "Which?",
+             "answers": [{"label": "Rotate it", "goto": "end",
+                          "when": [{"value": "{token}", "matches": "^tok-"}]},
+                         {"label": "Leave it", "goto": "end"}]},
+            {"id": "end", "kind": "command", "title": "End", "argv": ["true"]},
+        ],
+    )  # fmt: skip
+    operator = ScriptedOperator(answers=[PROPOSED])
+    result, events = await run_collecting(runbook, operator, tmp_path)
+    assert result.outcome == "completed"
+    shown = operator.proposals[0]
+    assert shown is not None
+    assert shown.evidence == ("token = '***' (matches ^tok-)",)
+    (decided,) = of_kind(events, Decided)
+    assert "tok-0123456789abcdef" not in str(decided.to_record())
+
+
+def test_check_refuses_a_regular_expression_in_evidence_that_does_not_compile(
+    tmp_path: Path,
+) -> None:
+    text = """\
+[[runbooks]]
+id = "a"
+title = "A"
+summary = "A."
+
+[[runbooks.params]]
+name = "state"
+description = "A state"
+
+[[runbooks.steps]]
+id = "cause"
+kind = "decision"
+title = "Why?"
+question = "Why?"
+answers = [
+    { label = "One", goto = "end", when = [{ value = "{state}", matches = "([" }] },
+    { label = "Two", goto = "end" },
+]
+
+[[runbooks.steps]]
+id = "end"
+kind = "command"
+title = "End"
+argv = ["true"]
+"""
+    (problem,) = problems_of(tmp_path, text)
+    assert problem.startswith("16:75: not a regular expression:"), problem

@@ -183,3 +183,45 @@ argv = ["echo", "it answers"]
     assert ">> restart/verify\n   $ echo 'it answers'" in ran.stdout
     assert "== restart: completed" in ran.stdout
     assert "== outage: completed" in ran.stdout
+
+
+async def test_a_stop_reaches_the_called_run_and_an_abort_does_not_cut_its_rollback_short(
+    tmp_path: Path,
+) -> None:
+    """`stop` (the incident log cannot be written) ends the called run after its command,
+    as it ends this one; an abort while the called run rolls back lets the rollback end."""
+    events: list[Event] = []
+    slow_rollback = library(tmp_path, ["false"])
+    child = slow_rollback.runbooks[1]
+    undo = child.rollback[0].model_copy(
+        update={"argv": ["sh", "-c", f"sleep 1; touch {tmp_path / 'child-rolled-back'}"]}
+    )
+    lib = Library(
+        runbooks=[slow_rollback.runbooks[0], child.model_copy(update={"rollback": [undo]})]
+    )
+    run = runner(lib, tmp_path, events)
+    task = asyncio.create_task(run.run())
+    for _ in range(100):
+        if any(isinstance(e, RollbackStarted) and e.runbook == "restart-service" for e in events):
+            break
+        await asyncio.sleep(0.02)
+    run.abort()  # during the called run's rollback
+    result = await asyncio.wait_for(task, 10)
+    assert result.outcome == "failed"  # it had failed before the abort came
+    assert (tmp_path / "child-rolled-back").exists()  # its rollback ran to its end
+    assert (tmp_path / "parent-rolled-back").exists()
+
+    events.clear()
+    stopping = runner(library(tmp_path, ["sh", "-c", "sleep 1", "sh"]), tmp_path, events)
+    task = asyncio.create_task(stopping.run())
+    for _ in range(100):
+        if any(e.runbook == "restart-service" and e.step == "verify" for e in events):
+            break
+        await asyncio.sleep(0.02)
+    stopping.stop("the incident log cannot be written")
+    result = await asyncio.wait_for(task, 10)
+    assert result.outcome == "aborted"
+    outer = [e for e in of_kind(events, StepFinished) if e.runbook == "outage"]
+    assert [e.step for e in outer] == ["bring-back", "undo"]  # its 'verify' never ran
+    called = [e for e in of_kind(events, StepFinished) if e.runbook == "restart-service"]
+    assert called[0].error is None  # its command was let finish

@@ -96,6 +96,11 @@ def test_a_configuration_taken_again_keeps_what_the_board_knew_of_each_service()
     assert same.history["api"] is not old.history["api"]
     assert same.history["web"] is old.history["web"]
 
+    # A backend read the same way keeps its last reading: the first poll on the new file
+    # tells what changed, not every breach cleared and seen again.
+    assert same.postgres is old.postgres
+    assert same.metrics is not old.metrics  # read by another label now: asked afresh
+
     moved = Board(config("http://api2/health"))
     moved.carry_over(old)
     assert moved.statuses["api"].since is None  # another URL: nothing known of it yet

@@ -14,6 +14,7 @@ from textual.widgets import Input, OptionList, Static
 
 from opsconsole.config.model import Config
 from opsconsole.engine.events import Decided, Event, Note, Refused
+from opsconsole.incidents.files import FileStore
 from opsconsole.runbooks.model import Library, Runbook
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.dialogs import (
@@ -542,3 +543,46 @@ async def test_a_real_container_restarted_through_the_wizard_comes_back(
         assert container.attrs["State"]["StartedAt"] != started_before  # it really restarted
     finally:
         container.remove(force=True)
+
+
+async def test_a_called_runbooks_question_moves_none_of_the_callers_steps(
+    tmp_path: Path,
+) -> None:
+    """A runbook step runs another runbook whose decision has the id of one of the
+    caller's steps (`escalate`, `record`, `cause` are in many): its question shows, the
+    caller's step of that id is untouched (it was marked running, then failed at the end),
+    and the called run's steps show in the log under its name."""
+    from tests.support.console import run_book
+
+    called = book(
+        id="called",
+        steps=[
+            {"id": "escalate", "kind": "decision", "title": "Which way?", "question": "Which?",
+             "answers": [{"label": "This way", "goto": "end"}, {"label": "That", "goto": "end"}]},
+            {"id": "end", "kind": "command", "title": "End", "argv": ["echo", "called done"]},
+        ],
+    )  # fmt: skip
+    caller = book(
+        id="caller",
+        params=[{"name": "service", "description": "The service", "default": "api"}],
+        steps=[
+            {"id": "bring-back", "kind": "runbook", "title": "Bring it back",
+             "runbook": "called", "next": "done"},
+            {"id": "escalate", "kind": "manual", "title": "Escalate", "checklist": ["Page"]},
+            {"id": "done", "kind": "command", "title": "Done", "argv": ["echo", "{service}"]},
+        ],
+    )  # fmt: skip
+    config = Config.model_validate(
+        {"services": [{"name": "api", "health_url": "http://127.0.0.1:9/"}]}
+    )
+    app = make_app(
+        config, library=Library(runbooks=[caller, called]), incidents=FileStore(tmp_path)
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = await run_book(pilot, app, caller)
+        await wait_for(pilot, lambda: isinstance(app.screen, DecisionDialog))
+        await pilot.press("1")
+        await wait_for(pilot, finished(wizard))
+        assert outcome(wizard) == "completed"
+        assert wizard.progress.states == {"bring-back": "ok", "escalate": "pending", "done": "ok"}
+        assert any("↳ called/end: exit 0" in line for line in shown(wizard))

@@ -13,7 +13,7 @@ from opsconsole.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Commands,
 
 if TYPE_CHECKING:
     from opsconsole.config.model import Config, LoadedConfig
-    from opsconsole.drills.model import DrillBook
+    from opsconsole.drills.model import Drill, DrillBook
     from opsconsole.drills.pending import Recovered
     from opsconsole.runbooks.model import Library
 
@@ -143,7 +143,11 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
             return EXIT_PROBLEMS
     failed = []
     if (limit := getattr(args, "time_limit", None)) is not None:
+        if not 0 < limit <= 86400:
+            return fail(f"--time-limit {limit:g}: seconds, more than 0 and at most 86400")
         chosen = [each.model_copy(update={"time_limit_seconds": limit}) for each in chosen]
+    if overrule and (problem := _overrule_problem(overrule, chosen, library)):
+        return fail(problem)
     for drill in chosen:
         print(f"== drill {drill.id}: {drill.title}")
         artifacts = Path(tempfile.mkdtemp(prefix=f"opsconsole-drill-{drill.id}-"))
@@ -173,6 +177,26 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
             + (f"; {len(skipped)} do not apply here: {', '.join(skipped)}" if skipped else "")
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _overrule_problem(
+    overrule: dict[str, int], chosen: list[Drill], library: Library
+) -> str | None:
+    """Why --overrule does not fit every chosen scenario's runbook: a typo would rehearse
+    nothing and still report a failure."""
+    from opsconsole.runbooks.model import DecisionStep
+
+    for drill in chosen:
+        book = library.get(drill.runbook)
+        decisions = {s.id: s for s in book.steps if isinstance(s, DecisionStep)} if book else {}
+        for step, number in overrule.items():
+            decision = decisions.get(step)
+            if decision is None:
+                known = ", ".join(decisions) or "none"
+                return f"--overrule {step}: no decision '{step}' in {drill.runbook} ({known})"
+            if number > len(decision.answers):
+                return f"--overrule {step}={number}: '{step}' has {len(decision.answers)} answers"
+    return None
 
 
 def undo_left_behind(config: Config) -> list[Recovered]:

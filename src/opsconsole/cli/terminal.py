@@ -77,16 +77,16 @@ class TerminalOperator:
             self.say(
                 f"   {number}. {answer.label}" + ("  <- proposed" if answer == proposed else "")
             )
+        if proposal is not None:
+            self.say(f"   proposed from {proposal.said()}")
+        if self.assume_yes:
+            # --yes answers confirmations; a branch chosen from captured output, with
+            # destructive steps behind it and nobody to read the evidence, is not a yes.
+            self.say("   a decision needs a person: --yes does not choose for you")
+            return None
         if proposal is None:
-            if self.assume_yes:
-                self.say("   nothing proposes an answer, and --yes does not choose for you")
-                return None
             prompt = "   answer (number, empty stops): "
         else:
-            self.say(f"   proposed from {proposal.said()}")
-            if self.assume_yes:
-                self.say("   taken as proposed (--yes)")
-                return Decision(proposal.answer)
             number = step.answers.index(proposal.answer) + 1
             prompt = f"   answer (number, empty takes {number}, 'stop' stops): "
         while True:

@@ -187,10 +187,14 @@ async def _inject_and_prove(
 
         remaining = drill.time_limit_seconds - (time.monotonic() - injected)
         say(f"· running runbook {runbook.id}")
-        try:
-            result = await asyncio.wait_for(runner.run(), timeout=max(1.0, remaining))
-        except TimeoutError:
+        running = asyncio.ensure_future(runner.run())
+        finished, _ = await asyncio.wait({running}, timeout=max(1.0, remaining))
+        if not finished:
+            # Aborted as a person would, so that its command ends and its rollback runs.
+            runner.abort()
+            await running
             return fail(f"runbook {runbook.id} did not finish within the time limit")
+        result = running.result()
         outcome.runbook_outcome = result.outcome
         if result.outcome != "completed":
             return fail(f"runbook {runbook.id} {result.outcome}: {result.reason}")

@@ -82,10 +82,10 @@ class PostgresLock:
             waiter = threading.Thread(target=self._wait, daemon=True, name="drill-waiter")
             waiter.start()
             self.waiting.append(waiter)
-        self._until_waiting(self.waiters, seconds=10)
+        waiting = self._until_waiting(self.waiters, seconds=10)
         return (
             f"{self.table} locked (ACCESS EXCLUSIVE) by a session idle in its transaction, "
-            f"{self.waiters} queries waiting behind it"
+            f"{waiting} queries waiting behind it"
         )
 
     def _wait(self) -> None:
@@ -95,19 +95,22 @@ class PostgresLock:
                 query = sql.SQL("/* opsconsole drill */ SELECT count(*) FROM {}")
                 waiter.execute(query.format(sql.Identifier(self.table)))
 
-    def _until_waiting(self, count: int, seconds: float) -> None:
-        """Returns once `count` sessions of this drill wait on a lock: the fault is in."""
+    def _until_waiting(self, count: int, seconds: float) -> int:
+        """How many sessions of this drill wait on a lock, once `count` do (the fault is
+        in) or `seconds` have passed: what is said is what was seen."""
         deadline = time.monotonic() + seconds
+        waiting = 0
         with psycopg.connect(self.dsn, autocommit=True) as probe:
-            while time.monotonic() < deadline:
+            while waiting < count and time.monotonic() < deadline:
                 row = probe.execute(
                     "/* opsconsole drill */ SELECT count(*) FROM pg_stat_activity"
                     " WHERE application_name = %s AND wait_event_type = 'Lock'",
                     [application_name(self.run)],
                 ).fetchone()
-                if row and row[0] >= count:
-                    return
-                time.sleep(0.1)
+                waiting = int(row[0]) if row else 0
+                if waiting < count:
+                    time.sleep(0.1)
+        return waiting
 
     def undo(self) -> str:
         if self.holder is not None:

@@ -38,7 +38,8 @@ class RedisMemory:
             written = 0
             while int(client.info("memory")["used_memory"]) < limit * 0.98:
                 try:
-                    client.set(f"{self.prefix}{written}", value)
+                    # Expiring, as a cache's keys do: the runbook tells a cache from data so.
+                    client.set(f"{self.prefix}{written}", value, ex=3600)
                 except redis.exceptions.OutOfMemoryError:
                     break  # noeviction: full is full
                 written += 1

@@ -103,5 +103,6 @@ class CheckSteps:
         try:
             value = await self.probes.probe(step.probe, target, on)
         except Exception as error:  # the world's failures are the step's failure
-            return f"{step.probe} probe failed: {error}", None
+            # A driver's message may quote the connection string it was given.
+            return self.redact(f"{step.probe} probe failed: {error}"), None
         return expectation_failure(step.expect, 0, str(value)), value

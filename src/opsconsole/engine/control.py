@@ -45,7 +45,10 @@ class RunControl:
         return time.monotonic() - (self.fixed_at or self.started_at)
 
     def abort(self) -> None:
-        """The command running now is ended (its process group killed by its cancel)."""
+        """The command running now is ended (its process group killed by its cancel);
+        during the rollback, nothing: the rollback is what an abort leads to."""
+        if self._rolling_back:
+            return
         self.aborting = True
         if self._current is not None:
             self._current.cancel()

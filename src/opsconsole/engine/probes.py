@@ -97,6 +97,8 @@ def same_postgres(on: str, dsn: str) -> bool:
     from psycopg.conninfo import conninfo_to_dict
 
     mine, theirs = conninfo_to_dict(on), conninfo_to_dict(dsn)
+    if mine.get("user") not in (None, theirs.get("user")):
+        return False  # another role: what it may see is its own (pg_stat_activity)
     keys = ("host", "port", "dbname")
     defaults = {"port": "5432"}
     return all(

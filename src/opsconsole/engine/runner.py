@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from opsconsole.common.redact import MASK, Redactor
@@ -116,6 +116,8 @@ class Runner:
         """Ends the run at the next step, letting the command running now finish (see
         RunControl.stop)."""
         self.control.stop(reason)
+        if self._called is not None:
+            self._called.stop(reason)
 
     async def run(self) -> RunResult:
         # A value not marked secret can still hold one: a DSN with its password.
@@ -190,13 +192,15 @@ class Runner:
         """The id of the step to go to next (None: the following one), or how the run ends."""
         if isinstance(step, DecisionStep):
             proposal = propose(step, self.values)
+            if proposal is not None:  # as every screen and log shows a value: redacted
+                proposal = replace(proposal, evidence=tuple(map(self.redact, proposal.evidence)))
             decision = await self.control.ask(self.operator.decide(step, proposal))
             if decision is None:
                 raise Aborted(f"no answer to '{step.title}'")
             self.emit(
                 Decided, step.id, question=step.question, answer=decision.answer.label,
                 proposed=proposal.answer.label if proposal else None,
-                evidence=tuple(self.redact(e) for e in proposal.evidence) if proposal else None,
+                evidence=proposal.evidence if proposal else None,
                 reason=self.redact(decision.reason) if decision.reason else None,
             )  # fmt: skip
             return decision.answer.goto

@@ -77,6 +77,20 @@ class Board:
             same_names = old.config.metric_names(before) == self.config.metric_names(service)
             if same_names and old.config.metrics_name(before) == self.config.metrics_name(service):
                 self.history[name] = old.history[name]
+        # A backend's last readings, where it is the same backend read the same way: the
+        # first poll on the new file then tells what really changed, not a source's absence
+        # (an incident would record every breach cleared and seen again).
+        same = {
+            "postgres": old.config.postgres == self.config.postgres,
+            "redis": old.config.redis == self.config.redis,
+            "containers": old.config.docker == self.config.docker,
+            "metrics": old.config.prometheus == self.config.prometheus
+            and [(s.name, s.metrics_url, self.config.metric_names(s)) for s in self.config.services]
+            == [(s.name, s.metrics_url, old.config.metric_names(s)) for s in old.config.services],
+        }
+        for source, unchanged in same.items():
+            if unchanged:
+                setattr(self, source, getattr(old, source))
 
     def observe_health(self, checks: list[HealthCheck]) -> None:
         self.statuses = observe_all(self.statuses, checks)

@@ -115,6 +115,7 @@ class Monitor:
 
     def rediscover(self) -> None:
         """The backends asked again what they hold, at their next poll."""
+        self.health.forget_certificates()
         if self.metrics is not None:
             self.metrics.forget()
 

@@ -95,6 +95,12 @@ class Poller:
             clocks[source] = Clock(poll, timeouts[source])
         return clocks
 
+    def continue_from(self, old: Poller) -> None:
+        """Takes up the breaches `old` last told of: the first poll tells what changed
+        since then, not everything again."""
+        self.breaches = old.breaches
+        self._breaching = old._breaching
+
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Calls `listener` on the loop after each poll is filed; returns how to stop."""
         self._listeners.append(listener)

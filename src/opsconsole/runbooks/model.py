@@ -428,6 +428,9 @@ def _step_checks(step: StepKind, here: PathKey, step_ids: set[str]) -> Iterator[
         )
     if isinstance(step, DecisionStep):
         for answer_number, answer in enumerate(step.answers):
+            for each, condition in enumerate(answer.when):
+                where = (*here, "answers", answer_number, "when", each, "matches")
+                yield from _regex_check(where, condition.matches)
             if answer.goto not in step_ids:
                 yield Finding(
                     (*here, "answers", answer_number, "goto"),

@@ -106,14 +106,20 @@ class HealthChecker:
         asked = self._certificates.get(target.url)
         if asked is not None and time.monotonic() - asked[0] < CERTIFICATE_RECHECK_SECONDS:
             return asked[1]
+        expires: datetime | None = None
         try:
-            expires: datetime | None = await asyncio.to_thread(
-                certificate_expires, target.url, target.timeout
-            )
-        except (OSError, ValueError):
-            expires = None  # the check itself said what is wrong with the connection
+            # Within the check's own time: a slow handshake must not hold up the round.
+            async with asyncio.timeout(target.timeout):
+                expires = await asyncio.to_thread(certificate_expires, target.url, target.timeout)
+        except (OSError, ValueError, TimeoutError):
+            pass  # the check itself said what is wrong with the connection; asked next hour
         self._certificates[target.url] = (time.monotonic(), expires)
         return expires
+
+    def forget_certificates(self) -> None:
+        """Each https URL's certificate is read again at its next check (`r` after a
+        renewal: the breach goes at once, not within the hour)."""
+        self._certificates.clear()
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -62,6 +62,10 @@ class ReloadMode:
             said = f"{display_path(source.path)}: {error.strerror or error}: nothing changed"
             self.app.call_from_thread(self._done, said, "error")
             return
+        except Exception as error:  # a client that would not start: said, and `r` still works
+            said = f"{display_path(source.path)} could not be taken ({error}): nothing changed"
+            self.app.call_from_thread(self._done, said, "error")
+            return
         # Awaited on the loop; mypy cannot choose between the two return types that
         # call_from_thread's signature allows a coroutine function (Textual 8.2).
         self.app.call_from_thread(self._take, loaded.config, monitor, digest)  # type: ignore[arg-type]
@@ -83,21 +87,25 @@ class ReloadMode:
             self._done("The configuration changed: press r on the dashboard to take it.")
             return False
         assert self.source is not None
-        old, old_monitor = app.config, app.monitor
-        await app.poller.aclose()
+        old, old_monitor, old_poller = app.config, app.monitor, app.poller
+        # Everything new is made before anything old is let go, and the screen is swapped
+        # first, with no wait before it: a dialog cannot come in between.
         board = Board(config)
         board.carry_over(app.board)
-        app.config, app.monitor, app.board = config, monitor, board
-        app.poller = Poller(monitor, app.board)
+        poller = Poller(monitor, board)
+        poller.continue_from(old_poller)
+        dashboard = DashboardScreen(poller, app.board_changed, app.library)
+        await app.switch_screen(dashboard)
+        app.config, app.monitor, app.board, app.poller = config, monitor, board, poller
+        app.dashboard = dashboard
         app.incident_mode.session.config = config
         app.set_environment(config.console.environment)
-        app.dashboard = DashboardScreen(app.poller, app.board_changed, app.library)
-        await app.switch_screen(app.dashboard)
-        app.poller.listen(app.polled)
-        app.poller.start()
         self.source.taken(digest)
-        await old_monitor.aclose()
         self._reading = False
+        await old_poller.aclose()
+        poller.listen(app.polled)
+        poller.start()
+        await old_monitor.aclose()
         app.show_header()
         app.notify(_taken(old, config, self.source.path.name), timeout=15, markup=False)
         return True

@@ -36,6 +36,7 @@ from opsconsole.runbooks.model import (
     ManualStep,
     NoteStep,
     Runbook,
+    Step,
 )
 from opsconsole.tui.messages import RunbookRequested, RunEnded, RunShown
 from opsconsole.tui.screens.dialogs import (
@@ -298,10 +299,12 @@ class WizardScreen(Screen[None]):
 
     # -- asking the operator -------------------------------------------------------------------
 
-    def asking(self, step_id: str) -> None:
-        """A step waits for the operator: it is the current one."""
+    def asking(self, step: Step) -> None:
+        """A step waits for the operator: it is the current one, if it is this runbook's
+        (a runbook it runs asks too: its step of the same id is another step)."""
         self._take_events()  # what came before the question shows before it
-        self._draw(self.progress.asking(step_id))
+        if any(step is own for own in self.progress.steps.values()):
+            self._draw(self.progress.asking(step.id))
 
 
 class _ScreenOperator:
@@ -312,12 +315,12 @@ class _ScreenOperator:
         self.name = name
 
     async def confirm(self, request: Confirmation) -> bool:
-        self.screen.asking(request.step.id)
+        self.screen.asking(request.step)
         confirmed = await self._ask(ConfirmDialog(request))
         return confirmed is True
 
     async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
-        self.screen.asking(step.id)
+        self.screen.asking(step)
         while True:
             answer = await self._ask(DecisionDialog(step, proposal))
             if answer is None:
@@ -336,12 +339,12 @@ class _ScreenOperator:
                 return Decision(answer, reason.strip())
 
     async def checklist(self, step: ManualStep) -> bool:
-        self.screen.asking(step.id)
+        self.screen.asking(step)
         done = await self._ask(ChecklistDialog(step))
         return done is True
 
     async def note(self, step: NoteStep) -> str | None:
-        self.screen.asking(step.id)
+        self.screen.asking(step)
         return await self._ask(NoteDialog(step.title, step.prompt))
 
     async def _ask(self, dialog: Screen[T]) -> T | None:
