@@ -3,12 +3,14 @@ said with its fix, exit 1; all well, exit 0. The real process, as a user runs it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -180,12 +182,10 @@ def test_a_service_that_is_down_and_a_backend_that_cannot_be_reached(tmp_path: P
     assert any(said.startswith("cannot be reached:") for said in found)
 
 
-@pytest.fixture
-def https_health(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A health URL over TLS whose certificate (from a CA of the test's own, made with
-    the openssl command) expires in 5 days; and that CA, for SSL_CERT_FILE."""
-    pki = tmp_path / "pki"
-    pki.mkdir()
+def make_test_ca(pki: Path) -> Callable[..., None]:
+    """A CA of the test's own (ca.pem) and a key and request for 127.0.0.1 (leaf.csr,
+    ext.cnf), made with the openssl command in `pki`; the command, to sign the leaf."""
+    pki.mkdir(parents=True, exist_ok=True)
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
@@ -205,21 +205,15 @@ def https_health(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "-subj",
         "/CN=opsconsole test CA",
     )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    )
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
     (pki / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "leaf.pem", "-days", "5", "-extfile", "ext.cnf")  # fmt: skip
+    return openssl
+
+
+@contextlib.contextmanager
+def serving_tls(pki: Path) -> Iterator[str]:
+    """A health URL over TLS, answering 200 with the certificate pki/leaf.pem."""
 
     class Handler(QuietHandler):
         def do_GET(self) -> None:
@@ -234,10 +228,25 @@ def https_health(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/health", pki / "ca.pem"
+        yield f"https://127.0.0.1:{server.server_address[1]}/health"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def https_health(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A health URL over TLS whose certificate (from a CA of the test's own, made with
+    the openssl command) expires in 5 days; and that CA, for SSL_CERT_FILE."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+
+    openssl = make_test_ca(pki)
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "leaf.pem", "-days", "5", "-extfile", "ext.cnf")  # fmt: skip
+
+    with serving_tls(pki) as url:
+        yield url, pki / "ca.pem"
 
 
 def test_a_certificate_about_to_expire_is_a_problem_and_an_untrusted_one_too(
@@ -292,6 +301,61 @@ def test_the_dashboards_sources_breach_on_a_certificate_about_to_expire(
     port = url.split(":")[2].split("/")[0]
     assert offer.params == {"host": "127.0.0.1", "port": port, "server_name": "127.0.0.1"}
     assert offer.text.startswith(f"the certificate of portal expires in {breach['value']} days")
+
+
+@pytest.fixture
+def expired_https(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A health URL over TLS whose certificate (from a CA of the test's own) expired a
+    week ago: `openssl ca` dates it in the past, which `openssl x509 -days` cannot."""
+    pki = tmp_path / "pki-expired"
+    (pki / "db").mkdir(parents=True)
+    (pki / "db" / "index.txt").write_text("")
+    (pki / "db" / "serial").write_text("01\n")
+    (pki / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = db/index.txt\nserial = db/serial\n"
+        "new_certs_dir = db\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\n"
+        "[p]\ncommonName = supplied\n"
+    )
+
+    openssl = make_test_ca(pki)
+    now = datetime.now(UTC)
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
+            "-in", "leaf.csr", "-out", "leaf.pem", "-extfile", "ext.cnf",
+            "-startdate", (now - timedelta(days=30)).strftime("%Y%m%d%H%M%SZ"),
+            "-enddate", (now - timedelta(days=7)).strftime("%Y%m%d%H%M%SZ"))  # fmt: skip
+
+    with serving_tls(pki) as url:
+        yield url, pki / "ca.pem"
+
+
+def test_a_service_down_for_an_expired_certificate_is_that_breach_and_offers_its_runbook(
+    expired_https: tuple[str, Path], tmp_path: Path
+) -> None:
+    """One cause, one breach: not `health: DOWN` (which offers a restart) but the
+    certificate, which offers certificate-expiry."""
+    url, ca = expired_https
+    (tmp_path / "c.toml").write_text(SERVICE.format(name="portal", url=url, extra=""))
+    status = run("status", "--json", "--config", "c.toml", cwd=tmp_path,
+                 env={"SSL_CERT_FILE": str(ca)})  # fmt: skip
+    assert status.returncode == 1, status.stdout + status.stderr
+    report = json.loads(status.stdout)
+    assert report["services"][0]["health"]["state"] == "DOWN"
+    assert "certificate has expired" in report["services"][0]["health"]["error"]
+    assert report["breaches"] == [
+        {"subject": "portal", "signal": "certificate_days", "value": "expired", "threshold": 14}
+    ]
+
+    from opsconsole.monitoring.offers import offers
+    from opsconsole.monitoring.snapshot import Breach
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    (offer,) = offers(
+        load_runbooks(shipped_runbooks()), [Breach("portal", "certificate_days", "expired", 14)]
+    )
+    assert offer.text == (
+        "the certificate of portal has expired: press R for runbook "
+        "'TLS certificate expiring or expired'"
+    )
 
 
 def test_a_health_url_whose_host_name_does_not_resolve_says_it_is_dns(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,6 +149,34 @@ def test_a_table_lock_is_ended_at_its_head_by_slow_queries(
     assert drill_sessions(postgres) == 0
 
 
+def test_a_stale_backup_is_taken_again_restored_and_within_its_rpo(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The signal (the newest backup in backup_dir past backup_rpo_hours), the runbook
+    (pg_dump, a test restore into a scratch database, the newest within the RPO again) and
+    the fault (every backup dated back), against the harness's PostgreSQL."""
+    postgres.execute("CREATE TABLE IF NOT EXISTS opsconsole_test_backup (id int)")
+    postgres.execute("INSERT INTO opsconsole_test_backup SELECT generate_series(1, 100)")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / "postgres-yesterday.dump").write_bytes(b"an earlier backup")
+    section = postgres_section(postgres) + f'backup_dir = "{backups}"\nbackup_rpo_hours = 24\n'
+    write_config(tmp_path, section, service_section("http://127.0.0.1:9/"))
+    ran = drill("run", "postgres-backup-stale", "--auto", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 backups in " in ran.stdout
+    assert "the newest backup of postgres is 25 h old (> 24 h)" in ran.stdout, ran.stdout
+    restored = re.search(r"tables: (\d+) in postgres, (\d+) restored", ran.stdout)
+    assert restored is not None, ran.stdout
+    assert int(restored[1]) >= 1
+    assert restored[1] == restored[2]
+    assert "✔ postgres-backup-stale: broken after" in ran.stdout
+    dumps = sorted(p.name for p in backups.iterdir())
+    assert len(dumps) == 2  # the earlier one, given its time again, and the one taken
+    assert not any(name.endswith(".partial") for name in dumps)
+    assert drill_sessions(postgres) == 0
+
+
 def test_redis_memory_full_is_fixed_by_its_runbook(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -264,7 +293,7 @@ def test_an_oom_killed_container_is_brought_back_by_service_down(
 # shortened time limit: the steady state must stay broken, so that a wrong proposal would
 # fail the drill above, not pass it by luck.
 
-WRONG_TIME_LIMIT = "15"
+WRONG_TIME_LIMIT = "8"
 
 
 def wrong_branch(ran: subprocess.CompletedProcess[str], scenario: str, over: str) -> None:
@@ -656,7 +685,7 @@ runbook = "no-such-runbook"
         [OPSCONSOLE, "check"], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
-    assert "drills.toml: 12 drills" in shipped.stdout, shipped.stdout + shipped.stderr
+    assert "drills.toml: 13 drills" in shipped.stdout, shipped.stdout + shipped.stderr
 
 
 # -- drill mode in the dashboard -----------------------------------------------------------

@@ -263,3 +263,26 @@ def test_an_unreachable_postgres_is_offered_its_own_runbook_not_the_whole_stacks
     assert found[0].text == (
         "postgres is unreachable: connection refused: press R for runbook 'PostgreSQL unreachable'"
     )
+
+
+def test_a_runbook_offered_for_postgres_acts_on_the_configured_one() -> None:
+    """Its host, port, user, database and backup directory, not the example stack's."""
+    from opsconsole.config.model import Config
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    config = Config.model_validate(
+        {"services": [{"name": "api", "health_url": "http://127.0.0.1:9/"}],
+         "postgres": {"dsn": "postgresql://ops:secret@db.internal:6432/ledger",
+                      "backup_dir": "/srv/backups/ledger", "backup_rpo_hours": 6}}
+    )  # fmt: skip
+    (offer,) = offers(
+        load_runbooks(shipped_runbooks()),
+        [Breach("postgres", "backup_age", 7.5, 6.0)], config=config,
+    )  # fmt: skip
+    assert offer.runbook.id == "postgres-backup"
+    assert offer.params == {
+        "pg_host": "db.internal", "pg_port": "6432", "pg_user": "ops", "pg_db": "ledger",
+        "backup_dir": "/srv/backups/ledger", "rpo_hours": "6",
+    }  # fmt: skip
+    assert "secret" not in str(offer.params)
+    assert offer.text.startswith("the newest backup of postgres is 7.5 h old (> 6 h)")

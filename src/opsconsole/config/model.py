@@ -144,6 +144,10 @@ class PrometheusSection(Section):
 
 class PostgresSection(Section):
     dsn: Annotated[SecretStr, _secret_url("postgresql", "postgres")]
+    backup_dir: str | None = None
+    """Where its backups land (on this host): the newest one older than backup_rpo_hours
+    is a breach that offers postgres-backup."""
+    backup_rpo_hours: Annotated[float, Field(gt=0, le=8760)] = 24.0
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
 

@@ -9,6 +9,7 @@ demo drill loads neither psycopg, redis nor docker."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from opsconsole.config.model import Config
@@ -19,6 +20,13 @@ from opsconsole.drills.model import FaultSpec
 
 def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
     kind = spec.kind
+    if kind == "postgres_backup_stale":
+        from opsconsole.drills.backup_faults import BackupStale
+
+        assert config.postgres is not None
+        assert config.postgres.backup_dir is not None
+        directory = os.path.expanduser(config.postgres.backup_dir)
+        return BackupStale(directory, config.postgres.backup_rpo_hours)
     if kind.startswith("postgres_"):
         from opsconsole.drills.postgres_faults import PostgresConnections, PostgresLock
 
@@ -54,6 +62,10 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
     """Undoes a fault from its record alone: after a crash, by the next start."""
     kind = str(record["kind"])
     run = str(record.get("run", ""))
+    if kind == "postgres_backup_stale":
+        from opsconsole.drills.backup_faults import restore_times
+
+        return restore_times(str(record["directory"]), record["times"])
     if kind in ("postgres_connections", "postgres_lock"):
         if config.postgres is None:
             raise FaultRefused("no [postgres] in the configuration to undo it with")

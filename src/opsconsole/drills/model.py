@@ -31,6 +31,7 @@ DRILLS_ENV = "OPSCONSOLE_DRILLS"
 FaultKind = Literal[
     "postgres_connections",
     "postgres_lock",
+    "postgres_backup_stale",
     "redis_memory",
     "redis_queue",
     "container_stop",
@@ -45,6 +46,7 @@ FaultKind = Literal[
 TARGET_OF: dict[str, str] = {
     "postgres_connections": "postgres",
     "postgres_lock": "postgres",
+    "postgres_backup_stale": "postgres",
     "redis_memory": "redis",
     "redis_queue": "redis",
 }
@@ -54,7 +56,7 @@ faults a service of the demo fleet (its configuration marks them sandbox)."""
 
 SANDBOX_VALUES = frozenset(
     {"target", "container", "health_url", "postgres_host", "postgres_port", "postgres_user",
-     "postgres_db", "redis_host", "redis_port", "redis_db"}
+     "postgres_db", "backup_dir", "redis_host", "redis_port", "redis_db"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
 
@@ -126,6 +128,8 @@ def sandbox_values(config: Config, target: str) -> dict[str, str]:
             "postgres_user": str(info.get("user") or "postgres"),
             "postgres_db": str(info.get("dbname") or "postgres"),
         }
+        if config.postgres.backup_dir:
+            values["backup_dir"] = os.path.expanduser(config.postgres.backup_dir)
     if config.redis is not None:
         url = urlsplit(config.redis.url.get_secret_value())
         values |= {
@@ -148,6 +152,8 @@ def target_problem(config: Config, drill: Drill) -> str | None:
             return "target postgres: no [postgres] in the configuration"
         if not section.sandbox:
             return "target postgres is not marked sandbox = true: drills are refused there"
+        if kind == "postgres_backup_stale" and not section.backup_dir:
+            return "a postgres_backup_stale fault needs [postgres] backup_dir"
         return None
     if target == "redis":
         if config.redis is None:

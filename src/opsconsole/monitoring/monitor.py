@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opsconsole.config.model import Config
@@ -60,7 +61,11 @@ class Monitor:
         if config.postgres is not None:
             from opsconsole.sources.postgres import PostgresSource
 
-            self.postgres = PostgresSource(config.postgres.dsn.get_secret_value())
+            backups = config.postgres.backup_dir
+            self.postgres = PostgresSource(
+                config.postgres.dsn.get_secret_value(),
+                backup_dir=Path(backups).expanduser() if backups else None,
+            )
         if config.redis is not None:
             from opsconsole.sources.redis import RedisSource
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -63,6 +64,8 @@ def offers(
                 )
                 if service is not None:
                     params |= service_params(runbook, service, config)
+                if breach.subject == "postgres" and config is not None:
+                    params |= postgres_params(runbook, config)
                 found.append(Offer(runbook, breach, params))
                 break
     return sorted(found, key=lambda offer: SEVERITY_ORDER.index(offer.runbook.severity))
@@ -97,6 +100,27 @@ def service_params(
             params["metrics_name"] = config.metrics_name(service)
     # A direct scrape has no service label: the runbook's own default stands.
     return {name: value for name, value in params.items() if value or name in SERVICE_PARAMS}
+
+
+def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
+    """A runbook offered for PostgreSQL acts on the configured one: its host, port, user
+    and database (pg_host, pg_port, pg_user, pg_db), its backup_dir and RPO; never the
+    runbook's defaults, which name the example stack's."""
+    if config.postgres is None:
+        return {}
+    from psycopg.conninfo import conninfo_to_dict  # only for a config with [postgres]
+
+    info = conninfo_to_dict(config.postgres.dsn.get_secret_value())
+    found = {
+        "pg_host": str(info.get("host") or "127.0.0.1"),
+        "pg_port": str(info.get("port") or 5432),
+        "pg_user": str(info.get("user") or "postgres"),
+        "pg_db": str(info.get("dbname") or "postgres"),
+        "backup_dir": os.path.expanduser(config.postgres.backup_dir or ""),
+        "rpo_hours": f"{config.postgres.backup_rpo_hours:g}",
+    }
+    declared = _declared(runbook)
+    return {name: value for name, value in found.items() if name in declared and value}
 
 
 def _tls_params(declared: set[str], url: str) -> dict[str, str]:
@@ -136,6 +160,12 @@ def describe(breach: Breach) -> str:
     if signal in ("connections_ratio", "memory_ratio") and isinstance(value, float):
         what = "connections" if signal == "connections_ratio" else "memory"
         return f"{subject} {what} at {percent(value)} > {percent(float(limit or 0))}"
+    if signal == "backup_age" and isinstance(value, float):
+        return f"the newest backup of {subject} is {value:g} h old (> {float(limit or 0):g} h)"
+    if signal == "backup_age":
+        return f"{subject} has no backup to measure: {value}"
+    if signal == "certificate_days" and value == "expired":
+        return f"the certificate of {subject} has expired"
     if signal == "certificate_days":
         return f"the certificate of {subject} expires in {value} days (< {limit})"
     if signal == "slow_query" and isinstance(value, float) and isinstance(limit, float):

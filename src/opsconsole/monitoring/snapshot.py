@@ -16,6 +16,9 @@ from opsconsole.sources.readings import (
     RedisReading,
 )
 
+EXPIRED = "certificate has expired"
+"""How a health check's reason says its TLS certificate expired (OpenSSL's words)."""
+
 
 @dataclass(frozen=True)
 class Breach:
@@ -46,7 +49,14 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
     for service in config.services:
         check = snapshot.health.get(service.name)
         if check is not None and check.state is not HealthState.UP:
-            found.append(Breach(service.name, "health", check.state.value, "UP"))
+            # Down because its certificate expired: one cause, one breach, and the one
+            # that offers the runbook that fixes it (not a restart).
+            if EXPIRED in check.reason:
+                found.append(
+                    Breach(service.name, "certificate_days", "expired", thresholds.certificate_days)
+                )
+            else:
+                found.append(Breach(service.name, "health", check.state.value, "UP"))
         if check is not None and check.certificate_expires is not None:
             left = (check.certificate_expires - check.checked_at).days
             if left < thresholds.certificate_days:
@@ -96,6 +106,13 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             found.append(
                 Breach("postgres", "connections_ratio", ratio, thresholds.connections_ratio)
             )
+        if config.postgres is not None and pg.backup is not None:
+            rpo = config.postgres.backup_rpo_hours
+            age = pg.backup.age_seconds
+            if age is None:
+                found.append(Breach("postgres", "backup_age", pg.backup.error or "none", rpo))
+            elif age > rpo * 3600:
+                found.append(Breach("postgres", "backup_age", round(age / 3600, 1), rpo))
         longest = pg.longest_query_seconds
         if longest is not None and longest > thresholds.slow_query_seconds:
             found.append(Breach("postgres", "slow_query", longest, thresholds.slow_query_seconds))

@@ -202,6 +202,7 @@ Signal = Literal[
     "memory_ratio",
     "slow_query",
     "certificate_days",
+    "backup_age",
     "queue",
     "unreachable",
 ]

@@ -7,13 +7,16 @@ load from the application's, and the console's own session is left out of what i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import class_row
 
 from opsconsole.common.redact import redact_sql
+from opsconsole.sources.backups import read_backups
 from opsconsole.sources.readings import PostgresReading, Replica, Statement
 
 TAG = "/* opsconsole */"
@@ -92,17 +95,21 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 class PostgresSource:
     """Keeps one connection and opens it again after a failure."""
 
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, timeout: float = 5.0, backup_dir: Path | None = None) -> None:
         self._dsn = dsn
         self.timeout = timeout
+        self.backup_dir = backup_dir
         self._connection: Connection | None = None
 
     async def poll(self) -> PostgresReading:
         try:
-            return await self._poll(await self._connect())
+            reading = await self._poll(await self._connect())
         except BaseException:
             await self.close()  # a broken connection is not reused
             raise
+        if self.backup_dir is None:
+            return reading
+        return replace(reading, backup=await asyncio.to_thread(read_backups, self.backup_dir))
 
     async def _connect(self) -> Connection:
         if self._connection is None or self._connection.closed:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from opsconsole.sources.backups import BackupReading
+
 
 class HealthState(StrEnum):
     UP = "UP"
@@ -75,6 +77,8 @@ class PostgresReading:
     """On a replica: time since the last replayed transaction."""
     replicas: list[Replica]
     """On a primary: its streaming replicas."""
+    backup: BackupReading | None = None
+    """The newest backup in [postgres] backup_dir, where one is configured."""
 
     @property
     def connections(self) -> int:

@@ -1,0 +1,29 @@
+"""The newest backup in a directory, and how old it is: what an RPO is measured against.
+Read on this host's file system (a mounted backup volume, or where pg_dump writes)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BackupReading:
+    directory: str
+    newest: str | None
+    """The newest file's name; None when there is none."""
+    age_seconds: float | None
+    error: str | None = None
+    """Why the directory could not be read."""
+
+
+def read_backups(directory: Path) -> BackupReading:
+    try:
+        files = [entry for entry in directory.iterdir() if entry.is_file()]
+    except OSError as error:
+        return BackupReading(str(directory), None, None, error.strerror or str(error))
+    if not files:
+        return BackupReading(str(directory), None, None)
+    newest = max(files, key=lambda entry: entry.stat().st_mtime)
+    return BackupReading(str(directory), newest.name, time.time() - newest.stat().st_mtime)
