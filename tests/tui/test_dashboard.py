@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -273,3 +276,34 @@ async def test_containers_in_the_table_and_the_detail_screen_with_live_logs(
             await wait_for(pilot, lambda: cell(app, "backend", "container") == "✖ exited", 20)
     finally:
         container.remove(force=True)
+
+
+async def test_the_postgresql_pane_says_how_old_the_newest_backup_is(
+    postgres: PostgresServer, fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """Past its RPO the line goes up under the connections, marked; a new backup brings
+    it back to its place, unmarked."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = backups / "app-old.dump"
+    old.write_bytes(b"dump")
+    then = time.time() - 30 * 3600
+    os.utime(old, (then, then))
+    app = make_app(
+        config(
+            {
+                "console": {"environment": "test", "refresh_seconds": 0.3},
+                "services": [{"name": "nginx", "health_url": fleet.services["nginx"].health_url}],
+                "postgres": {"dsn": postgres.dsn, "backup_dir": str(backups)},
+            }
+        )
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "backup" in pane(app, "postgres"), seconds=15)
+        lines = pane(app, "postgres").splitlines()
+        assert lines[1].strip() == "▲ backup 1d 6h old", lines
+        (backups / "app-new.dump").write_bytes(b"dump")
+        await wait_for(pilot, lambda: "backup 0s old" in pane(app, "postgres"), seconds=15)
+        lines = pane(app, "postgres").splitlines()
+        assert "▲" not in next(line for line in lines if "backup" in line)
+        assert "backup" not in lines[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
 from textual.widgets import Static
@@ -17,6 +17,9 @@ from opsconsole.sources.base import Tracked
 from opsconsole.sources.metrics import MetricsReading
 from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
 from opsconsole.tui.widgets import formats
+
+if TYPE_CHECKING:  # the type only: a widget is given readings, it reads nothing
+    from opsconsole.sources.backups import BackupReading
 
 T = TypeVar("T")
 Lines = list[Text]
@@ -110,6 +113,7 @@ def describe(
 
 def postgres_lines(config: Config) -> Callable[[PostgresReading], Lines]:
     limit = config.thresholds.connections_ratio
+    rpo_seconds = config.postgres.backup_rpo_hours * 3600 if config.postgres else None
 
     def lines(pg: PostgresReading) -> Lines:
         ratio = pg.connections / pg.max_connections if pg.max_connections else 0.0
@@ -134,6 +138,10 @@ def postgres_lines(config: Config) -> Callable[[PostgresReading], Lines]:
             out.append(Text(" · ".join(waits), style=formats.LOOK.warn))
         hit = f" · hit {formats.percent(pg.cache_hit_ratio)}" if pg.cache_hit_ratio else ""
         out.append(Text(f"size {formats.size(pg.database_size_bytes)}{hit}"))
+        if pg.backup is not None and rpo_seconds is not None:
+            # Past its RPO it goes up, under the connections: a pane shows few lines.
+            shown, late = _backup(pg.backup, rpo_seconds)
+            out.insert(1 if late else len(out), formats.judged(shown, late))
         if pg.replica_lag_seconds is not None:
             out.append(Text(f"replica lag {formats.seconds(pg.replica_lag_seconds)}"))
         for replica in pg.replicas:
@@ -148,6 +156,15 @@ def postgres_lines(config: Config) -> Callable[[PostgresReading], Lines]:
         return out
 
     return lines
+
+
+def _backup(backup: BackupReading, rpo_seconds: float) -> tuple[str, bool]:
+    """The newest backup as the pane says it, and whether it is past the RPO."""
+    if backup.error is not None:
+        return f"backup: {backup.error}", True
+    if backup.age_seconds is None:
+        return "backup: none", True
+    return f"backup {age(backup.age_seconds)} old", backup.age_seconds > rpo_seconds
 
 
 def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
