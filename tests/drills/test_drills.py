@@ -177,29 +177,36 @@ def test_a_stale_backup_is_taken_again_restored_and_within_its_rpo(
     assert drill_sessions(postgres) == 0
 
 
-def test_redis_memory_full_is_fixed_by_its_runbook(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
+@pytest.fixture
+def redis_with_maxmemory(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """The harness's Redis with a ceiling of 48 MiB, for the memory fault to fill."""
     client = redis.Redis.from_url(redis_server.url)
     client.config_set("maxmemory", 48 * 1024 * 1024)
     try:
-        write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
-        ran = drill("run", "redis-memory-full", "--auto", cwd=tmp_path)
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert "redis memory at" in ran.stdout
-        # The scenario names no keys and answers nothing: the runbook found the prefix
-        # that holds the most keys, and the memory and the count proposed deleting them.
-        assert "pattern=opsconsole-drill:*" in ran.stdout, ran.stdout
-        assert "→ Delete the matching keys (as proposed: memory_ratio = '0.9" in ran.stdout
-        assert "✔ redis-memory-full" in ran.stdout
-        assert list(client.scan_iter(match="opsconsole-drill:*")) == []
+        yield client
     finally:
         client.config_set("maxmemory", 0)
         client.close()
 
 
+def test_redis_memory_full_is_fixed_by_its_runbook(
+    redis_server: RedisServer, redis_with_maxmemory: redis.Redis, tmp_path: Path
+) -> None:
+    client = redis_with_maxmemory
+    write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
+    ran = drill("run", "redis-memory-full", "--auto", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "redis memory at" in ran.stdout
+    # The scenario names no keys and answers nothing: the runbook found the prefix
+    # that holds the most keys, and the memory and the count proposed deleting them.
+    assert "pattern=opsconsole-drill:*" in ran.stdout, ran.stdout
+    assert "→ Delete the matching keys (as proposed: memory_ratio = '0.9" in ran.stdout
+    assert "✔ redis-memory-full" in ran.stdout
+    assert list(client.scan_iter(match="opsconsole-drill:*")) == []
+
+
 def run_docker_drill(
-    scenario: str, docker_daemon: DockerDaemon, health: str, tmp_path: Path
+    scenario: str, docker_daemon: DockerDaemon, health: str, tmp_path: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     """`drill run SCENARIO --auto` on the sandbox app, its container on the test daemon."""
     write_config(
@@ -208,7 +215,7 @@ def run_docker_drill(
         service_section(health, APP),
     )
     env = {"DOCKER_HOST": docker_daemon.base_url}  # the runbook's docker CLI
-    return drill("run", scenario, "--auto", cwd=tmp_path, env=env)
+    return drill("run", scenario, "--auto", *extra, cwd=tmp_path, env=env)
 
 
 @pytest.mark.parametrize("scenario", ["container-stopped", "container-killed"])
@@ -232,31 +239,26 @@ def test_a_stopped_or_killed_container_is_brought_back_by_service_down(
     assert container.status == "running"
 
 
-def test_a_paused_container_is_found_paused_and_unpaused_by_service_down(
-    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "decided", "command"),
+    [
+        ("container-paused", "→ It is paused (docker pause) (as proposed: state = 'paused'",
+         "docker unpause sandbox-app"),
+        ("dependency-stopped", "→ The container is not running (as proposed: state = 'exited' "
+         "(one of exited, dead, created))", "docker start sandbox-app"),
+    ],
+)  # fmt: skip
+def test_the_containers_state_leads_to_the_branch_that_brings_it_back(
+    scenario: str, decided: str, command: str,
+    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path,
+) -> None:  # fmt: skip
+    """service-down on a paused container, dependency-down on a stopped dependency."""
     health, container = sandbox_app
-    ran = run_docker_drill("container-paused", docker_daemon, health, tmp_path)
+    ran = run_docker_drill(scenario, docker_daemon, health, tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "→ It is paused (docker pause) (as proposed: state = 'paused'" in ran.stdout, ran.stdout
-    assert "docker unpause sandbox-app" in ran.stdout
-    assert "✔ container-paused: broken after" in ran.stdout
-    container.reload()
-    assert container.status == "running"
-
-
-def test_a_stopped_dependency_is_started_by_dependency_down(
-    docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path
-) -> None:
-    health, container = sandbox_app
-    ran = run_docker_drill("dependency-stopped", docker_daemon, health, tmp_path)
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert (
-        "→ The container is not running (as proposed: state = 'exited' (one of exited, dead, "
-        "created))" in ran.stdout
-    ), ran.stdout
-    assert "docker start sandbox-app" in ran.stdout
-    assert "✔ dependency-stopped: broken after" in ran.stdout
+    assert decided in ran.stdout, ran.stdout
+    assert command in ran.stdout
+    assert f"✔ {scenario}: broken after" in ran.stdout
     container.reload()
     assert container.status == "running"
 
@@ -317,12 +319,9 @@ def test_a_containers_wrong_branch_leaves_it_broken(
     docker_daemon: DockerDaemon, sandbox_app: tuple[str, Any], tmp_path: Path,
 ) -> None:  # fmt: skip
     health, container = sandbox_app
-    write_config(
-        tmp_path, f'[docker]\nbase_url = "{docker_daemon.base_url}"\n', service_section(health, APP)
-    )
-    ran = drill(
-        "run", scenario, "--auto", "--overrule", overrule, "--time-limit", WRONG_TIME_LIMIT,
-        cwd=tmp_path, env={"DOCKER_HOST": docker_daemon.base_url},
+    ran = run_docker_drill(
+        scenario, docker_daemon, health, tmp_path,
+        "--overrule", overrule, "--time-limit", WRONG_TIME_LIMIT,
     )  # fmt: skip
     wrong_branch(ran, scenario, over)
     container.reload()
@@ -350,21 +349,15 @@ def test_a_databases_wrong_branch_leaves_it_broken(
 
 
 def test_redis_memorys_wrong_branch_leaves_it_full(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, redis_with_maxmemory: redis.Redis, tmp_path: Path
 ) -> None:
-    client = redis.Redis.from_url(redis_server.url)
-    client.config_set("maxmemory", 48 * 1024 * 1024)
-    try:
-        write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
-        ran = drill(
-            "run", "redis-memory-full", "--auto", "--overrule", "action=3",
-            "--time-limit", WRONG_TIME_LIMIT, cwd=tmp_path,
-        )  # fmt: skip
-        wrong_branch(ran, "redis-memory-full", "Delete the matching keys")
-        assert "the steady state does not hold again after the runbook" in ran.stdout
-    finally:
-        client.config_set("maxmemory", 0)
-        client.close()
+    write_config(tmp_path, redis_section(redis_server), service_section("http://127.0.0.1:9/"))
+    ran = drill(
+        "run", "redis-memory-full", "--auto", "--overrule", "action=3",
+        "--time-limit", WRONG_TIME_LIMIT, cwd=tmp_path,
+    )  # fmt: skip
+    wrong_branch(ran, "redis-memory-full", "Delete the matching keys")
+    assert "the steady state does not hold again after the runbook" in ran.stdout
 
 
 def test_an_overrule_that_fits_no_decision_is_refused_before_anything_is_injected(

@@ -302,6 +302,11 @@ async def test_the_postgresql_pane_says_how_old_the_newest_backup_is(
         await wait_for(pilot, lambda: "backup" in pane(app, "postgres"), seconds=15)
         lines = pane(app, "postgres").splitlines()
         assert lines[1].strip() == "▲ backup 1d 6h old", lines
+        # A dump still being written, and an empty file, are no backup.
+        (backups / "app-new.dump.partial").write_bytes(b"half a dump")
+        (backups / "app-empty.dump").write_bytes(b"")
+        await pilot.pause(1.5)
+        assert pane(app, "postgres").splitlines()[1].strip() == "▲ backup 1d 6h old"
         (backups / "app-new.dump").write_bytes(b"dump")
         await wait_for(pilot, lambda: "backup 0s old" in pane(app, "postgres"), seconds=15)
         lines = pane(app, "postgres").splitlines()

@@ -18,9 +18,19 @@ class BackupReading:
     """Why the directory could not be read."""
 
 
+UNFINISHED = (".partial", ".tmp")
+"""A dump still being written (postgres-backup writes to NAME.partial, then renames it)."""
+
+
 def read_backups(directory: Path) -> BackupReading:
+    """The newest backup: a file that is whole (not empty, not one still being written),
+    so that a dump in progress never reads as a fresh backup."""
     try:
-        files = [entry for entry in directory.iterdir() if entry.is_file()]
+        files = [
+            entry
+            for entry in directory.iterdir()
+            if entry.is_file() and not entry.name.endswith(UNFINISHED) and entry.stat().st_size > 0
+        ]
     except OSError as error:
         return BackupReading(str(directory), None, None, error.strerror or str(error))
     if not files:
