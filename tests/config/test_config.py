@@ -134,7 +134,8 @@ def test_cross_checks_run_once_the_structure_is_valid(tmp_path: Path) -> None:
 def test_a_docker_section_that_watches_nothing_is_a_mistake(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + '\n[docker]\nbase_url = "unix:///var/run/docker.sock"\n')
     assert problems_of(path) == [
-        "5:1: [docker] watches nothing: give a service a container, or set [docker] label"
+        "5:1: [docker] watches nothing: give a service or [postgres] a container,"
+        " or set [docker] label"
     ]
 
 

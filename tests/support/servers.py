@@ -30,6 +30,11 @@ import pytest
 
 TEST_LABEL = "opsconsole-test"
 BUSYBOX_IMAGE = "opsconsole-test/busybox:latest"
+# An image of nothing but merged-/usr links: run with the host's /usr mounted read-only
+# (HOST_MOUNTS), its containers run the machine's own programs (postgres, python3, df)
+# as real containers, where no registry can be pulled from.
+HOST_IMAGE = "opsconsole-test/host:latest"
+HOST_MOUNTS = ["/usr:/usr:ro", "/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"]
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -416,6 +421,19 @@ class DockerDaemon(Server):
             tar.addfile(link)
         self.client().api.import_image(
             src=str(image), repository="opsconsole-test/busybox", tag="latest"
+        )
+        host = self.workdir / "host.tar"
+        with tarfile.open(host, "w") as tar:
+            for name in ("bin", "sbin", "lib", "lib64"):
+                link = tarfile.TarInfo(name)
+                link.type, link.linkname = tarfile.SYMTYPE, f"usr/{name}"
+                tar.addfile(link)
+            for name, mode in (("etc", 0o755), ("var", 0o755), ("tmp", 0o1777), ("run", 0o1777)):
+                folder = tarfile.TarInfo(name)
+                folder.type, folder.mode = tarfile.DIRTYPE, mode
+                tar.addfile(folder)
+        self.client().api.import_image(
+            src=str(host), repository="opsconsole-test/host", tag="latest"
         )
 
     def remove_test_containers(self) -> None:

@@ -148,6 +148,9 @@ class PostgresSection(Section):
     """Where its backups land (on this host): the newest one older than backup_rpo_hours
     is a breach that offers postgres-backup."""
     backup_rpo_hours: Annotated[float, Field(gt=0, le=8760)] = 24.0
+    container: Name | None = None
+    """The Docker container that runs it, if any: its runbooks act on that one, and a
+    drill may stop it."""
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
 
@@ -219,11 +222,20 @@ class Config(Section):
         return service.name
 
 
+def watched_containers(config: Config) -> list[str]:
+    """The containers the Docker pane watches by name: each service's, and PostgreSQL's."""
+    names = [s.container for s in config.services if s.container]
+    if config.postgres is not None and config.postgres.container:
+        names.append(config.postgres.container)
+    return names
+
+
 def config_checks(config: Config) -> Iterator[Finding]:
-    if config.docker and not config.docker.label and not any(s.container for s in config.services):
+    if config.docker and not config.docker.label and not watched_containers(config):
         yield Finding(
             ("docker",),
-            "[docker] watches nothing: give a service a container, or set [docker] label",
+            "[docker] watches nothing: give a service or [postgres] a container,"
+            " or set [docker] label",
         )
     first: dict[str, int] = {}
     for number, service in enumerate(config.services):

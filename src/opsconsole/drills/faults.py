@@ -50,12 +50,21 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
     from opsconsole.drills.oom import ContainerOom
 
     assert config.docker is not None
+    container = _container_of(config, target)
+    if kind == "container_oom":
+        return ContainerOom(config.docker.base_url, container)
+    action = kind.removeprefix("container_")
+    return ContainerFault(config.docker.base_url, container, action)
+
+
+def _container_of(config: Config, target: str) -> str:
+    if target == "postgres":
+        assert config.postgres is not None
+        assert config.postgres.container is not None
+        return config.postgres.container
     service = next(s for s in config.services if s.name == target)
     assert service.container is not None
-    if kind == "container_oom":
-        return ContainerOom(config.docker.base_url, service.container)
-    action = kind.removeprefix("container_")
-    return ContainerFault(config.docker.base_url, service.container, action)
+    return service.container
 
 
 def undo_recorded(record: dict[str, Any], config: Config) -> str:

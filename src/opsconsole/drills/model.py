@@ -48,15 +48,16 @@ TARGET_OF: dict[str, str] = {
     "postgres_lock": "postgres",
     "postgres_backup_stale": "postgres",
     "redis_memory": "redis",
-    "redis_queue": "redis",
 }
 """The target a fault kind needs; container faults need a service with a container, demo
-faults a service of the demo fleet (its configuration marks them sandbox)."""
+faults a service of the demo fleet (its configuration marks them sandbox). A redis_queue
+fault targets Redis, or the service that consumes the queue (both marked sandbox)."""
 
 
 SANDBOX_VALUES = frozenset(
-    {"target", "container", "health_url", "postgres_host", "postgres_port", "postgres_user",
-     "postgres_db", "backup_dir", "redis_host", "redis_port", "redis_db"}
+    {"target", "container", "health_url", "service_url", "postgres_host", "postgres_port",
+     "postgres_user", "postgres_db", "postgres_container", "backup_dir", "redis_host",
+     "redis_port", "redis_db"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
 
@@ -116,6 +117,8 @@ def sandbox_values(config: Config, target: str) -> dict[str, str]:
     service = next((s for s in config.services if s.name == target), None)
     if service is not None:
         values["health_url"] = str(service.health_url)
+        url = urlsplit(str(service.health_url))
+        values["service_url"] = f"{url.scheme}://{url.netloc}"
         if service.container:
             values["container"] = service.container
     if config.postgres is not None:
@@ -128,6 +131,8 @@ def sandbox_values(config: Config, target: str) -> dict[str, str]:
             "postgres_user": str(info.get("user") or "postgres"),
             "postgres_db": str(info.get("dbname") or "postgres"),
         }
+        if config.postgres.container:
+            values["postgres_container"] = config.postgres.container
         if config.postgres.backup_dir:
             values["backup_dir"] = os.path.expanduser(config.postgres.backup_dir)
     if config.redis is not None:
@@ -154,24 +159,38 @@ def target_problem(config: Config, drill: Drill) -> str | None:
             return "target postgres is not marked sandbox = true: drills are refused there"
         if kind == "postgres_backup_stale" and not section.backup_dir:
             return "a postgres_backup_stale fault needs [postgres] backup_dir"
+        if kind.startswith("container_") and section.container is None:
+            return f"a {kind} fault of postgres needs [postgres] container"
+        if kind.startswith("container_") and config.docker is None:
+            return f"a {kind} fault needs [docker] in the configuration"
         return None
     if target == "redis":
         if config.redis is None:
             return "target redis: no [redis] in the configuration"
         if not config.redis.sandbox:
             return "target redis is not marked sandbox = true: drills are refused there"
-        if kind == "redis_queue" and not (drill.fault.queue or config.redis.queues):
-            return "a redis_queue fault needs a queue: fault.queue or [redis] queues"
-        return None
+        return _queue_problem(config, drill) if kind == "redis_queue" else None
     service = next((s for s in config.services if s.name == target), None)
     if service is None:
         return f"target {target}: no such service in the configuration"
     if not service.sandbox:
         return f"target {target} is not marked sandbox = true: drills are refused there"
+    if kind == "redis_queue":
+        return _queue_problem(config, drill)
     if kind.startswith("container_") and service.container is None:
         return f"target {target} has no container for a {kind} fault"
     if kind.startswith("container_") and config.docker is None:
         return f"a {kind} fault needs [docker] in the configuration"
+    return None
+
+
+def _queue_problem(config: Config, drill: Drill) -> str | None:
+    if config.redis is None:
+        return "a redis_queue fault needs [redis] in the configuration"
+    if not config.redis.sandbox:
+        return "[redis] is not marked sandbox = true: drills are refused there"
+    if not (drill.fault.queue or config.redis.queues):
+        return "a redis_queue fault needs a queue: fault.queue or [redis] queues"
     return None
 
 

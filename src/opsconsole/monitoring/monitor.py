@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opsconsole.config.model import Config
+from opsconsole.config.model import Config, watched_containers
 from opsconsole.monitoring.snapshot import Snapshot, breaches
 from opsconsole.sources.base import Reading, read
 from opsconsole.sources.health import HealthChecker, HealthTarget
@@ -75,7 +75,7 @@ class Monitor:
 
             self.docker = DockerSource(
                 config.docker.base_url,
-                containers=[s.container for s in config.services if s.container],
+                containers=watched_containers(config),
                 label=config.docker.label,
             )
 

@@ -104,7 +104,7 @@ def service_params(
 
 def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
     """A runbook offered for PostgreSQL acts on the configured one: its host, port, user
-    and database (pg_host, pg_port, pg_user, pg_db), its backup_dir and RPO; never the
+    and database (pg_host, pg_port, pg_user, pg_db), its container, backup_dir and RPO; never the
     runbook's defaults, which name the example stack's."""
     if config.postgres is None:
         return {}
@@ -118,6 +118,7 @@ def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
         "pg_db": str(info.get("dbname") or "postgres"),
         "backup_dir": os.path.expanduser(config.postgres.backup_dir or ""),
         "rpo_hours": f"{config.postgres.backup_rpo_hours:g}",
+        "pg_container": config.postgres.container or "",
     }
     declared = _declared(runbook)
     return {name: value for name, value in found.items() if name in declared and value}
