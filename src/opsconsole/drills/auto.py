@@ -84,7 +84,7 @@ class SteadyStateCheck:
         self.drill = drill
         self.monitor = monitor
         self.probes = ConfiguredProbes(config)
-        self.values = sandbox_values(config, drill.target)
+        self.values = sandbox_values(config, drill.target, drill.fault)
 
     async def check(self) -> str | None:
         """Why it does not hold; None when it does."""
@@ -131,7 +131,7 @@ async def run_drill(
         return fail(f"no runbook '{drill.runbook}' in the library")
     try:
         params = {
-            name: render(v, sandbox_values(config, drill.target))
+            name: render(v, sandbox_values(config, drill.target, drill.fault))
             for name, v in drill.params.items()
         }
         runner = Runner(
@@ -232,7 +232,7 @@ async def _extra_rollback(drill: Drill, config: Config, runner: Runner) -> None:
     rollback = Runner(
         steps, {}, AutoOperator(drill), runner.emit_to, runner.options, probes=runner.probes
     )
-    rollback.values.update(sandbox_values(config, drill.target))
+    rollback.values.update(sandbox_values(config, drill.target, drill.fault))
     await rollback.run()
 
 

@@ -46,11 +46,16 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
         return RedisQueue(url, run, queue, spec.items)
     if kind.startswith(DEMO_PREFIX):
         return DemoFault(target, kind.removeprefix(DEMO_PREFIX))
+    if kind == "connections_held":
+        from opsconsole.drills.connection_faults import HeldConnections
+
+        service = next(s for s in config.services if s.name == (spec.service or target))
+        return HeldConnections(str(service.health_url), spec.count)
     from opsconsole.drills.container_faults import ContainerFault
     from opsconsole.drills.oom import ContainerOom
 
     assert config.docker is not None
-    container = _container_of(config, target)
+    container = _container_of(config, spec.service or target)
     if kind == "container_oom":
         return ContainerOom(config.docker.base_url, container)
     action = kind.removeprefix("container_")
@@ -94,6 +99,8 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
         return RedisQueue(url, run, str(record["queue"]), 0).undo()
     if kind.startswith(DEMO_PREFIX):
         return DemoFault(str(record["service"]), kind.removeprefix(DEMO_PREFIX)).undo()
+    if kind == "connections_held":
+        return "the held connections closed with the process that held them"
     if config.docker is None:
         raise FaultRefused("no [docker] in the configuration to undo it with")
     from opsconsole.drills.container_faults import ContainerFault

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from opsconsole.config.model import Config
+from opsconsole.config.model import Config, Name
 from opsconsole.documents.load import Finding, load_document
 from opsconsole.runbooks.model import (
     CommandStep,
@@ -38,6 +38,7 @@ FaultKind = Literal[
     "container_kill",
     "container_pause",
     "container_oom",
+    "connections_held",
     "demo_down",
     "demo_slow",
     "demo_erroring",
@@ -55,9 +56,10 @@ fault targets Redis, or the service that consumes the queue (both marked sandbox
 
 
 SANDBOX_VALUES = frozenset(
-    {"target", "container", "health_url", "service_url", "postgres_host", "postgres_port",
+    {"target", "container", "health_url", "service_url", "fault_service", "fault_container",
+     "fault_health_url", "fault_service_url", "postgres_host", "postgres_port",
      "postgres_user", "postgres_db", "postgres_container", "backup_dir", "redis_host",
-     "redis_port", "redis_db"}
+     "redis_port", "redis_db", "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
 
@@ -71,6 +73,11 @@ class FaultSpec(Strict):
     queue: str | None = None
     """redis_queue: the list key; by default the first of [redis] queues."""
     items: Annotated[int, Field(ge=1, le=10_000_000)] = 5000
+    count: Annotated[int, Field(ge=1, le=1000)] = 3
+    """connections_held: how many connections are held open."""
+    service: Name | None = None
+    """The service the fault is put into, when it is not the scenario's target: a
+    dependency, whose fault the target suffers (and is judged by). Marked sandbox too."""
 
 
 class SteadyState(Strict):
@@ -111,16 +118,14 @@ class DrillBook(Strict):
     drills: Annotated[list[Drill], Field(min_length=1)]
 
 
-def sandbox_values(config: Config, target: str) -> dict[str, str]:
+def sandbox_values(config: Config, target: str, fault: FaultSpec | None = None) -> dict[str, str]:
     """What a scenario's parameters may refer to, from the configuration."""
-    values = {"target": target}
-    service = next((s for s in config.services if s.name == target), None)
-    if service is not None:
-        values["health_url"] = str(service.health_url)
-        url = urlsplit(str(service.health_url))
-        values["service_url"] = f"{url.scheme}://{url.netloc}"
-        if service.container:
-            values["container"] = service.container
+    values = {"target": target} | _service_values(config, target)
+    if fault is not None and fault.service is not None:
+        values["fault_service"] = fault.service
+        values |= {f"fault_{k}": v for k, v in _service_values(config, fault.service).items()}
+    if config.prometheus is not None:
+        values["prometheus_window"] = config.prometheus.window
     if config.postgres is not None:
         from psycopg.conninfo import conninfo_to_dict  # only for a config with [postgres]
 
@@ -142,6 +147,17 @@ def sandbox_values(config: Config, target: str) -> dict[str, str]:
             "redis_port": str(url.port or 6379),
             "redis_db": url.path.strip("/") or "0",
         }
+    return values
+
+
+def _service_values(config: Config, name: str) -> dict[str, str]:
+    service = next((s for s in config.services if s.name == name), None)
+    if service is None:
+        return {}
+    url = urlsplit(str(service.health_url))
+    values = {"health_url": str(service.health_url), "service_url": f"{url.scheme}://{url.netloc}"}
+    if service.container:
+        values["container"] = service.container
     return values
 
 
@@ -170,15 +186,17 @@ def target_problem(config: Config, drill: Drill) -> str | None:
         if not config.redis.sandbox:
             return "target redis is not marked sandbox = true: drills are refused there"
         return _queue_problem(config, drill) if kind == "redis_queue" else None
-    service = next((s for s in config.services if s.name == target), None)
-    if service is None:
-        return f"target {target}: no such service in the configuration"
-    if not service.sandbox:
-        return f"target {target} is not marked sandbox = true: drills are refused there"
+    services = {s.name: s for s in config.services}
+    for name in dict.fromkeys((target, drill.fault.service or target)):
+        if name not in services:
+            return f"target {name}: no such service in the configuration"
+        if not services[name].sandbox:
+            return f"target {name} is not marked sandbox = true: drills are refused there"
+    service = services[drill.fault.service or target]
     if kind == "redis_queue":
         return _queue_problem(config, drill)
     if kind.startswith("container_") and service.container is None:
-        return f"target {target} has no container for a {kind} fault"
+        return f"target {service.name} has no container for a {kind} fault"
     if kind.startswith("container_") and config.docker is None:
         return f"a {kind} fault needs [docker] in the configuration"
     return None

@@ -98,6 +98,8 @@ def service_params(
         params |= {name: getattr(names, name) for name in METRIC_PARAMS if name in declared}
         if "metrics_name" in declared:
             params["metrics_name"] = config.metrics_name(service)
+        if "window" in declared and config.prometheus is not None:
+            params["window"] = config.prometheus.window  # the window it breached over
     # A direct scrape has no service label: the runbook's own default stands.
     return {name: value for name, value in params.items() if value or name in SERVICE_PARAMS}
 
