@@ -9,7 +9,15 @@ import subprocess
 from pathlib import Path
 
 from opsconsole.engine.control import RunOptions
-from opsconsole.engine.events import Event, Output, RollbackStarted, RunFinished, StepFinished
+from opsconsole.engine.events import (
+    Event,
+    Output,
+    RollbackStarted,
+    RunFinished,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
 from opsconsole.engine.progress import RunProgress
 from opsconsole.engine.runner import Runner
 from opsconsole.runbooks.model import Library, Runbook
@@ -69,6 +77,52 @@ async def test_a_runbook_step_runs_the_other_runbook_with_this_runs_values(
     change = progress.apply(events)
     assert progress.states == {"bring-back": "ok", "verify": "ok", "undo": "pending"}
     assert "  ↳ restart-service/verify: exit 0 in" in " ".join(change.lines)
+
+
+async def test_a_dry_run_lists_the_called_runbooks_steps_with_this_runs_values(
+    tmp_path: Path,
+) -> None:
+    """Its own dry run, under its own id: the commands it would run, rendered with the
+    values it is given, none executed; a value only the run captures, which the called
+    runbook would refuse, says so instead."""
+    events: list[Event] = []
+    lib = library(tmp_path, ["touch", str(tmp_path / "ran")])
+    result = await Runner(
+        lib.runbooks[0], {}, ScriptedOperator(), events.append,
+        RunOptions(environment="staging", artifacts=tmp_path / "a", dry_run=True), library=lib,
+    ).run()  # fmt: skip
+    assert result.outcome == "completed"
+    assert not (tmp_path / "ran").exists()
+    started = [(e.runbook, e.step) for e in of_kind(events, StepStarted)]
+    assert started == [
+        ("outage", "bring-back"), ("restart-service", "verify"), ("restart-service", "undo"),
+        ("outage", "verify"), ("outage", "undo"),
+    ]  # fmt: skip
+    called = next(e for e in of_kind(events, StepStarted) if e.runbook == "restart-service")
+    assert called.command == f"touch {tmp_path / 'ran'} backend"
+    assert called.dry_run
+
+    captured = Runbook.model_validate({
+        "id": "outage", "title": "Outage", "summary": "Everything, in order.",
+        "steps": [
+            {"id": "find", "kind": "command", "title": "Find the app", "argv": ["echo", "web"],
+             "capture": [{"name": "app_name", "pattern": "^(\\S+)$"}]},
+            {"id": "bring-back", "kind": "runbook", "title": "Bring the app back",
+             "runbook": "restart-service", "params": {"service": "{app_name}"}},
+        ],
+    })  # fmt: skip
+    events.clear()
+    await Runner(
+        captured, {}, ScriptedOperator(), events.append,
+        RunOptions(environment="staging", artifacts=tmp_path / "a", dry_run=True),
+        library=Library(runbooks=[captured, lib.runbooks[1]]),
+    ).run()  # fmt: skip
+    skipped = [e for e in of_kind(events, StepSkipped) if e.step == "bring-back"]
+    assert len(skipped) == 1
+    assert skipped[0].reason == (
+        "dry run: runs runbook 'restart-service' with values known only when this run "
+        "captures them (parameter 'service' must match ^[a-z-]+$)"
+    )
 
 
 async def test_a_called_runbook_that_fails_fails_the_step_and_both_roll_back(

@@ -163,10 +163,35 @@ class Runner:
                 reason = f"dry run: a decision, {step.question!r}: {branches}"
                 self.emit(StepSkipped, step.id, reason=reason)
             elif isinstance(step, RunbookStep):
-                reason = f"dry run: runs runbook '{step.runbook}' (its own dry run lists it)"
-                self.emit(StepSkipped, step.id, reason=reason)
+                await self._dry_call(step)
             else:
                 self.emit(StepSkipped, step.id, reason=f"dry run: a {step.kind} step")
+
+    async def _dry_call(self, step: RunbookStep) -> None:
+        """The called runbook's own dry run, its steps listed under its id
+        (`service-down/start-container`), with the values this run gives it."""
+        callee = self.library.get(step.runbook) if self.library is not None else None
+        if callee is None or self.depth >= MAX_RUNBOOK_DEPTH:
+            self.emit(StepSkipped, step.id, reason=f"dry run: runs runbook '{step.runbook}'")
+            return
+        params = {name: render(value, self.values) for name, value in step.params.items()}
+        shown = ", ".join(f"{name}={self.redact(value)}" for name, value in params.items())
+        target = f"{callee.id} ({shown})"
+        self.emit(StepStarted, step.id, probe="runbook", target=target, dry_run=True)
+        try:
+            called = Runner(
+                callee, params, self.operator, self.emit_to, self.options, self.redact,
+                self.probes, self.library, self.depth + 1,
+            )  # fmt: skip
+        except ParamError as unfit:  # a value this run captures, not known before it runs
+            reason = (
+                f"dry run: runs runbook '{callee.id}' with values known only when this run "
+                f"captures them ({unfit})"
+            )
+            self.emit(StepSkipped, step.id, reason=reason)
+            return
+        await called.run()
+        self.emit(StepFinished, step.id, dry_run=True)
 
     async def _steps(self) -> tuple[Outcome, str]:
         position = {step.id: n for n, step in enumerate(self.book.steps)}
