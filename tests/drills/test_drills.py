@@ -371,7 +371,7 @@ def test_an_overrule_that_fits_no_decision_is_refused_before_anything_is_injecte
     assert "--overrule cuase: no decision 'cuase' in service-down (cause, how-run" in typo.stderr
     beyond = drill("run", "container-stopped", "--auto", "--overrule", "cause=9", cwd=tmp_path)
     assert beyond.returncode == 2
-    assert "--overrule cause=9: 'cause' has 5 answers" in beyond.stderr
+    assert "--overrule cause=9: 'cause' has 6 answers" in beyond.stderr
     limit = drill("run", "container-stopped", "--auto", "--time-limit", "0", cwd=tmp_path)
     assert limit.returncode == 2
     assert "--time-limit 0: seconds, more than 0 and at most 86400" in limit.stderr
