@@ -32,6 +32,7 @@ from tests.support.servers import (
     PostgresServer,
     PrometheusServer,
     RedisServer,
+    free_port,
 )
 
 
@@ -111,6 +112,54 @@ async def test_p95_error_rate_and_alert_from_prometheus_match_the_truth(
         assert abs(ratio - TRUE_ERROR_RATE) <= 0.2 * TRUE_ERROR_RATE
         assert not cell(app, "known", "p95").startswith("▲")  # 0.95 s is under 2 s
         await wait_for(pilot, lambda: "HighErrorRate" in pane(app, "metrics"), seconds=40)
+
+
+async def test_figures_of_a_target_that_is_down_say_so_and_offer_service_down(
+    prometheus: PrometheusServer, known_app: KnownTrafficApp, fleet: DemoFleet
+) -> None:
+    """Its metrics endpoint stops, its health endpoint answers: the row's figures are
+    marked stale with why, the offer is service-down, and a target of no configured
+    service is in the Alerts pane (Prometheus's), never silently left out."""
+    orphan = f"127.0.0.1:{free_port()}"
+    prometheus.scrape(f"127.0.0.1:{known_app.port}", orphan)
+    app = make_app(
+        config(
+            {
+                "console": {"environment": "test", "refresh_seconds": 0.5},
+                "services": [
+                    {
+                        "name": "known",
+                        "health_url": fleet.services["nginx"].health_url,
+                        "container": "known-1",
+                    }
+                ],
+                "prometheus": {"url": prometheus.url, "window": "10s"},
+            }
+        )
+    )
+    # Wide enough for DETAIL to hold the whole reason.
+    async with app.run_test(size=(200, 40)) as pilot:
+        line = app.screen.query_one("#suggestion")
+        await wait_for(pilot, lambda: f"✖ down {orphan} (job tests) since" in pane(app, "metrics"),
+                       seconds=40)  # fmt: skip
+        await wait_for(pilot, lambda: shown_seconds(cell(app, "known", "p95")) is not None,
+                       seconds=40)  # fmt: skip
+        assert not cell(app, "known", "p95").endswith(formats.STALE)
+        known_app.stop()
+        await wait_for(pilot, lambda: "stale" in cell(app, "known", "detail"), seconds=20)
+        said = f"scrape target 127.0.0.1:{known_app.port} (job tests) down since "
+        detail = cell(app, "known", "detail")
+        assert re.fullmatch(rf"HTTP 200 · {re.escape(said)}\d\d:\d\d: its P95 and errors are "
+                            "stale", detail), detail  # fmt: skip
+        assert cell(app, "known", "p95").endswith(formats.STALE)
+        assert cell(app, "known", "err").endswith(formats.STALE)
+        assert health(app, "known") == "✔ UP"  # its stale 2 % is no "▲ ERRORS" now
+        await wait_for(pilot, lambda: said in str(line.render()))
+        assert str(line.render()) == (
+            f"▲ {detail.removeprefix('HTTP 200 · ')}: press R for runbook "
+            "'Service down / container crashed / out of memory'"
+        )
+        assert f"✖ down {orphan} (job tests) since before " in pane(app, "metrics")
 
 
 async def test_postgres_and_redis_panes_say_what_the_servers_know(

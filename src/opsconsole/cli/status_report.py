@@ -29,17 +29,18 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
         check = snapshot.health.get(service.name)
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
         container = containers.get(service.container) if containers and service.container else None
+        old = "?" if measured and measured.stale else ""  # its target is down: a breach says so
         rows.append(
             (
                 service.name,
                 check.state.value if check else "?",
                 (check.reason or f"HTTP {check.status_code}") if check else "",
                 latency(check.latency) if check and check.latency is not None else "-",
-                latency(measured.p95_seconds) if measured and measured.p95_seconds else "-",
-                f"{measured.error_rate:.2%}"
+                latency(measured.p95_seconds) + old if measured and measured.p95_seconds else "-",
+                f"{measured.error_rate:.2%}{old}"
                 if measured and measured.error_rate is not None
                 else "-",
-                f"{measured.request_rate:.1f}" if measured else "-",
+                f"{measured.request_rate:.1f}{old}" if measured else "-",
                 _container(container.state, container.restart_count, container.oom_killed)
                 if container
                 else "-",
@@ -50,6 +51,9 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
     lines += _source_line("redis", snapshot.redis, _redis_summary)
     if snapshot.metrics is not None and not snapshot.metrics.ok:
         lines.append(f"{'metrics':<10} unreachable: {snapshot.metrics.error}")
+    for target in (metrics.down or []) if metrics else []:
+        if not target.services:  # a configured service's is its breach, below
+            lines.append(f"{'prometheus':<10} {target.said()}, of no configured service")
     for alert in (metrics.alerts or []) if metrics else []:
         lines.append(
             f"{'alert':<10} {alert.name} ({alert.severity or '-'}) {alert.state}: {alert.summary}"
@@ -148,6 +152,8 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
                 if metrics
                 else None,
                 "metrics_note": measured.note if measured else None,
+                # The figures above come from samples of a target that is now down.
+                "metrics_stale": measured.stale if measured else None,
                 "container": {
                     "state": container.state,
                     "restarts": container.restart_count,
@@ -157,13 +163,25 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
                 else None,
             }
         )
+    prometheus = (
+        _source_json(snapshot.metrics, config.prometheus.url) if config.prometheus else None
+    )
+    if prometheus is not None and metrics is not None and metrics.down is not None:
+        named = {config.metrics_name(service): service.name for service in config.services}
+        prometheus["down_targets"] = [
+            {
+                "job": target.job,
+                "instance": target.instance,
+                "labels": target.labels,
+                "since": target.since.isoformat(),
+                "since_before": target.since_before,
+                "services": [named.get(label, label) for label in target.services],
+            }
+            for target in metrics.down
+        ]
     return {
         "services": services,
-        "prometheus": _source_json(
-            snapshot.metrics, config.prometheus.url if config.prometheus else None
-        )
-        if config.prometheus
-        else None,
+        "prometheus": prometheus,
         "postgres": _source_json(
             snapshot.postgres,
             redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,

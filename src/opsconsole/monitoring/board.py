@@ -106,8 +106,8 @@ class Board:
     def _record_history(self, reading: MetricsReading, at: datetime) -> None:
         for service in self.config.services:
             measured = reading.metrics.get(self.config.metrics_name(service))
-            if measured is None:
-                continue
+            if measured is None or measured.stale is not None:
+                continue  # old samples again are no new point of the trend
             history = self.history[service.name]
             if measured.p95_seconds is not None:
                 history.p95.add(at, measured.p95_seconds)

@@ -13,6 +13,7 @@ from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config, ServiceSection
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, Runbook
+from opsconsole.sources.metrics import STALE_FIGURES
 
 SEVERITY_ORDER = ("P0", "P1", "P2", "P3", "P4")
 SERVICE_PARAMS = ("health_url", "container", "metrics_url")
@@ -174,6 +175,8 @@ def describe(breach: Breach) -> str:
         return f"queue {detail} holds {value} > {limit}"
     if signal == "unreachable":
         return f"{subject} is unreachable: {value}"
+    if signal == "target_down":
+        return f"{value}: {STALE_FIGURES}"
     if signal == "metrics":
         return f"the figures of {subject} cannot be computed: {value}"
     return f"{subject} {signal}: {value}"

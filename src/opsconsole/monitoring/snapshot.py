@@ -64,10 +64,15 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
                     Breach(service.name, "certificate_days", left, thresholds.certificate_days)
                 )
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
+        name = config.metrics_name(service)
+        down = [t for t in (metrics.down or []) if name in t.services] if metrics else []
+        # A target down while the service answers its health check: its figures are old.
+        # Down altogether, its health breach says it (one cause, one breach).
+        if down and (check is None or check.state is not HealthState.DOWN):
+            found.append(Breach(service.name, "target_down", down[0].said(), None))
         # A figure that could not be computed is no figure that holds: said, with why
         # (MetricsReading.misnamed: a failed scrape counts once health has been asked since).
-        name = config.metrics_name(service)
-        why = metrics.errors.get(name) if metrics is not None else None
+        why = metrics.errors.get(name) if metrics is not None and not down else None
         if why and metrics is not None and snapshot.metrics is not None:
             answers = check is None or check.state is not HealthState.DOWN
             up_since = (
@@ -77,7 +82,9 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             )
             if answers and (name in metrics.misnamed or up_since):
                 found.append(Breach(service.name, "metrics", why, None))
-        if measured is not None:
+        # Figures from samples left in the window are judged no more than a failing
+        # source's last good ones: the target being down is the breach.
+        if measured is not None and measured.stale is None:
             p95, limit = measured.p95_seconds, config.p95_threshold(service)
             if p95 is not None and p95 > limit:
                 found.append(Breach(service.name, "p95_seconds", p95, limit))

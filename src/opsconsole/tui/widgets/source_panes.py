@@ -220,13 +220,25 @@ def alert_lines(reading: MetricsReading) -> Lines:
         return [Text("no alerting here (direct scrape)", style=formats.LOOK.quiet)]
     firing = [a for a in reading.alerts if a.state == "firing"]
     pending = len(reading.alerts) - len(firing)
+    # A target of a configured service says it in its row; one of none, only here, the
+    # address first: a pane is 26 columns wide on a 120-column terminal.
+    targets = [
+        Text(
+            f"{formats.BAD} down {target.instance} (job {target.job}) since {target.when()}",
+            style=formats.LOOK.bad,
+        )
+        for target in reading.down or []
+        if not target.services
+    ]
     if not firing:
-        return [Text(f"{formats.GOOD} none firing" + (f" · {pending} pending" if pending else ""))]
+        none = f"{formats.GOOD} none firing" + (f" · {pending} pending" if pending else "")
+        return [Text(none), *targets]
     out = []
     for alert in firing:
         subject = alert.labels.get("service") or alert.labels.get("instance") or ""
         severity = f" [{alert.severity}]" if alert.severity else ""
         out.append(Text(f"{formats.BAD} {alert.name} {subject}{severity}", style=formats.LOOK.bad))
+    out += targets
     if pending:
         out.append(Text(f"{pending} pending", style=formats.LOOK.quiet))
     return out
