@@ -12,6 +12,7 @@ from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config
 from opsconsole.monitoring.snapshot import Snapshot
 from opsconsole.sources.base import Reading
+from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
 from opsconsole.sources.readings import PostgresReading, RedisReading
 
@@ -48,6 +49,7 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
         )
     lines = _aligned(rows)
     lines += _source_line("postgres", snapshot.postgres, _postgres_summary)
+    lines += _disk_line(config, snapshot)
     lines += _source_line("redis", snapshot.redis, _redis_summary)
     if snapshot.metrics is not None and not snapshot.metrics.ok:
         lines.append(f"{'metrics':<10} unreachable: {snapshot.metrics.error}")
@@ -110,6 +112,30 @@ def _postgres_summary(pg: PostgresReading) -> str:
     if pg.statements_note:
         parts.append(pg.statements_note)
     return ", ".join(parts)
+
+
+def _disk_line(config: Config, snapshot: Snapshot) -> list[str]:
+    """PostgreSQL's data volume, on a line of its own: read whether PostgreSQL answers."""
+    disk = snapshot.disk
+    if disk is None or config.postgres is None:
+        return []
+    where = f"{'disk':<10} {config.postgres.data_dir}:"
+    if disk.value is None:
+        return [f"{where} cannot be read: {disk.error}"]
+    return [f"{where} {disk.value.said()} used (threshold {config.postgres.disk_percent:g}%)"]
+
+
+def _disk_json(config: Config, disk: Reading[DiskUse]) -> dict[str, Any]:
+    use = disk.value
+    return {
+        "path": config.postgres.data_dir if config.postgres else None,
+        "used_percent": _round(use.used_percent) if use else None,
+        "size_bytes": use.size_bytes if use else None,
+        "used_bytes": use.used_bytes if use else None,
+        "free_bytes": use.free_bytes if use else None,
+        "threshold_percent": config.postgres.disk_percent if config.postgres else None,
+        "error": disk.error,
+    }
 
 
 def _redis_summary(rd: RedisReading) -> str:
@@ -179,13 +205,16 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
             }
             for target in metrics.down
         ]
+    postgres = _source_json(
+        snapshot.postgres,
+        redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,
+    )
+    if postgres is not None and snapshot.disk is not None:
+        postgres["disk"] = _disk_json(config, snapshot.disk)
     return {
         "services": services,
         "prometheus": prometheus,
-        "postgres": _source_json(
-            snapshot.postgres,
-            redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,
-        ),
+        "postgres": postgres,
         "redis": _source_json(
             snapshot.redis,
             redact_url(config.redis.url.get_secret_value()) if config.redis else None,

@@ -148,6 +148,11 @@ class PostgresSection(Section):
     """Where its backups land (on this host): the newest one older than backup_rpo_hours
     is a breach that offers postgres-backup."""
     backup_rpo_hours: Annotated[float, Field(gt=0, le=8760)] = 24.0
+    data_dir: str | None = None
+    """The volume that holds its data and WAL, as this host sees it (its mount point, or
+    any path on it): used over disk_percent is a breach that offers disk-wal-pressure."""
+    disk_percent: Annotated[float, Field(gt=0, lt=100)] = 85.0
+    """How full that volume may be, as df's Use%: PostgreSQL stops at a full disk."""
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
 

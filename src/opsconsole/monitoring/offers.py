@@ -105,8 +105,10 @@ def service_params(
 
 def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
     """A runbook offered for PostgreSQL acts on the configured one: its host, port, user
-    and database (pg_host, pg_port, pg_user, pg_db), its backup_dir and RPO; never the
-    runbook's defaults, which name the example stack's."""
+    and database (pg_host, pg_port, pg_user, pg_db), its backup_dir and RPO, and the data
+    volume as this host sees it (`volume`, from data_dir: not `data_dir`, which
+    disk-wal-pressure reads inside the container); never the runbook's defaults, which
+    name the example stack's."""
     if config.postgres is None:
         return {}
     from psycopg.conninfo import conninfo_to_dict  # only for a config with [postgres]
@@ -119,6 +121,7 @@ def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
         "pg_db": str(info.get("dbname") or "postgres"),
         "backup_dir": os.path.expanduser(config.postgres.backup_dir or ""),
         "rpo_hours": f"{config.postgres.backup_rpo_hours:g}",
+        "volume": os.path.expanduser(config.postgres.data_dir or ""),
     }
     declared = _declared(runbook)
     return {name: value for name, value in found.items() if name in declared and value}
@@ -169,6 +172,10 @@ def describe(breach: Breach) -> str:
         return f"the certificate of {subject} has expired"
     if signal == "certificate_days":
         return f"the certificate of {subject} expires in {value} days (< {limit})"
+    if signal == "disk_use":
+        return f"the data volume of {subject} is {value}% full (> {float(limit or 0):g}%)"
+    if signal == "disk_unread":
+        return f"the disk use of {subject}'s data volume cannot be read: {value}"
     if signal == "slow_query" and isinstance(value, float) and isinstance(limit, float):
         return f"a query on {subject} has run {seconds(value)} > {seconds(limit)}"
     if signal == "queue":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from opsconsole.config.model import Config
 from opsconsole.sources.base import Reading
+from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading
 from opsconsole.sources.readings import (
     ContainerStatus,
@@ -38,6 +39,8 @@ class Snapshot:
     postgres: Reading[PostgresReading] | None = None
     redis: Reading[RedisReading] | None = None
     containers: Reading[dict[str, ContainerStatus]] | None = None
+    disk: Reading[DiskUse] | None = None
+    """The volume of [postgres] data_dir."""
     breaches: list[Breach] = field(default_factory=list)
 
 
@@ -123,6 +126,8 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
         longest = pg.longest_query_seconds
         if longest is not None and longest > thresholds.slow_query_seconds:
             found.append(Breach("postgres", "slow_query", longest, thresholds.slow_query_seconds))
+    if config.postgres is not None and snapshot.disk is not None:
+        found += _disk(snapshot.disk, config.postgres.disk_percent)
     if snapshot.redis and (rd := snapshot.redis.value):
         if (
             rd.max_memory_bytes
@@ -134,3 +139,13 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             if isinstance(length, int) and length > thresholds.queue_length:
                 found.append(Breach("redis", f"queue:{queue}", length, thresholds.queue_length))
     return found
+
+
+def _disk(reading: Reading[DiskUse], limit: float) -> list[Breach]:
+    """Over its limit as df would show it; or unread (a hung mount, a path that is not
+    there), which is no disk pressure: a breach that offers nothing."""
+    if reading.value is None:
+        return [Breach("postgres", "disk_unread", reading.error, None)]
+    if reading.value.used_percent > limit:
+        return [Breach("postgres", "disk_use", reading.value.shown_percent, limit)]
+    return []

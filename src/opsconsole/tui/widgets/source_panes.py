@@ -20,6 +20,7 @@ from opsconsole.tui.widgets import formats
 
 if TYPE_CHECKING:  # the type only: a widget is given readings, it reads nothing
     from opsconsole.sources.backups import BackupReading
+    from opsconsole.sources.disk import DiskUse
 
 T = TypeVar("T")
 Lines = list[Text]
@@ -167,6 +168,21 @@ def _backup(backup: BackupReading, rpo_seconds: float) -> tuple[str, bool]:
     return f"backup {age(backup.age_seconds)} old", backup.age_seconds > rpo_seconds
 
 
+def with_disk(lines: Lines, config: Config, disk: Tracked[DiskUse] | None) -> Lines:
+    """The PostgreSQL pane's lines with its data volume's use: under the first line when
+    over disk_percent or unread (even, and most of all, while PostgreSQL does not answer:
+    a full disk stops it), else last."""
+    latest = disk.latest if disk is not None else None
+    if latest is None or config.postgres is None:
+        return lines
+    if latest.value is None:
+        shown, first = Text(f"{formats.BAD} disk: {latest.error}", style=formats.LOOK.bad), True
+    else:
+        first = latest.value.used_percent > config.postgres.disk_percent
+        shown = formats.judged(f"disk {latest.value.said()}", first)
+    return [*lines[:1], shown, *lines[1:]] if first else [*lines, shown]
+
+
 def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
     memory_limit = config.thresholds.memory_ratio
     queue_limit = config.thresholds.queue_length
@@ -244,13 +260,20 @@ def alert_lines(reading: MetricsReading) -> Lines:
     return out
 
 
-def pane_lines(config: Config, source: str, tracked: Tracked[Any], now: datetime) -> Lines:
-    """The lines of the pane for a source, by the source's name on the board."""
+def pane_lines(
+    config: Config,
+    source: str,
+    tracked: Tracked[Any],
+    now: datetime,
+    disk: Tracked[DiskUse] | None = None,
+) -> Lines:
+    """The lines of the pane for a source, by the source's name on the board; the
+    PostgreSQL pane's with the `disk` of its data volume."""
     if source == "postgres":
         if config.postgres is None:
             return describe(tracked, now, postgres_lines(config), 'add [postgres] dsn = "…"')
         dsn = redact_url(config.postgres.dsn.get_secret_value())
-        return describe(tracked, now, postgres_lines(config), target=dsn)
+        return with_disk(describe(tracked, now, postgres_lines(config), target=dsn), config, disk)
     if source == "redis":
         if config.redis is None:
             return describe(tracked, now, redis_lines(config), 'add [redis] url = "…"')
