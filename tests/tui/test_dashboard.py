@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from textual.color import Color
 from opsconsole.config.model import Config
 from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.sources.disk import DiskSource
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.widgets import formats
@@ -398,3 +401,47 @@ async def test_the_postgresql_pane_says_how_full_its_data_volume_is(
         await wait_for(pilot, lambda: "disk 0%" in pane(app, "postgres"), seconds=15)
         assert pane(app, "postgres").splitlines()[-1] == "disk 0% of 4 MiB"
         await wait_for(pilot, lambda: not line.display)
+
+
+async def test_a_disk_read_that_hangs_is_said_in_the_postgresql_pane(
+    postgres: PostgresServer, fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """A hung network mount cannot be made here (no NFS server, no FUSE library): statvfs
+    is a stand-in that blocks after its first read. The pane says since when it has not
+    come back and the last figure, under the connections; nothing is offered for it (it
+    is no disk pressure); back, the figure is in its place again."""
+    release = threading.Event()
+    reads: list[str] = []
+
+    def hangs_after_the_first(path: str) -> os.statvfs_result:
+        reads.append(path)
+        if len(reads) > 1:
+            release.wait(30)
+        return os.statvfs(path)
+
+    settings = config(
+        {
+            "console": {"environment": "test", "refresh_seconds": 0.3},
+            "services": [{"name": "nginx", "health_url": fleet.services["nginx"].health_url}],
+            "postgres": {"dsn": postgres.dsn, "data_dir": str(tmp_path)},
+        }
+    )
+    monitor = Monitor(settings)
+    monitor.disk = DiskSource(tmp_path, timeout=0.2, statvfs=hangs_after_the_first)
+    app = make_app(settings, monitor=monitor)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            line = app.screen.query_one("#suggestion")
+            await wait_for(pilot, lambda: "not come back" in pane(app, "postgres"), seconds=15)
+            lines = pane(app, "postgres").splitlines()
+            assert re.fullmatch(r"✖ disk: statvfs has not come back since \d\d:\d\d:\d\d", lines[1])
+            assert re.fullmatch(r"last \d+% at \d\d:\d\d:\d\d", lines[2]), lines
+            assert lines[0].startswith("conn ")
+            await pilot.pause(1)
+            assert len(reads) == 2  # one read in flight, however many polls
+            assert not line.display
+            release.set()
+            await wait_for(pilot, lambda: "not come back" not in pane(app, "postgres"), seconds=15)
+            assert re.fullmatch(r"disk \d+% of .+", pane(app, "postgres").splitlines()[-1])
+    finally:
+        release.set()

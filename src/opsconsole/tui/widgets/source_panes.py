@@ -176,11 +176,14 @@ def with_disk(lines: Lines, config: Config, disk: Tracked[DiskUse] | None) -> Li
     if latest is None or config.postgres is None:
         return lines
     if latest.value is None:
-        shown, first = Text(f"{formats.BAD} disk: {latest.error}", style=formats.LOOK.bad), True
-    else:
-        first = latest.value.used_percent > config.postgres.disk_percent
-        shown = formats.judged(f"disk {latest.value.said()}", first)
-    return [*lines[:1], shown, *lines[1:]] if first else [*lines, shown]
+        # "statvfs has not come back since 03:12:05; last 42% at 03:12:03": two lines.
+        said, _, last = (latest.error or "").partition("; ")
+        shown = [Text(f"{formats.BAD} disk: {said}", style=formats.LOOK.bad)]
+        shown += [Text(last, style=formats.LOOK.stale)] if last else []
+        return [*lines[:1], *shown, *lines[1:]]
+    over = latest.value.used_percent > config.postgres.disk_percent
+    use = formats.judged(f"disk {latest.value.said()}", over)
+    return [*lines[:1], use, *lines[1:]] if over else [*lines, use]
 
 
 def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
