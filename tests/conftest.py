@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import (
+    IN_CI,
     OWN_DATABASE,
     DockerDaemon,
     PostgresServer,
     PrometheusServer,
     RedisServer,
+    ServerUnavailable,
     serve,
+    small_filesystem,
 )
 
 
@@ -38,6 +41,18 @@ def prometheus() -> Iterator[PrometheusServer]:
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[DockerDaemon]:
     yield from serve(DockerDaemon)
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB file system (tmpfs) of this test's own, unmounted after it."""
+    try:
+        with small_filesystem(tmp_path / "volume") as volume:
+            yield volume
+    except ServerUnavailable as missing:
+        if IN_CI:
+            pytest.fail(f"a small volume is required under CI=true: {missing}")
+        pytest.skip(str(missing))
 
 
 @pytest.fixture

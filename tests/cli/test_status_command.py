@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -81,9 +82,14 @@ def test_status_json_has_the_promised_shape_and_exit_0_when_all_is_well(
         "request_rate",
         "metrics_error",
         "metrics_note",
+        "metrics_stale",
         "container",
     }
-    assert (nginx["metrics_error"], nginx["metrics_note"]) == (None, None)
+    assert (nginx["metrics_error"], nginx["metrics_note"], nginx["metrics_stale"]) == (
+        None,
+        None,
+        None,
+    )
     assert nginx["health"]["state"] == "UP"
     assert nginx["health"]["status_code"] == 200
     assert nginx["health"]["error"] is None
@@ -199,6 +205,8 @@ health_url = "http://127.0.0.1:{free_port()}/health"
 
 [postgres]
 dsn = "postgresql://app:hunter2@127.0.0.1:{free_port()}/app"
+data_dir = "{tmp_path}"
+disk_percent = 99.9
 
 [redis]
 url = "redis://127.0.0.1:{free_port()}/0"
@@ -207,6 +215,12 @@ url = "redis://127.0.0.1:{free_port()}/0"
     result = status(config)
     assert result.returncode == 1
     assert "postgres   unreachable: " in result.stdout
+    # Its data volume is read all the same: a full disk is what stops PostgreSQL.
+    assert re.search(
+        rf"^disk       {tmp_path}: \d+% of \S+ \w+ used \(threshold 99.9%\)$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
     assert "redis      unreachable: " in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
     report = report_of(status(config, "--json"))
@@ -219,6 +233,9 @@ url = "redis://127.0.0.1:{free_port()}/0"
         ("postgres", "unreachable"),
         ("redis", "unreachable"),
     }
+    disk = report["postgres"]["disk"]
+    assert (disk["path"], disk["error"], disk["threshold_percent"]) == (str(tmp_path), None, 99.9)
+    assert disk["used_bytes"] + disk["free_bytes"] <= disk["size_bytes"]
 
 
 def test_status_on_an_invalid_config_exits_2(tmp_path: Path) -> None:

@@ -126,6 +126,21 @@ health_url = "http://127.0.0.1:2/health"
     ]
 
 
+def test_the_data_volume_and_its_limit_are_checked(tmp_path: Path) -> None:
+    """[postgres] data_dir is a path, disk_percent a share under 100 (85 by default)."""
+    section = '\n[postgres]\ndsn = "postgresql://u@h/db"\n'
+    path = write(tmp_path, MINIMAL + section + 'data_dir = "/srv/pg"\n')
+    loaded = load_config(path, env={}).config.postgres
+    assert loaded is not None
+    assert (loaded.data_dir, loaded.disk_percent) == ("/srv/pg", 85.0)
+    path = write(tmp_path, MINIMAL + section + "data_dir = 5\ndisk_percent = 100\ndisk_pct = 9\n")
+    assert problems_of(path) == [
+        "7:12: postgres.data_dir: wrong type: should be a valid string, found an integer",
+        "8:16: postgres.disk_percent: should be less than 100",
+        "9:1: unknown key 'postgres.disk_pct' (did you mean 'disk_percent'?)",
+    ]
+
+
 def test_cross_checks_run_once_the_structure_is_valid(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + MINIMAL)
     assert problems_of(path) == ["5:8: duplicate service name 'api' (first at services[0])"]

@@ -270,6 +270,8 @@ def test_every_seed_scenario_has_a_runbook_that_verifies_and_keeps_secrets_out()
         ("db-pool-exhaustion", "connections_ratio"),
         ("audit-queue-backlog", "queue"),
         ("redis-cache", "memory_ratio"),
+        ("service-down", "target_down"),
+        ("disk-wal-pressure", "disk_use"),
     ]:
         assert pair in offered, pair
     for book in library.runbooks:

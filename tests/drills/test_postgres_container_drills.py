@@ -1,9 +1,12 @@
 """Drills on PostgreSQL in a real container with a volume of its own (see
-tests/support/sandbox_postgres.py): its container stopped (postgres-unreachable), each
-proven by `opsconsole drill run --auto` and failing on the wrong branch."""
+tests/support/sandbox_postgres.py): its container stopped (postgres-unreachable), its
+volume filled by WAL an abandoned slot holds (disk-wal-pressure), each proven by
+`opsconsole drill run --auto` and failing on the wrong branch."""
 
 from __future__ import annotations
 
+import math
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,3 +81,46 @@ def test_a_stopped_postgres_on_the_wrong_branch_stays_down(
     assert "(over the proposed 'Its container is stopped: start it'" in ran.stdout, ran.stdout
     assert "✖ postgres-stopped:" in ran.stdout
     assert "· fault undone: container sandbox-postgres started" in ran.stdout
+
+
+def volume_use(sandbox: SandboxPostgres) -> int:
+    """As df's Use%: what the dashboard shows, and the runbook reads."""
+    stat = os.statvfs(sandbox.volume)
+    used = (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+    return math.ceil(100 * used / ((stat.f_blocks - stat.f_bfree + stat.f_bavail) * stat.f_frsize))
+
+
+def test_wal_held_by_an_abandoned_slot_is_freed_by_disk_wal_pressure(
+    running: SandboxPostgres, docker_daemon: DockerDaemon, tmp_path: Path
+) -> None:
+    before = volume_use(running)
+    ran = run_drill(running, docker_daemon, tmp_path, "postgres-wal-held")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "· fault injected: replication slot opsconsole_drill_" in ran.stdout
+    broken = next(line for line in ran.stdout.splitlines() if "steady state broken" in line)
+    assert "the data volume of postgres is" in broken, broken
+    assert "→ An inactive replication slot retains WAL (as proposed: slots_inactive = '1'" in (
+        ran.stdout
+    ), ran.stdout
+    # The name typed reaches psql as a variable (:'slot'), never as SQL text.
+    assert "pg_drop_replication_slot(:" in ran.stdout, ran.stdout
+    assert "✔ postgres-wal-held: broken after" in ran.stdout
+    assert "· fault undone: replication slot opsconsole_drill_" in ran.stdout
+    assert "was gone" in ran.stdout  # the runbook dropped it, not the undo
+    assert volume_use(running) < 85, before  # under disk_percent again (recycled WAL stays)
+
+
+def test_wal_held_on_the_wrong_branch_stays_full(
+    running: SandboxPostgres, docker_daemon: DockerDaemon, tmp_path: Path
+) -> None:
+    """Taken for bloat (VACUUM), the slot keeps its WAL and the volume stays full; the
+    undo drops it."""
+    ran = run_drill(
+        running, docker_daemon, tmp_path, "postgres-wal-held",
+        "--overrule", "cause=4", "--time-limit", "15",
+    )  # fmt: skip
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "(over the proposed 'An inactive replication slot retains WAL'" in ran.stdout
+    assert "✖ postgres-wal-held:" in ran.stdout
+    assert "dropped, WAL recycled" in ran.stdout
+    assert volume_use(running) < 85

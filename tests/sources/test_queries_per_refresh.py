@@ -172,9 +172,10 @@ async def test_prometheus_requests_per_refresh_do_not_grow_with_services(
         per_poll[count] = after - before
         signals[count] = len(source.queries())
 
-    # One query per signal, one look at the alerts: the same for 2 services and for 40.
+    # One query per signal, one for the targets down (`up == 0`), one look at the alerts:
+    # the same for 2 services and for 40.
     assert signals[FEW] == signals[MANY] == 3
-    expected = {"/api/v1/query": signals[FEW], "/api/v1/alerts": 1}
+    expected = {"/api/v1/query": signals[FEW] + 1, "/api/v1/alerts": 1}
     assert per_poll[FEW] == expected, per_poll
     assert per_poll[MANY] == expected, per_poll
 
@@ -213,7 +214,7 @@ async def test_services_with_names_of_their_own_cost_one_query_a_signal_per_set(
         for app in apps:
             app.stop()
     assert shows_every_signal(reading, ["plain-a", "plain-b", "fhir"]), reading
-    assert after - before == {"/api/v1/query": 2 * 3, "/api/v1/alerts": 1}
+    assert after - before == {"/api/v1/query": 2 * 3 + 1, "/api/v1/alerts": 1}
 
 
 # -- PostgreSQL ---------------------------------------------------------------------

@@ -43,7 +43,10 @@ class SandboxPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def section(self) -> str:
-        return f'[postgres]\ndsn = "{self.dsn}"\ncontainer = "{self.name}"\nsandbox = true\n'
+        return (
+            f'[postgres]\ndsn = "{self.dsn}"\ncontainer = "{self.name}"\n'
+            f'data_dir = "{self.volume}"\nsandbox = true\n'
+        )
 
     def wait_ready(self, timeout: float = 30) -> None:
         import psycopg
@@ -78,15 +81,17 @@ def sandbox_postgres(docker_daemon: DockerDaemon) -> Iterator[SandboxPostgres]:
     try:
         shutil.chown(volume, "postgres", "postgres")
         subprocess.run(
-            [f"{bindir}/initdb", "-D", str(volume / "pgdata"), "-A", "trust", "-U", "postgres",
-             "--no-sync"],
+            # PGDATA is the volume itself, as in the postgres image; 1 MiB WAL segments,
+            # so that WAL held fills the volume by small steps, never past the drill's mark.
+            [f"{bindir}/initdb", "-D", str(volume), "-A", "trust", "-U", "postgres",
+             "--no-sync", "--wal-segsize=1"],
             check=True, capture_output=True, user="postgres", group="postgres", extra_groups=[],
         )  # fmt: skip
         port = free_port()
-        # A small max_wal_size, so that WAL a slot holds shows within a few segments.
+        # A small max_wal_size, so that the WAL a slot holds is soon more than it keeps.
         container = client.containers.run(
             HOST_IMAGE,
-            [f"{bindir}/postgres", "-D", f"{DATA_IN_CONTAINER}/pgdata", "-p", str(port),
+            [f"{bindir}/postgres", "-D", DATA_IN_CONTAINER, "-p", str(port),
              "-k", "/tmp", "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
              "-c", "max_wal_size=32MB", "-c", "min_wal_size=32MB"],
             name=CONTAINER, detach=True, network_mode="host",

@@ -177,6 +177,25 @@ def _unmount_below(directory: Path) -> None:
             subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
 
 
+@contextlib.contextmanager
+def small_filesystem(directory: Path, size: str = "4m") -> Iterator[Path]:
+    """A real file system of its own, `size` big (tmpfs), mounted on `directory`: a volume
+    a test can fill. Mounting needs root; without it the test cannot be run here."""
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        raise ServerUnavailable(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False, capture_output=True)
+
+
 # -- PostgreSQL -------------------------------------------------------------------
 
 

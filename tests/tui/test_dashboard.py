@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from textual.color import Color
 from opsconsole.config.model import Config
 from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.sources.disk import DiskSource
 from opsconsole.tui.app import OpsConsoleApp, make_app
 from opsconsole.tui.screens.service import ServiceScreen
 from opsconsole.tui.widgets import formats
@@ -32,6 +35,7 @@ from tests.support.servers import (
     PostgresServer,
     PrometheusServer,
     RedisServer,
+    free_port,
 )
 
 
@@ -111,6 +115,55 @@ async def test_p95_error_rate_and_alert_from_prometheus_match_the_truth(
         assert abs(ratio - TRUE_ERROR_RATE) <= 0.2 * TRUE_ERROR_RATE
         assert not cell(app, "known", "p95").startswith("▲")  # 0.95 s is under 2 s
         await wait_for(pilot, lambda: "HighErrorRate" in pane(app, "metrics"), seconds=40)
+
+
+async def test_figures_of_a_target_that_is_down_say_so_and_offer_service_down(
+    prometheus: PrometheusServer, known_app: KnownTrafficApp, fleet: DemoFleet
+) -> None:
+    """Its metrics endpoint stops, its health endpoint answers: the row's figures are
+    marked stale with why, the offer is service-down, and a target of no configured
+    service is in the Alerts pane (Prometheus's), never silently left out."""
+    orphan = f"127.0.0.1:{free_port()}"
+    prometheus.scrape(f"127.0.0.1:{known_app.port}", orphan)
+    app = make_app(
+        config(
+            {
+                "console": {"environment": "test", "refresh_seconds": 0.5},
+                "services": [
+                    {
+                        "name": "known",
+                        "health_url": fleet.services["nginx"].health_url,
+                        "container": "known-1",
+                    }
+                ],
+                "prometheus": {"url": prometheus.url, "window": "10s"},
+            }
+        )
+    )
+    # Wide enough for DETAIL to hold the whole reason.
+    async with app.run_test(size=(200, 40)) as pilot:
+        line = app.screen.query_one("#suggestion")
+        await wait_for(pilot, lambda: f"✖ down {orphan} (job tests) since" in pane(app, "metrics"),
+                       seconds=40)  # fmt: skip
+        # Fresh: the previous test's app, stopped, is a target down of "known" until
+        # Prometheus reads the new targets.
+        await wait_for(pilot, lambda: re.fullmatch(r"[\d.]+m?s", cell(app, "known", "p95"))
+                       is not None, seconds=40)  # fmt: skip
+        known_app.stop()
+        await wait_for(pilot, lambda: "stale" in cell(app, "known", "detail"), seconds=20)
+        said = f"scrape target 127.0.0.1:{known_app.port} (job tests) down since "
+        detail = cell(app, "known", "detail")
+        assert re.fullmatch(rf"HTTP 200 · {re.escape(said)}\d\d:\d\d: its P95 and errors are "
+                            "stale", detail), detail  # fmt: skip
+        assert cell(app, "known", "p95").endswith(formats.STALE)
+        assert cell(app, "known", "err").endswith(formats.STALE)
+        assert health(app, "known") == "✔ UP"  # its stale 2 % is no "▲ ERRORS" now
+        await wait_for(pilot, lambda: said in str(line.render()))
+        assert str(line.render()) == (
+            f"▲ {detail.removeprefix('HTTP 200 · ')}: press R for runbook "
+            "'Service down / container crashed / out of memory'"
+        )
+        assert f"✖ down {orphan} (job tests) since before " in pane(app, "metrics")
 
 
 async def test_postgres_and_redis_panes_say_what_the_servers_know(
@@ -312,3 +365,83 @@ async def test_the_postgresql_pane_says_how_old_the_newest_backup_is(
         lines = pane(app, "postgres").splitlines()
         assert "▲" not in next(line for line in lines if "backup" in line)
         assert "backup" not in lines[1]
+
+
+async def test_the_postgresql_pane_says_how_full_its_data_volume_is(
+    postgres: PostgresServer, fleet: DemoFleet, small_volume: Path
+) -> None:
+    """A real 4 MiB volume: its use is the pane's last line; filled past disk_percent it
+    goes up under the connections, marked, and disk-wal-pressure is offered; emptied, it
+    goes back to its place, unmarked, and the offer goes."""
+    app = make_app(
+        config(
+            {
+                "console": {"environment": "test", "refresh_seconds": 0.3},
+                "services": [{"name": "nginx", "health_url": fleet.services["nginx"].health_url}],
+                "postgres": {"dsn": postgres.dsn, "data_dir": str(small_volume)},
+            }
+        )
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        line = app.screen.query_one("#suggestion")
+        await wait_for(pilot, lambda: "conn " in pane(app, "postgres"), seconds=15)
+        await wait_for(pilot, lambda: "disk" in pane(app, "postgres"), seconds=15)
+        lines = pane(app, "postgres").splitlines()
+        assert lines[-1] == "disk 0% of 4 MiB", lines
+        (small_volume / "pg_wal").write_bytes(b"\0" * (7 * 2**19))
+        await wait_for(pilot, lambda: "88%" in pane(app, "postgres"), seconds=15)
+        lines = pane(app, "postgres").splitlines()
+        assert lines[1] == "▲ disk 88% of 4 MiB", lines
+        await wait_for(pilot, lambda: bool(line.display))
+        assert str(line.render()) == (
+            "▲ the data volume of postgres is 88% full (> 85%): "
+            "press R for runbook 'Disk and WAL pressure on PostgreSQL'"
+        )
+        (small_volume / "pg_wal").unlink()
+        await wait_for(pilot, lambda: "disk 0%" in pane(app, "postgres"), seconds=15)
+        assert pane(app, "postgres").splitlines()[-1] == "disk 0% of 4 MiB"
+        await wait_for(pilot, lambda: not line.display)
+
+
+async def test_a_disk_read_that_hangs_is_said_in_the_postgresql_pane(
+    postgres: PostgresServer, fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """A hung network mount cannot be made here (no NFS server, no FUSE library): statvfs
+    is a stand-in that blocks after its first read. The pane says since when it has not
+    come back and the last figure, under the connections; nothing is offered for it (it
+    is no disk pressure); back, the figure is in its place again."""
+    release = threading.Event()
+    reads: list[str] = []
+
+    def hangs_after_the_first(path: str) -> os.statvfs_result:
+        reads.append(path)
+        if len(reads) > 1:
+            release.wait(30)
+        return os.statvfs(path)
+
+    settings = config(
+        {
+            "console": {"environment": "test", "refresh_seconds": 0.3},
+            "services": [{"name": "nginx", "health_url": fleet.services["nginx"].health_url}],
+            "postgres": {"dsn": postgres.dsn, "data_dir": str(tmp_path)},
+        }
+    )
+    monitor = Monitor(settings)
+    monitor.disk = DiskSource(tmp_path, timeout=0.2, statvfs=hangs_after_the_first)
+    app = make_app(settings, monitor=monitor)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            line = app.screen.query_one("#suggestion")
+            await wait_for(pilot, lambda: "not come back" in pane(app, "postgres"), seconds=15)
+            lines = pane(app, "postgres").splitlines()
+            assert re.fullmatch(r"✖ disk: statvfs has not come back since \d\d:\d\d:\d\d", lines[1])
+            assert re.fullmatch(r"last \d+% at \d\d:\d\d:\d\d", lines[2]), lines
+            assert lines[0].startswith("conn ")
+            await pilot.pause(1)
+            assert len(reads) == 2  # one read in flight, however many polls
+            assert not line.display
+            release.set()
+            await wait_for(pilot, lambda: "not come back" not in pane(app, "postgres"), seconds=15)
+            assert re.fullmatch(r"disk \d+% of .+", pane(app, "postgres").splitlines()[-1])
+    finally:
+        release.set()

@@ -12,6 +12,7 @@ from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config
 from opsconsole.monitoring.snapshot import Snapshot
 from opsconsole.sources.base import Reading
+from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
 from opsconsole.sources.readings import PostgresReading, RedisReading
 
@@ -29,17 +30,18 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
         check = snapshot.health.get(service.name)
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
         container = containers.get(service.container) if containers and service.container else None
+        old = "?" if measured and measured.stale else ""  # its target is down: a breach says so
         rows.append(
             (
                 service.name,
                 check.state.value if check else "?",
                 (check.reason or f"HTTP {check.status_code}") if check else "",
                 latency(check.latency) if check and check.latency is not None else "-",
-                latency(measured.p95_seconds) if measured and measured.p95_seconds else "-",
-                f"{measured.error_rate:.2%}"
+                latency(measured.p95_seconds) + old if measured and measured.p95_seconds else "-",
+                f"{measured.error_rate:.2%}{old}"
                 if measured and measured.error_rate is not None
                 else "-",
-                f"{measured.request_rate:.1f}" if measured else "-",
+                f"{measured.request_rate:.1f}{old}" if measured else "-",
                 _container(container.state, container.restart_count, container.oom_killed)
                 if container
                 else "-",
@@ -47,9 +49,13 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
         )
     lines = _aligned(rows)
     lines += _source_line("postgres", snapshot.postgres, _postgres_summary)
+    lines += _disk_line(config, snapshot)
     lines += _source_line("redis", snapshot.redis, _redis_summary)
     if snapshot.metrics is not None and not snapshot.metrics.ok:
         lines.append(f"{'metrics':<10} unreachable: {snapshot.metrics.error}")
+    for target in (metrics.down or []) if metrics else []:
+        if not target.services:  # a configured service's is its breach, below
+            lines.append(f"{'prometheus':<10} {target.said()}, of no configured service")
     for alert in (metrics.alerts or []) if metrics else []:
         lines.append(
             f"{'alert':<10} {alert.name} ({alert.severity or '-'}) {alert.state}: {alert.summary}"
@@ -108,6 +114,30 @@ def _postgres_summary(pg: PostgresReading) -> str:
     return ", ".join(parts)
 
 
+def _disk_line(config: Config, snapshot: Snapshot) -> list[str]:
+    """PostgreSQL's data volume, on a line of its own: read whether PostgreSQL answers."""
+    disk = snapshot.disk
+    if disk is None or config.postgres is None:
+        return []
+    where = f"{'disk':<10} {config.postgres.data_dir}:"
+    if disk.value is None:
+        return [f"{where} cannot be read: {disk.error}"]
+    return [f"{where} {disk.value.said()} used (threshold {config.postgres.disk_percent:g}%)"]
+
+
+def _disk_json(config: Config, disk: Reading[DiskUse]) -> dict[str, Any]:
+    use = disk.value
+    return {
+        "path": config.postgres.data_dir if config.postgres else None,
+        "used_percent": _round(use.used_percent) if use else None,
+        "size_bytes": use.size_bytes if use else None,
+        "used_bytes": use.used_bytes if use else None,
+        "free_bytes": use.free_bytes if use else None,
+        "threshold_percent": config.postgres.disk_percent if config.postgres else None,
+        "error": disk.error,
+    }
+
+
 def _redis_summary(rd: RedisReading) -> str:
     memory = f"memory {rd.used_memory_bytes / 2**20:.1f} MiB"
     if rd.max_memory_bytes:
@@ -148,6 +178,8 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
                 if metrics
                 else None,
                 "metrics_note": measured.note if measured else None,
+                # The figures above come from samples of a target that is now down.
+                "metrics_stale": measured.stale if measured else None,
                 "container": {
                     "state": container.state,
                     "restarts": container.restart_count,
@@ -157,17 +189,32 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
                 else None,
             }
         )
+    prometheus = (
+        _source_json(snapshot.metrics, config.prometheus.url) if config.prometheus else None
+    )
+    if prometheus is not None and metrics is not None and metrics.down is not None:
+        named = {config.metrics_name(service): service.name for service in config.services}
+        prometheus["down_targets"] = [
+            {
+                "job": target.job,
+                "instance": target.instance,
+                "labels": target.labels,
+                "since": target.since.isoformat(),
+                "since_before": target.since_before,
+                "services": [named.get(label, label) for label in target.services],
+            }
+            for target in metrics.down
+        ]
+    postgres = _source_json(
+        snapshot.postgres,
+        redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,
+    )
+    if postgres is not None and snapshot.disk is not None:
+        postgres["disk"] = _disk_json(config, snapshot.disk)
     return {
         "services": services,
-        "prometheus": _source_json(
-            snapshot.metrics, config.prometheus.url if config.prometheus else None
-        )
-        if config.prometheus
-        else None,
-        "postgres": _source_json(
-            snapshot.postgres,
-            redact_url(config.postgres.dsn.get_secret_value()) if config.postgres else None,
-        ),
+        "prometheus": prometheus,
+        "postgres": postgres,
         "redis": _source_json(
             snapshot.redis,
             redact_url(config.redis.url.get_secret_value()) if config.redis else None,

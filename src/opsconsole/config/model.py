@@ -151,6 +151,11 @@ class PostgresSection(Section):
     container: Name | None = None
     """The Docker container that runs it, if any: its runbooks act on that one, and a
     drill may stop it."""
+    data_dir: str | None = None
+    """The volume that holds its data and WAL, as this host sees it (its mount point, or
+    any path on it): used over disk_percent is a breach that offers disk-wal-pressure."""
+    disk_percent: Annotated[float, Field(gt=0, lt=100)] = 85.0
+    """How full that volume may be, as df's Use%: PostgreSQL stops at a full disk."""
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
 

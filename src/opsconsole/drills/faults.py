@@ -27,6 +27,13 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
         assert config.postgres.backup_dir is not None
         directory = os.path.expanduser(config.postgres.backup_dir)
         return BackupStale(directory, config.postgres.backup_rpo_hours)
+    if kind == "postgres_wal_slot":
+        from opsconsole.drills.wal_faults import WalSlot
+
+        assert config.postgres is not None
+        assert config.postgres.data_dir is not None
+        dsn, volume = config.postgres.dsn.get_secret_value(), config.postgres.data_dir
+        return WalSlot(dsn, run, os.path.expanduser(volume), config.postgres.disk_percent)
     if kind.startswith("postgres_"):
         from opsconsole.drills.postgres_faults import PostgresConnections, PostgresLock
 
@@ -80,6 +87,12 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
         from opsconsole.drills.backup_faults import restore_times
 
         return restore_times(str(record["directory"]), record["times"])
+    if kind == "postgres_wal_slot":
+        if config.postgres is None:
+            raise FaultRefused("no [postgres] in the configuration to undo it with")
+        from opsconsole.drills.wal_faults import drop_slot
+
+        return drop_slot(config.postgres.dsn.get_secret_value(), str(record["slot"]))
     if kind in ("postgres_connections", "postgres_lock"):
         if config.postgres is None:
             raise FaultRefused("no [postgres] in the configuration to undo it with")

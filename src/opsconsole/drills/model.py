@@ -32,6 +32,7 @@ FaultKind = Literal[
     "postgres_connections",
     "postgres_lock",
     "postgres_backup_stale",
+    "postgres_wal_slot",
     "redis_memory",
     "redis_queue",
     "container_stop",
@@ -48,6 +49,7 @@ TARGET_OF: dict[str, str] = {
     "postgres_connections": "postgres",
     "postgres_lock": "postgres",
     "postgres_backup_stale": "postgres",
+    "postgres_wal_slot": "postgres",
     "redis_memory": "redis",
 }
 """The target a fault kind needs; container faults need a service with a container, demo
@@ -58,7 +60,8 @@ fault targets Redis, or the service that consumes the queue (both marked sandbox
 SANDBOX_VALUES = frozenset(
     {"target", "container", "health_url", "service_url", "fault_service", "fault_container",
      "fault_health_url", "fault_service_url", "postgres_host", "postgres_port",
-     "postgres_user", "postgres_db", "postgres_container", "backup_dir", "redis_host",
+     "postgres_user", "postgres_db", "postgres_container", "postgres_volume",
+     "disk_percent", "backup_dir", "redis_host",
      "redis_port", "redis_db", "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
@@ -138,6 +141,9 @@ def sandbox_values(config: Config, target: str, fault: FaultSpec | None = None) 
         }
         if config.postgres.container:
             values["postgres_container"] = config.postgres.container
+        if config.postgres.data_dir:
+            values["postgres_volume"] = os.path.expanduser(config.postgres.data_dir)
+        values["disk_percent"] = str(int(config.postgres.disk_percent))
         if config.postgres.backup_dir:
             values["backup_dir"] = os.path.expanduser(config.postgres.backup_dir)
     if config.redis is not None:
@@ -175,6 +181,8 @@ def target_problem(config: Config, drill: Drill) -> str | None:
             return "target postgres is not marked sandbox = true: drills are refused there"
         if kind == "postgres_backup_stale" and not section.backup_dir:
             return "a postgres_backup_stale fault needs [postgres] backup_dir"
+        if kind == "postgres_wal_slot" and not section.data_dir:
+            return "a postgres_wal_slot fault needs [postgres] data_dir (the volume it fills)"
         if kind.startswith("container_") and section.container is None:
             return f"a {kind} fault of postgres needs [postgres] container"
         if kind.startswith("container_") and config.docker is None:

@@ -16,7 +16,8 @@ from opsconsole.drills.fault import FaultRefused
 # volume fills (PostgreSQL PANICs on a full WAL disk: another fault, not this drill's).
 MARGIN_PERCENT = 3.0
 CEILING_PERCENT = 96.0
-MAX_SEGMENTS = 400
+MAX_WAL_BYTES = 1 << 30
+"""A drill fills a small sandbox volume: never more WAL than this."""
 
 
 def slot_name(run: str) -> str:
@@ -55,15 +56,20 @@ class WalSlot:
         with psycopg.connect(self.dsn, autocommit=True) as connection:
             connection.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
             connection.execute("CREATE TABLE IF NOT EXISTS opsconsole_drill_wal (n int)")
+            row = connection.execute(
+                "SELECT pg_size_bytes(current_setting('wal_segment_size'))"
+            ).fetchone()
+            most = MAX_WAL_BYTES // int(row[0] if row else 16 << 20)
             segments = 0
-            while used_percent(self.volume) < wanted and segments < MAX_SEGMENTS:
+            while used_percent(self.volume) < wanted and segments < most:
                 connection.execute("INSERT INTO opsconsole_drill_wal VALUES (1)")
                 connection.execute("SELECT pg_switch_wal()")
                 segments += 1
         if used_percent(self.volume) < self.percent:
             raise FaultRefused(
                 f"{segments} WAL segments held and {self.volume} is only "
-                f"{used_percent(self.volume):.0f} % used: it is not PostgreSQL's volume"
+                f"{used_percent(self.volume):.0f} % used: it is not PostgreSQL's volume, or "
+                "too large a volume to fill in a drill"
             )
         return (
             f"replication slot {slot} holds {segments} WAL segments: "

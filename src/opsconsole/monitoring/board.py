@@ -12,6 +12,7 @@ from opsconsole.config.model import Config, ServiceSection
 from opsconsole.monitoring.service_state import ServiceStatus, observe_all
 from opsconsole.monitoring.snapshot import Breach, Snapshot, breaches
 from opsconsole.sources.base import Reading, Tracked
+from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
 from opsconsole.sources.readings import ContainerStatus, HealthCheck, PostgresReading, RedisReading
 
@@ -62,6 +63,7 @@ class Board:
         self.postgres: Tracked[PostgresReading] = Tracked()
         self.redis: Tracked[RedisReading] = Tracked()
         self.containers: Tracked[dict[str, ContainerStatus]] = Tracked()
+        self.disk: Tracked[DiskUse] = Tracked()
 
     def carry_over(self, old: Board) -> None:
         """What `old` knew of the services this board shares with it, when the
@@ -84,6 +86,7 @@ class Board:
             "postgres": old.config.postgres == self.config.postgres,
             "redis": old.config.redis == self.config.redis,
             "containers": old.config.docker == self.config.docker,
+            "disk": old.config.postgres == self.config.postgres,
             "metrics": old.config.prometheus == self.config.prometheus
             and [(s.name, s.metrics_url, self.config.metric_names(s)) for s in self.config.services]
             == [(s.name, s.metrics_url, old.config.metric_names(s)) for s in old.config.services],
@@ -96,7 +99,8 @@ class Board:
         self.statuses = observe_all(self.statuses, checks)
 
     def observe(self, source: str, reading: Reading[Any]) -> Tracked[Any]:
-        """Files a reading under its source ("metrics", "postgres", "redis", "containers")."""
+        """Files a reading under its source ("metrics", "postgres", "redis", "containers",
+        "disk")."""
         tracked: Tracked[Any] = getattr(self, source).observe(reading)
         setattr(self, source, tracked)
         if source == "metrics" and reading.value is not None:
@@ -106,8 +110,8 @@ class Board:
     def _record_history(self, reading: MetricsReading, at: datetime) -> None:
         for service in self.config.services:
             measured = reading.metrics.get(self.config.metrics_name(service))
-            if measured is None:
-                continue
+            if measured is None or measured.stale is not None:
+                continue  # old samples again are no new point of the trend
             history = self.history[service.name]
             if measured.p95_seconds is not None:
                 history.p95.add(at, measured.p95_seconds)
@@ -143,6 +147,7 @@ class Board:
             postgres=self.postgres.latest,
             redis=self.redis.latest,
             containers=self.containers.latest,
+            disk=self.disk.latest,
         )
         found = breaches(self.config, snapshot)
         flapping = [name for name, status in self.statuses.items() if status.flapping]

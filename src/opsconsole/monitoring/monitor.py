@@ -18,6 +18,7 @@ from opsconsole.sources.base import Reading, read
 from opsconsole.sources.health import HealthChecker, HealthTarget
 
 if TYPE_CHECKING:
+    from opsconsole.sources.disk import DiskSource
     from opsconsole.sources.docker import DockerSource
     from opsconsole.sources.postgres import PostgresSource
     from opsconsole.sources.prometheus import PrometheusSource
@@ -58,6 +59,7 @@ class Monitor:
         self.postgres: PostgresSource | None = None
         self.redis: RedisSource | None = None
         self.docker: DockerSource | None = None
+        self.disk: DiskSource | None = None
         if config.postgres is not None:
             from opsconsole.sources.postgres import PostgresSource
 
@@ -66,6 +68,12 @@ class Monitor:
                 config.postgres.dsn.get_secret_value(),
                 backup_dir=Path(backups).expanduser() if backups else None,
             )
+        if config.postgres is not None and config.postgres.data_dir:
+            from opsconsole.sources.disk import DiskSource
+
+            # A source of its own, not a figure of PostgreSQL's reading: a full disk is
+            # what stops PostgreSQL, and its use must show while PostgreSQL does not answer.
+            self.disk = DiskSource(Path(config.postgres.data_dir).expanduser())
         if config.redis is not None:
             from opsconsole.sources.redis import RedisSource
 
@@ -90,17 +98,20 @@ class Monitor:
             found["redis"] = self.redis.poll
         if self.docker is not None:
             found["containers"] = self.docker.poll
+        if self.disk is not None:
+            found["disk"] = self.disk.poll
         return found
 
     async def snapshot(self) -> Snapshot:
         """Polls everything at once, each source under its own deadline."""
         deadline = max(5.0, self.config.thresholds.health_timeout_seconds + 1)
-        health, metrics, postgres, redis, containers = await asyncio.gather(
+        health, metrics, postgres, redis, containers, disk = await asyncio.gather(
             self.health.check_all(),
             _maybe(self.metrics.poll if self.metrics else None, deadline),
             _maybe(self.postgres.poll if self.postgres else None, deadline),
             _maybe(self.redis.poll if self.redis else None, deadline),
             _maybe(self.docker.poll if self.docker else None, deadline),
+            _maybe(self.disk.poll if self.disk else None, deadline),
         )
         snapshot = Snapshot(
             health={check.name: check for check in health},
@@ -108,6 +119,7 @@ class Monitor:
             postgres=postgres,
             redis=redis,
             containers=containers,
+            disk=disk,
         )
         return replace(snapshot, breaches=breaches(self.config, snapshot))
 

@@ -13,6 +13,7 @@ from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config, ServiceSection
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, Runbook
+from opsconsole.sources.metrics import STALE_FIGURES
 
 SEVERITY_ORDER = ("P0", "P1", "P2", "P3", "P4")
 SERVICE_PARAMS = ("health_url", "container", "metrics_url")
@@ -106,8 +107,10 @@ def service_params(
 
 def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
     """A runbook offered for PostgreSQL acts on the configured one: its host, port, user
-    and database (pg_host, pg_port, pg_user, pg_db), its container, backup_dir and RPO; never the
-    runbook's defaults, which name the example stack's."""
+    and database (pg_host, pg_port, pg_user, pg_db), its container, backup_dir and RPO,
+    the data volume as this host sees it (`volume`, from data_dir: not `data_dir`, which
+    disk-wal-pressure reads inside the container); never the runbook's defaults, which
+    name the example stack's."""
     if config.postgres is None:
         return {}
     from psycopg.conninfo import conninfo_to_dict  # only for a config with [postgres]
@@ -121,6 +124,9 @@ def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
         "backup_dir": os.path.expanduser(config.postgres.backup_dir or ""),
         "rpo_hours": f"{config.postgres.backup_rpo_hours:g}",
         "pg_container": config.postgres.container or "",
+        "volume": os.path.expanduser(config.postgres.data_dir or ""),
+        # df's Use% is whole: a limit of 87.5 is held to 87.
+        "disk_percent": str(int(config.postgres.disk_percent)),
     }
     declared = _declared(runbook)
     return {name: value for name, value in found.items() if name in declared and value}
@@ -171,12 +177,18 @@ def describe(breach: Breach) -> str:
         return f"the certificate of {subject} has expired"
     if signal == "certificate_days":
         return f"the certificate of {subject} expires in {value} days (< {limit})"
+    if signal == "disk_use":
+        return f"the data volume of {subject} is {value}% full (> {float(limit or 0):g}%)"
+    if signal == "disk_unread":
+        return f"the disk use of {subject}'s data volume cannot be read: {value}"
     if signal == "slow_query" and isinstance(value, float) and isinstance(limit, float):
         return f"a query on {subject} has run {seconds(value)} > {seconds(limit)}"
     if signal == "queue":
         return f"queue {detail} holds {value} > {limit}"
     if signal == "unreachable":
         return f"{subject} is unreachable: {value}"
+    if signal == "target_down":
+        return f"{value}: {STALE_FIGURES}"
     if signal == "metrics":
         return f"the figures of {subject} cannot be computed: {value}"
     return f"{subject} {signal}: {value}"

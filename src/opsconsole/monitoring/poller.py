@@ -21,10 +21,11 @@ from opsconsole.monitoring.board import Board
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.sources.base import read
+from opsconsole.sources.disk import DISK_TIMEOUT_SECONDS
 
 HEALTH = "health"
 """The health checks' clock; the others are named as the board files them (`metrics`,
-`postgres`, `redis`, `containers`)."""
+`postgres`, `redis`, `containers`, `disk`)."""
 
 
 @dataclass
@@ -90,6 +91,8 @@ class Poller:
             "redis": slow_backend,
             # Stats come at the daemon's next once-a-second round: room for two.
             "containers": 10.0,
+            # The source says a read that has not come back itself, with its last value.
+            "disk": DISK_TIMEOUT_SECONDS + 1,
         }
         for source, poll in monitor.polls().items():
             clocks[source] = Clock(poll, timeouts[source])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from opsconsole.config.model import Config
 from opsconsole.sources.base import Reading
+from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading
 from opsconsole.sources.readings import (
     ContainerStatus,
@@ -38,6 +39,8 @@ class Snapshot:
     postgres: Reading[PostgresReading] | None = None
     redis: Reading[RedisReading] | None = None
     containers: Reading[dict[str, ContainerStatus]] | None = None
+    disk: Reading[DiskUse] | None = None
+    """The volume of [postgres] data_dir."""
     breaches: list[Breach] = field(default_factory=list)
 
 
@@ -64,10 +67,15 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
                     Breach(service.name, "certificate_days", left, thresholds.certificate_days)
                 )
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
+        name = config.metrics_name(service)
+        down = [t for t in (metrics.down or []) if name in t.services] if metrics else []
+        # A target down while the service answers its health check: its figures are old.
+        # Down altogether, its health breach says it (one cause, one breach).
+        if down and (check is None or check.state is not HealthState.DOWN):
+            found.append(Breach(service.name, "target_down", down[0].said(), None))
         # A figure that could not be computed is no figure that holds: said, with why
         # (MetricsReading.misnamed: a failed scrape counts once health has been asked since).
-        name = config.metrics_name(service)
-        why = metrics.errors.get(name) if metrics is not None else None
+        why = metrics.errors.get(name) if metrics is not None and not down else None
         if why and metrics is not None and snapshot.metrics is not None:
             answers = check is None or check.state is not HealthState.DOWN
             up_since = (
@@ -77,7 +85,9 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             )
             if answers and (name in metrics.misnamed or up_since):
                 found.append(Breach(service.name, "metrics", why, None))
-        if measured is not None:
+        # Figures from samples left in the window are judged no more than a failing
+        # source's last good ones: the target being down is the breach.
+        if measured is not None and measured.stale is None:
             p95, limit = measured.p95_seconds, config.p95_threshold(service)
             if p95 is not None and p95 > limit:
                 found.append(Breach(service.name, "p95_seconds", p95, limit))
@@ -116,6 +126,8 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
         longest = pg.longest_query_seconds
         if longest is not None and longest > thresholds.slow_query_seconds:
             found.append(Breach("postgres", "slow_query", longest, thresholds.slow_query_seconds))
+    if config.postgres is not None and snapshot.disk is not None:
+        found += _disk(snapshot.disk, config.postgres.disk_percent)
     if snapshot.redis and (rd := snapshot.redis.value):
         if (
             rd.max_memory_bytes
@@ -127,3 +139,13 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             if isinstance(length, int) and length > thresholds.queue_length:
                 found.append(Breach("redis", f"queue:{queue}", length, thresholds.queue_length))
     return found
+
+
+def _disk(reading: Reading[DiskUse], limit: float) -> list[Breach]:
+    """Over its limit as df would show it; or unread (a hung mount, a path that is not
+    there), which is no disk pressure: a breach that offers nothing."""
+    if reading.value is None:
+        return [Breach("postgres", "disk_unread", reading.error, None)]
+    if reading.value.used_percent > limit:
+        return [Breach("postgres", "disk_use", reading.value.shown_percent, limit)]
+    return []

@@ -203,6 +203,8 @@ Signal = Literal[
     "slow_query",
     "certificate_days",
     "backup_age",
+    "target_down",
+    "disk_use",
     "queue",
     "unreachable",
 ]

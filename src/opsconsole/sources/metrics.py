@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,10 @@ class ServiceMetrics:
     cannot be computed (`MetricsReading.errors` then says why)."""
     note: str | None = None
     """What the figures mean when they are none: no requests in the window."""
+    stale: str | None = None
+    """Why these figures are not current, when they are not: a target they are scraped
+    from is down, and Prometheus still computes them from the samples left in its window
+    (then none at all, which is no "no requests" either)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,44 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class DownTarget:
+    """A scrape target Prometheus cannot scrape now (`up == 0`)."""
+
+    labels: dict[str, str]
+    """Its target labels: job, instance, and any a relabelling gave it."""
+    since: datetime
+    """Its first failed scrape after its last good one, as Prometheus recorded them."""
+    since_before: bool = False
+    """Never up in the range looked back over: `since` is its start, and it was down then."""
+    services: tuple[str, ...] = ()
+    """The configured services (as the metrics source knows them) whose series it
+    exported: empty for a target of no configured service."""
+
+    @property
+    def job(self) -> str:
+        return self.labels.get("job", "?")
+
+    @property
+    def instance(self) -> str:
+        return self.labels.get("instance", "?")
+
+    def when(self) -> str:
+        """Since when, in local time: `03:12`, or `before 03:12`."""
+        return f"{'before ' if self.since_before else ''}{self.since.astimezone():%H:%M}"
+
+    def said(self) -> str:
+        """`scrape target 127.0.0.1:9101 (job api) down since 03:12`."""
+        return f"scrape target {self.instance} (job {self.job}) down since {self.when()}"
+
+    def stale_said(self) -> str:
+        """What it means for the figures of a service it belongs to."""
+        return f"{self.said()}: {STALE_FIGURES}"
+
+
+STALE_FIGURES = "its P95 and errors are stale"
+
+
+@dataclass(frozen=True)
 class MetricsReading:
     """What a metrics source knows of each service, keyed by its metrics name."""
 
@@ -43,6 +86,9 @@ class MetricsReading:
     says."""
     alerts: list[Alert] | None = None
     """Firing and pending alerts; None where the source has no alerting (direct scrape)."""
+    down: list[DownTarget] | None = None
+    """Every target Prometheus cannot scrape now; None where the source cannot tell (a
+    direct scrape says its failure in `errors`)."""
     misnamed: set[str] = field(default_factory=set)
     """Of `errors`, those whose reason is the names (a metric, a label): a breach as long as
     the service answers. The others (a scrape that failed) are one only when a health

@@ -7,6 +7,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -14,12 +15,21 @@ from urllib3.util.retry import Retry
 
 from opsconsole.config.model import MetricNames, PrometheusSection
 from opsconsole.sources.holdings import Holdings, Unknown, explain
-from opsconsole.sources.metrics import Alert, MetricsReading, ServiceMetrics
+from opsconsole.sources.metrics import Alert, DownTarget, MetricsReading, ServiceMetrics
 
 DISCOVERY_SECONDS = 600.0
 """How long what Prometheus holds is trusted: asked again after that, or after a minute
 while something is missing (a fix being deployed shows within it)."""
 MISSING_DISCOVERY_SECONDS = 60.0
+HOLDINGS_SECONDS = 3600.0
+"""What Prometheus holds is what it held over the last hour, not every series its TSDB
+ever had: what a figure is computed from is there now."""
+DOWN_LOOK_BACK_SECONDS = 3600
+"""How far back a down target's last good scrape is looked for (its samples of `up`):
+longer down, it is said to be down since before then."""
+OWNER_LOOK_BACK_SECONDS = 86400.0
+"""How far back the series a down target exported are looked for, to know whose it is:
+its series end when it goes down, and a target down for two hours is still its service's."""
 
 
 class PrometheusSource:
@@ -48,6 +58,7 @@ class PrometheusSource:
         self._holdings: Holdings | None = None
         self._asked_at = -math.inf
         self._missing = False
+        self._down: dict[frozenset[tuple[str, str]], DownTarget] = {}
 
     @property
     def names(self) -> MetricNames:
@@ -77,7 +88,11 @@ class PrometheusSource:
         if not groups:
             groups[self.names] = []
         holdings = self._holdings_now(list(groups)) if self.services else None
-        reading = MetricsReading({}, alerts=self._alerts())
+        down = self._down_now(list(groups))
+        # Prometheus computes rate() from whatever samples are left in the window: numbers
+        # that look current for minutes after the target stopped answering, then none.
+        stale = {service: target.stale_said() for target in down for service in target.services}
+        reading = MetricsReading({}, alerts=self._alerts(), down=down)
         missing = False
         for names, services in groups.items():
             values = {signal: self._by_service(q) for signal, q in self.queries(names).items()}
@@ -101,7 +116,10 @@ class PrometheusSource:
                     p95_seconds=p95 if p95 is not None and math.isfinite(p95) else None,
                     request_rate=rate,
                     error_rate=None if unknown.errors or rate <= 0 else errors / rate,
-                    note=None if rate > 0 else f"no requests in the last {self.config.window}",
+                    note=None
+                    if rate > 0 or service in stale
+                    else f"no requests in the last {self.config.window}",
+                    stale=stale.get(service),
                 )
         self._missing = missing
         return reading
@@ -150,11 +168,57 @@ class PrometheusSource:
 
     def down_targets(self) -> list[dict[str, str]]:
         """The labels of each target Prometheus cannot scrape now (`up == 0`)."""
-        return [dict(series["metric"]) for series in self._client.custom_query("up == 0")]
+        return [
+            {name: value for name, value in series["metric"].items() if name != "__name__"}
+            for series in self._client.custom_query("up == 0")
+        ]
 
-    def _api(self, path: str, metric: str | None) -> list[str]:
-        # The last hour: what is there now, not every series the TSDB ever held.
-        params: dict[str, str | float] = {"start": time.time() - 3600}
+    def _down_now(self, groups: list[MetricNames]) -> list[DownTarget]:
+        """Every target down now, with since when and whose it is: asked once per target
+        while it stays down, so that a refresh costs one query more while all are up."""
+        known = {}
+        for labels in self.down_targets():
+            key = frozenset(labels.items())
+            known[key] = self._down.get(key) or self._down_target(labels, groups)
+        self._down = known  # one back up is forgotten: down again, it is asked again
+        return list(known.values())
+
+    def _down_target(self, labels: dict[str, str], groups: list[MetricNames]) -> DownTarget:
+        """Whose a down target is, as the services' series are matched: by the service
+        label where the target carries it (`service_label = "job"`), else by the values
+        of the service label on the series it exported."""
+        selector = "{" + ",".join(f'{k}="{_promql_string(v)}"' for k, v in sorted(labels.items()))
+        selector += "}"
+        found: set[str] = set()
+        for names in groups:
+            by = names.service_label
+            if by in labels:
+                found.add(labels[by])
+                continue
+            for metric in (names.requests_total, f"{names.latency_histogram}_bucket"):
+                path = f"label/{by}/values"
+                found.update(self._api(path, metric + selector, OWNER_LOOK_BACK_SECONDS))
+        configured = {service for service, _ in self.services}
+        services = tuple(sorted(found & configured if configured else found))
+        since, before = self._down_since(selector)
+        return DownTarget(labels, since, before, services)
+
+    def _down_since(self, selector: str) -> tuple[datetime, bool]:
+        """The first failed scrape after the last good one, from the samples of `up`; or
+        the first sample looked back over, when none was good (then True)."""
+        answer = self._client.custom_query(f"up{selector}[{DOWN_LOOK_BACK_SECONDS}s]")
+        samples = sorted(
+            (float(at), float(value)) for series in answer for at, value in series["values"]
+        )
+        good = [n for n, (_, value) in enumerate(samples) if value == 1]
+        if not good:
+            start = samples[0][0] if samples else time.time()
+            return datetime.fromtimestamp(start, UTC), True
+        failed = [at for at, value in samples[good[-1] + 1 :] if value == 0]
+        return datetime.fromtimestamp(failed[0] if failed else time.time(), UTC), False
+
+    def _api(self, path: str, metric: str | None, seconds: float = HOLDINGS_SECONDS) -> list[str]:
+        params: dict[str, str | float] = {"start": time.time() - seconds}
         if metric is not None:
             params["match[]"] = metric
         answer = self._session.get(

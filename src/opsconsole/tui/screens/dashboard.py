@@ -33,6 +33,8 @@ PANES = {
     "containers": "Docker",
     "metrics": "Alerts",
 }
+SHOWN_IN = {"disk": "postgres"}
+"""Sources with no pane of their own: the pane that shows them."""
 TABLE_SOURCES = frozenset({HEALTH, "metrics", "containers"})
 """The sources whose readings show in the services table."""
 TABLE_DRAW_WAIT = 0.25
@@ -134,8 +136,8 @@ class DashboardScreen(Screen[None]):
 
     def _polled(self, polled: Polled) -> None:
         now = datetime.now(UTC)
-        if polled.source in PANES:
-            self._redraw_pane(polled.source, now)
+        if (pane := SHOWN_IN.get(polled.source, polled.source)) in PANES:
+            self._redraw_pane(pane, now)
         if polled.source in TABLE_SOURCES:
             self._draw_table_soon(polled.source)  # the offer follows, with the table's figures
         else:
@@ -213,7 +215,7 @@ class DashboardScreen(Screen[None]):
 
     def _redraw_pane(self, source: str, now: datetime) -> None:
         self.query_one(f"#{source}", SourcePane).show(
-            pane_lines(self.config, source, getattr(self.board, source), now)
+            pane_lines(self.config, source, getattr(self.board, source), now, self.board.disk)
         )
 
     # -- keys ----------------------------------------------------------------------------

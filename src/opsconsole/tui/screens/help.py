@@ -20,7 +20,8 @@ LEGEND = """\
 
 **FOR**: how long in that state (`≥2m`: it already was when the console started, 2 min ago).
 **P95 / ERR / REQ/S**: latency, share of 5xx, requests a second over the window;
-`▲` over its threshold, `?` last known while the metrics source is unreachable.
+`▲` over its threshold, `?` last known while the metrics source is unreachable, or
+from old samples of a scrape target that is down (DETAIL says which, since when).
 **P95 ~ / ERR ~**: one bar per 30 s, full height at the threshold.
 Checks repeat every refresh interval and never overlap; a failing backend is
 asked less often, and its pane says since when and what it last knew.

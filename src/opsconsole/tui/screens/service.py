@@ -208,6 +208,8 @@ class ServiceScreen(Screen[None]):
         self._show("#error-figures", errors)
         self._show("#request-rate", request_rate)
         why = self.board.metrics_error(self.service.name)
+        measured = self.board.service_metrics(self.service.name)
+        why = (measured.stale if measured else None) or why
         self._show("#service-metrics", Text(why or ""))
         self.query_one("#service-metrics").set_class(bool(why), "-shown")
         self.query_one("#service-container").set_class(bool(why), "-beside-metrics")

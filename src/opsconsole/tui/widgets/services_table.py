@@ -202,7 +202,8 @@ def service_row(
     service = board.services[name]
     check = status.latest
     metrics = board.service_metrics(name)
-    stale = board.metrics.failures > 0
+    # The source failing, or the target the figures come from: old figures, marked so.
+    stale = board.metrics.failures > 0 or (metrics is not None and metrics.stale is not None)
     p95_limit = board.config.p95_threshold(service)
     err_limit = board.config.error_rate_threshold(service)
     history = board.history[name]
@@ -252,14 +253,17 @@ def service_row(
         # Answering its health check is not being well: a breach of P95 or errors is in
         # the row's state, and DETAIL says which, with the figure the ERR column shows.
         if check is not None and check.state is HealthState.UP and not status.flapping:
-            breached = _breached(p95, p95_limit, errors, err_limit) if metrics else None
+            judged = metrics is not None and metrics.stale is None
+            breached = _breached(p95, p95_limit, errors, err_limit) if judged else None
             if breached is not None and isinstance(cells["detail"], Text):
                 word, said = breached
                 cells["health"] = Text(word, formats.LOOK.warn)
                 cells["detail"] = _joined(cells["detail"], said)
         # A service that is down cannot be scraped either: its health reason says why.
         healthy = check is None or check.state is HealthState.UP
-        if healthy and (why := board.metrics_error(name)) and isinstance(cells["detail"], Text):
+        if healthy and metrics and metrics.stale and isinstance(cells["detail"], Text):
+            cells["detail"] = _joined(cells["detail"], metrics.stale)
+        elif healthy and (why := board.metrics_error(name)) and isinstance(cells["detail"], Text):
             cells["detail"] = _joined(cells["detail"], f"metrics: {why}")
         elif healthy and metrics and metrics.note and isinstance(cells["detail"], Text):
             cells["detail"] = _joined(cells["detail"], metrics.note)  # dashes, with why

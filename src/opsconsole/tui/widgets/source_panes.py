@@ -20,6 +20,7 @@ from opsconsole.tui.widgets import formats
 
 if TYPE_CHECKING:  # the type only: a widget is given readings, it reads nothing
     from opsconsole.sources.backups import BackupReading
+    from opsconsole.sources.disk import DiskUse
 
 T = TypeVar("T")
 Lines = list[Text]
@@ -167,6 +168,24 @@ def _backup(backup: BackupReading, rpo_seconds: float) -> tuple[str, bool]:
     return f"backup {age(backup.age_seconds)} old", backup.age_seconds > rpo_seconds
 
 
+def with_disk(lines: Lines, config: Config, disk: Tracked[DiskUse] | None) -> Lines:
+    """The PostgreSQL pane's lines with its data volume's use: under the first line when
+    over disk_percent or unread (even, and most of all, while PostgreSQL does not answer:
+    a full disk stops it), else last."""
+    latest = disk.latest if disk is not None else None
+    if latest is None or config.postgres is None:
+        return lines
+    if latest.value is None:
+        # "statvfs has not come back since 03:12:05; last 42% at 03:12:03": two lines.
+        said, _, last = (latest.error or "").partition("; ")
+        shown = [Text(f"{formats.BAD} disk: {said}", style=formats.LOOK.bad)]
+        shown += [Text(last, style=formats.LOOK.stale)] if last else []
+        return [*lines[:1], *shown, *lines[1:]]
+    over = latest.value.used_percent > config.postgres.disk_percent
+    use = formats.judged(f"disk {latest.value.said()}", over)
+    return [*lines[:1], use, *lines[1:]] if over else [*lines, use]
+
+
 def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
     memory_limit = config.thresholds.memory_ratio
     queue_limit = config.thresholds.queue_length
@@ -220,25 +239,44 @@ def alert_lines(reading: MetricsReading) -> Lines:
         return [Text("no alerting here (direct scrape)", style=formats.LOOK.quiet)]
     firing = [a for a in reading.alerts if a.state == "firing"]
     pending = len(reading.alerts) - len(firing)
+    # A target of a configured service says it in its row; one of none, only here, the
+    # address first: a pane is 26 columns wide on a 120-column terminal.
+    targets = [
+        Text(
+            f"{formats.BAD} down {target.instance} (job {target.job}) since {target.when()}",
+            style=formats.LOOK.bad,
+        )
+        for target in reading.down or []
+        if not target.services
+    ]
     if not firing:
-        return [Text(f"{formats.GOOD} none firing" + (f" · {pending} pending" if pending else ""))]
+        none = f"{formats.GOOD} none firing" + (f" · {pending} pending" if pending else "")
+        return [Text(none), *targets]
     out = []
     for alert in firing:
         subject = alert.labels.get("service") or alert.labels.get("instance") or ""
         severity = f" [{alert.severity}]" if alert.severity else ""
         out.append(Text(f"{formats.BAD} {alert.name} {subject}{severity}", style=formats.LOOK.bad))
+    out += targets
     if pending:
         out.append(Text(f"{pending} pending", style=formats.LOOK.quiet))
     return out
 
 
-def pane_lines(config: Config, source: str, tracked: Tracked[Any], now: datetime) -> Lines:
-    """The lines of the pane for a source, by the source's name on the board."""
+def pane_lines(
+    config: Config,
+    source: str,
+    tracked: Tracked[Any],
+    now: datetime,
+    disk: Tracked[DiskUse] | None = None,
+) -> Lines:
+    """The lines of the pane for a source, by the source's name on the board; the
+    PostgreSQL pane's with the `disk` of its data volume."""
     if source == "postgres":
         if config.postgres is None:
             return describe(tracked, now, postgres_lines(config), 'add [postgres] dsn = "…"')
         dsn = redact_url(config.postgres.dsn.get_secret_value())
-        return describe(tracked, now, postgres_lines(config), target=dsn)
+        return with_disk(describe(tracked, now, postgres_lines(config), target=dsn), config, disk)
     if source == "redis":
         if config.redis is None:
             return describe(tracked, now, redis_lines(config), 'add [redis] url = "…"')
