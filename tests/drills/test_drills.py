@@ -372,10 +372,17 @@ def test_an_overrule_that_fits_no_decision_is_refused_before_anything_is_injecte
     beyond = drill("run", "container-stopped", "--auto", "--overrule", "cause=9", cwd=tmp_path)
     assert beyond.returncode == 2
     assert "--overrule cause=9: 'cause' has 6 answers" in beyond.stderr
+    # RUNBOOK/STEP: a decision of a runbook the scenario's runs, and of none other.
+    elsewhere = drill(
+        "run", "container-stopped", "--auto", "--overrule", "postgres-unreachable/cause=1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert elsewhere.returncode == 2
+    assert "service-down does not run 'postgres-unreachable'" in elsewhere.stderr
     limit = drill("run", "container-stopped", "--auto", "--time-limit", "0", cwd=tmp_path)
     assert limit.returncode == 2
     assert "--time-limit 0: seconds, more than 0 and at most 86400" in limit.stderr
-    assert "fault injected" not in typo.stdout + beyond.stdout + limit.stdout
+    assert "fault injected" not in typo.stdout + beyond.stdout + limit.stdout + elsewhere.stdout
 
 
 # -- refused, failed, killed -------------------------------------------------------------------

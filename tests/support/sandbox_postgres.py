@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from tests.support.servers import HOST_IMAGE, HOST_MOUNTS, TEST_LABEL, DockerDaemon, free_port
 
 CONTAINER = "sandbox-postgres"
@@ -49,8 +51,6 @@ class SandboxPostgres:
         )
 
     def wait_ready(self, timeout: float = 30) -> None:
-        import psycopg
-
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -101,6 +101,10 @@ def sandbox_postgres(docker_daemon: DockerDaemon) -> Iterator[SandboxPostgres]:
         )  # fmt: skip
         sandbox = SandboxPostgres(container, port, volume)
         sandbox.wait_ready()
+        # An application's data: what a recovery checks is still there.
+        with psycopg.connect(sandbox.dsn, autocommit=True) as connection:
+            connection.execute("CREATE TABLE patients (id serial PRIMARY KEY, name text)")
+            connection.execute("INSERT INTO patients (name) VALUES ('a'), ('b'), ('c')")
         yield sandbox
     finally:
         with suppress(Exception):

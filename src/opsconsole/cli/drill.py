@@ -48,7 +48,8 @@ def add_parser(commands: Commands, files: argparse.ArgumentParser) -> None:
     drill.add_argument(
         "--overrule", action="append", metavar="STEP=N", default=argparse.SUPPRESS,
         help="with --auto: at decision STEP take answer N (from 1), not the proposed one: "
-        "a rehearsal of the wrong branch, which must leave the steady state broken",
+        "a rehearsal of the wrong branch, which must leave the steady state broken "
+        "(RUNBOOK/STEP: a decision of a runbook it runs)",
     )  # fmt: skip
     drill.add_argument(
         "--time-limit",
@@ -187,16 +188,34 @@ def _overrule_problem(
     from opsconsole.runbooks.model import DecisionStep
 
     for drill in chosen:
-        book = library.get(drill.runbook)
-        decisions = {s.id: s for s in book.steps if isinstance(s, DecisionStep)} if book else {}
-        for step, number in overrule.items():
+        for key, number in overrule.items():
+            runbook, _, step = key.rpartition("/")
+            runbook = runbook or drill.runbook
+            if runbook not in _called(library, drill.runbook):
+                return f"--overrule {key}: {drill.runbook} does not run '{runbook}'"
+            book = library.get(runbook)
+            decisions = {s.id: s for s in book.steps if isinstance(s, DecisionStep)} if book else {}
             decision = decisions.get(step)
             if decision is None:
                 known = ", ".join(decisions) or "none"
-                return f"--overrule {step}: no decision '{step}' in {drill.runbook} ({known})"
+                return f"--overrule {key}: no decision '{step}' in {runbook} ({known})"
             if number > len(decision.answers):
-                return f"--overrule {step}={number}: '{step}' has {len(decision.answers)} answers"
+                return f"--overrule {key}={number}: '{step}' has {len(decision.answers)} answers"
     return None
+
+
+def _called(library: Library, runbook: str) -> set[str]:
+    """The runbook and every runbook it runs, however deep (check refuses cycles)."""
+    from opsconsole.runbooks.model import RunbookStep
+
+    found, todo = set(), [runbook]
+    while todo:
+        book = library.get(todo.pop())
+        if book is None or book.id in found:
+            continue
+        found.add(book.id)
+        todo += [s.runbook for s in book.steps if isinstance(s, RunbookStep)]
+    return found
 
 
 def undo_left_behind(config: Config) -> list[Recovered]:

@@ -164,6 +164,8 @@ class RedisSection(Section):
     url: Annotated[SecretStr, _secret_url("redis", "rediss", "unix")]
     queues: list[str] = []
     """Keys of lists used as queues, whose lengths are watched."""
+    container: Name | None = None
+    """The Docker container that runs it, if any: watched, and a drill may stop it."""
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
 
@@ -228,10 +230,12 @@ class Config(Section):
 
 
 def watched_containers(config: Config) -> list[str]:
-    """The containers the Docker pane watches by name: each service's, and PostgreSQL's."""
+    """The containers the Docker pane watches by name: each service's, PostgreSQL's and
+    Redis's."""
     names = [s.container for s in config.services if s.container]
-    if config.postgres is not None and config.postgres.container:
-        names.append(config.postgres.container)
+    for backend in (config.postgres, config.redis):
+        if backend is not None and backend.container:
+            names.append(backend.container)
     return names
 
 

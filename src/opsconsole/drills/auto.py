@@ -51,16 +51,31 @@ class AutoOperator:
     scripted answer only where nothing is proposed, and notes that it was a drill. A
     decision with neither stops the run: guessing proves nothing."""
 
-    def __init__(self, drill: Drill, overrule: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, drill: Drill, overrule: Mapping[str, int] | None = None,
+        library: Library | None = None,
+    ) -> None:  # fmt: skip
         self.drill = drill
         self.overrule = dict(overrule or {})
+        self.library = library
         self.name = f"drill {drill.id} (--auto)"
+
+    def _overruled(self, step: DecisionStep) -> int | None:
+        """`STEP` names a decision of the drill's runbook, `RUNBOOK/STEP` one of a runbook
+        it calls: the step is known by the runbook that holds it (the same object)."""
+        holder = self.drill.runbook
+        if self.library is not None:
+            holder = next(
+                (b.id for b in self.library.runbooks if any(s is step for s in b.steps)), holder
+            )
+        key = step.id if holder == self.drill.runbook else f"{holder}/{step.id}"
+        return self.overrule.get(key)
 
     async def confirm(self, request: Confirmation) -> bool:
         return True
 
     async def decide(self, step: DecisionStep, proposal: Proposal | None) -> Decision | None:
-        if (number := self.overrule.get(step.id)) is not None:
+        if (number := self._overruled(step)) is not None:
             if not 1 <= number <= len(step.answers):
                 return None  # no such answer: the run stops, as at a wrong keypress
             return Decision(step.answers[number - 1], "--overrule: a rehearsal of this branch")
@@ -89,7 +104,8 @@ class SteadyStateCheck:
     async def check(self) -> str | None:
         """Why it does not hold; None when it does."""
         snapshot = await self.monitor.snapshot()
-        breaching = [b for b in snapshot.breaches if b.subject == self.drill.target]
+        everything = self.drill.steady_state.scope == "everything"
+        breaching = [b for b in snapshot.breaches if everything or b.subject == self.drill.target]
         if breaching:
             return "; ".join(describe(b) for b in breaching)
         probe = self.drill.steady_state
@@ -137,7 +153,7 @@ async def run_drill(
         runner = Runner(
             runbook,
             params,
-            AutoOperator(drill, overrule),
+            AutoOperator(drill, overrule, library),
             emit,
             RunOptions(environment=config.console.environment, artifacts=artifacts),
             probes=ConfiguredProbes(config),

@@ -1,4 +1,4 @@
-"""The container faults of a drill: stopped, killed, paused."""
+"""The container faults of a drill: stopped, killed, paused; the whole stack stopped."""
 
 from __future__ import annotations
 
@@ -49,3 +49,26 @@ class ContainerFault:
             return f"container {self.container} is gone: nothing to start"
         finally:
             client.close()
+
+
+@dataclass
+class StackStop:
+    """Every container of the stack stopped, as a host's reboot leaves those without a
+    restart policy: the entry points first, the databases last. Undo starts them again
+    in the order they depend on each other (the order given)."""
+
+    base_url: str
+    containers: list[str]
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": "containers_stop", "containers": self.containers}
+
+    def inject(self) -> str:
+        for name in reversed(self.containers):
+            ContainerFault(self.base_url, name, "stop").inject()
+        return f"{len(self.containers)} containers stopped: {', '.join(self.containers)}"
+
+    def undo(self) -> str:
+        return "; ".join(
+            ContainerFault(self.base_url, name, "stop").undo() for name in self.containers
+        )

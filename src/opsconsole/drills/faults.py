@@ -62,6 +62,11 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
     from opsconsole.drills.oom import ContainerOom
 
     assert config.docker is not None
+    if kind == "containers_stop":
+        from opsconsole.drills.container_faults import StackStop
+        from opsconsole.drills.model import stack_containers
+
+        return StackStop(config.docker.base_url, stack_containers(config))
     container = _container_of(config, spec.service or target)
     if kind == "container_oom":
         return ContainerOom(config.docker.base_url, container)
@@ -70,10 +75,10 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
 
 
 def _container_of(config: Config, target: str) -> str:
-    if target == "postgres":
-        assert config.postgres is not None
-        assert config.postgres.container is not None
-        return config.postgres.container
+    backend = {"postgres": config.postgres, "redis": config.redis}.get(target)
+    if backend is not None:
+        assert backend.container is not None
+        return backend.container
     service = next(s for s in config.services if s.name == target)
     assert service.container is not None
     return service.container
@@ -121,5 +126,9 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
 
     if kind == "container_oom":
         return ContainerOom(config.docker.base_url, str(record["container"])).undo()
+    if kind == "containers_stop":
+        from opsconsole.drills.container_faults import StackStop
+
+        return StackStop(config.docker.base_url, [str(n) for n in record["containers"]]).undo()
     action = kind.removeprefix("container_")
     return ContainerFault(config.docker.base_url, str(record["container"]), action).undo()

@@ -4,6 +4,7 @@ breaks, which runbook must bring it back, and how it is checked by `opsconsole c
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +40,7 @@ FaultKind = Literal[
     "container_kill",
     "container_pause",
     "container_oom",
+    "containers_stop",
     "connections_held",
     "demo_down",
     "demo_slow",
@@ -61,10 +63,13 @@ SANDBOX_VALUES = frozenset(
     {"target", "container", "health_url", "service_url", "fault_service", "fault_container",
      "fault_health_url", "fault_service_url", "postgres_host", "postgres_port",
      "postgres_user", "postgres_db", "postgres_container", "postgres_volume",
-     "disk_percent", "backup_dir", "redis_host",
+     "disk_percent", "backup_dir", "redis_container", "prometheus_url", "redis_host",
      "redis_port", "redis_db", "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
+SERVICE_VALUE = re.compile(r"^[a-z0-9_]+_(container|health_url|service_url)$")
+"""Any configured service's values, by its name with `-` as `_`: `{sandbox_hapi_container}`
+(a stack's scenario names more services than its target)."""
 
 
 class FaultSpec(Strict):
@@ -91,6 +96,9 @@ class SteadyState(Strict):
     probe: Literal["http", "promql", "sql", "redis"] | None = None
     target: str | None = None
     expect: Expect = Expect()
+    scope: Literal["target", "everything"] = "target"
+    """"everything": no breach of anything the configuration watches, not only of the
+    target (a fault of the whole stack)."""
 
 
 class Drill(Strict):
@@ -123,12 +131,17 @@ class DrillBook(Strict):
 
 def sandbox_values(config: Config, target: str, fault: FaultSpec | None = None) -> dict[str, str]:
     """What a scenario's parameters may refer to, from the configuration."""
-    values = {"target": target} | _service_values(config, target)
+    values = {"target": target}
+    for service in config.services:
+        slug = service.name.replace("-", "_").replace(".", "_").lower()
+        values |= {f"{slug}_{k}": v for k, v in _service_values(config, service.name).items()}
+    values |= _service_values(config, target)
     if fault is not None and fault.service is not None:
         values["fault_service"] = fault.service
         values |= {f"fault_{k}": v for k, v in _service_values(config, fault.service).items()}
     if config.prometheus is not None:
         values["prometheus_window"] = config.prometheus.window
+        values["prometheus_url"] = str(config.prometheus.url).rstrip("/")
     if config.postgres is not None:
         from psycopg.conninfo import conninfo_to_dict  # only for a config with [postgres]
 
@@ -153,6 +166,8 @@ def sandbox_values(config: Config, target: str, fault: FaultSpec | None = None) 
             "redis_port": str(url.port or 6379),
             "redis_db": url.path.strip("/") or "0",
         }
+        if config.redis.container:
+            values["redis_container"] = config.redis.container
     return values
 
 
@@ -169,6 +184,18 @@ def _service_values(config: Config, name: str) -> dict[str, str]:
 
 def target_problem(config: Config, drill: Drill) -> str | None:
     """Why the configuration does not allow this drill; None when it does."""
+    if problem := _target_problem(config, drill):
+        return problem
+    values = sandbox_values(config, drill.target, drill.fault)
+    missing = sorted(
+        {used for value in drill.params.values() for used in placeholders(value)} - set(values)
+    )
+    if missing:
+        return "the configuration has no " + ", ".join(f"{{{name}}}" for name in missing)
+    return None
+
+
+def _target_problem(config: Config, drill: Drill) -> str | None:
     kind, target = drill.fault.kind, drill.target
     needed = TARGET_OF.get(kind)
     if needed is not None and target != needed:
@@ -193,6 +220,10 @@ def target_problem(config: Config, drill: Drill) -> str | None:
             return "target redis: no [redis] in the configuration"
         if not config.redis.sandbox:
             return "target redis is not marked sandbox = true: drills are refused there"
+        if kind.startswith("container_") and config.redis.container is None:
+            return f"a {kind} fault of redis needs [redis] container"
+        if kind.startswith("container_") and config.docker is None:
+            return f"a {kind} fault needs [docker] in the configuration"
         return _queue_problem(config, drill) if kind == "redis_queue" else None
     services = {s.name: s for s in config.services}
     for name in dict.fromkeys((target, drill.fault.service or target)):
@@ -203,11 +234,27 @@ def target_problem(config: Config, drill: Drill) -> str | None:
     service = services[drill.fault.service or target]
     if kind == "redis_queue":
         return _queue_problem(config, drill)
+    if kind == "containers_stop":
+        if config.docker is None:
+            return "a containers_stop fault needs [docker] in the configuration"
+        return None if stack_containers(config) else "no container of the stack is marked sandbox"
     if kind.startswith("container_") and service.container is None:
         return f"target {service.name} has no container for a {kind} fault"
     if kind.startswith("container_") and config.docker is None:
         return f"a {kind} fault needs [docker] in the configuration"
     return None
+
+
+def stack_containers(config: Config) -> list[str]:
+    """The containers a fault of the whole stack stops, in the order they start again:
+    PostgreSQL, Redis, then the services as configured; only those marked sandbox."""
+    names = [
+        backend.container
+        for backend in (config.postgres, config.redis)
+        if backend is not None and backend.sandbox and backend.container
+    ]
+    names += [s.container for s in config.services if s.sandbox and s.container]
+    return list(dict.fromkeys(names))
 
 
 def _queue_problem(config: Config, drill: Drill) -> str | None:
@@ -231,7 +278,7 @@ def drill_checks(book: DrillBook, library: Library | None = None) -> Iterator[Fi
         seen.add(drill.id)
         for name, value in drill.params.items():
             for used in placeholders(value):
-                if used not in SANDBOX_VALUES:
+                if used not in SANDBOX_VALUES and not SERVICE_VALUE.match(used):
                     yield Finding(
                         (*at, "params", name), f"unknown value '{{{used}}}' in parameter '{name}'"
                     )
