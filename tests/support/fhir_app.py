@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import threading
 import time
@@ -65,9 +66,18 @@ class Metrics:
 METRICS = Metrics()
 
 
+# A release's own bug: an image built with FAIL_RATE set fails that share of its requests
+# (the planned-maintenance rehearsal deploys such a release, and must roll it back).
+FAIL_RATE = float(os.environ.get("FAIL_RATE", "0"))
+
+
 def convert() -> int:
     """One request of the app: it asks HAPI, and fails with it."""
     started = time.monotonic()
+    if random.random() < FAIL_RATE:  # noqa: S311 - a share of requests, not a secret
+        print("ERROR conversion failed: KeyError 'coding' (this release)", flush=True)
+        METRICS.observe(500, time.monotonic() - started)
+        return 500
     try:
         with urllib.request.urlopen(ARGS.hapi, timeout=ARGS.hapi_timeout) as answer:
             answer.read()

@@ -164,7 +164,9 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
                 overrule=overrule,
             )
         )
-        if outcome.passed:
+        if outcome.passed and outcome.broke_after is None:  # a rehearsal: nothing broken
+            print(f"✔ {drill.id}: {outcome.reason}, {outcome.recovered_after:.1f} s")
+        elif outcome.passed:
             print(
                 f"✔ {drill.id}: broken after {outcome.broke_after:.1f} s, "
                 f"back after {outcome.recovered_after:.1f} s: {outcome.reason}"

@@ -109,6 +109,9 @@ class ServiceSection(Section):
     """Its Prometheus exposition, scraped directly where no [prometheus] is configured."""
     container: Name | None = None
     """The Docker container that runs it, if any."""
+    compose_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./~-]+\.ya?ml$")] | None = None
+    """The compose file it is deployed with, if any (as `docker compose -f` takes it, from
+    where runbooks run): given to its runbooks as `compose_file`."""
     prometheus_label: str | None = None
     """The value of the service label in PromQL; the name by default."""
     latency_histogram: MetricName | None = None

@@ -8,40 +8,26 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from opsconsole.config.model import Config
 from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, sandbox_values, target_problem
 from opsconsole.drills.pending import done, write_pending
+from opsconsole.drills.rehearsal import rehearse
+from opsconsole.drills.steady import DrillOutcome, SteadyStateCheck, until
 from opsconsole.engine.control import RunOptions
 from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import Event
 from opsconsole.engine.operator import Confirmation
 from opsconsole.engine.probes import ConfiguredProbes
-from opsconsole.engine.render import ParamError, check_target, expectation_failure, render
+from opsconsole.engine.render import ParamError, render
 from opsconsole.engine.runner import Runner
 from opsconsole.monitoring.monitor import Monitor
-from opsconsole.monitoring.offers import describe
 from opsconsole.runbooks.model import DecisionStep, Library, ManualStep, NoteStep, Runbook
 
 BREAK_WAIT_SECONDS = 60.0
 """How long the steady state has to break once the fault is in: a dashboard poll or two."""
-POLL_SECONDS = 1.0
-
-
-@dataclass
-class DrillOutcome:
-    drill: str
-    passed: bool = False
-    reason: str = ""
-    broke_after: float | None = None
-    """Seconds from the injection to the steady state seen broken."""
-    recovered_after: float | None = None
-    """Seconds from the injection to the steady state seen holding again."""
-    runbook_outcome: str | None = None
-    said: list[str] = field(default_factory=list)
 
 
 class AutoOperator:
@@ -90,34 +76,6 @@ class AutoOperator:
 
     async def note(self, step: NoteStep) -> str | None:
         return f"drill {self.drill.id}, run with --auto"
-
-
-class SteadyStateCheck:
-    """One look at whether the steady state holds, and if not, why."""
-
-    def __init__(self, drill: Drill, config: Config, monitor: Monitor) -> None:
-        self.drill = drill
-        self.monitor = monitor
-        self.probes = ConfiguredProbes(config)
-        self.values = sandbox_values(config, drill.target, drill.fault)
-
-    async def check(self) -> str | None:
-        """Why it does not hold; None when it does."""
-        snapshot = await self.monitor.snapshot()
-        everything = self.drill.steady_state.scope == "everything"
-        breaching = [b for b in snapshot.breaches if everything or b.subject == self.drill.target]
-        if breaching:
-            return "; ".join(describe(b) for b in breaching)
-        probe = self.drill.steady_state
-        if probe.probe is None or probe.target is None:
-            return None
-        try:
-            value = await self.probes.probe(
-                probe.probe, check_target(probe.probe, probe.target, self.values)
-            )
-        except Exception as error:  # the world's failure is the steady state's failure
-            return f"{probe.probe} probe failed: {error}"
-        return expectation_failure(probe.expect, 0, str(value))
 
 
 async def run_drill(
@@ -182,6 +140,8 @@ async def _inject_and_prove(
     fail: Callable[[str], DrillOutcome],
 ) -> DrillOutcome:
     steady = SteadyStateCheck(drill, config, monitor)
+    if drill.fault.kind == "none":
+        return await rehearse(drill, runbook, runner, steady, outcome, say, fail)
     if (why := await steady.check()) is not None:
         return fail(f"the steady state does not hold before the fault ({why}): nothing to prove")
     say(f"· steady state holds on {drill.target}")
@@ -195,7 +155,7 @@ async def _inject_and_prove(
         except Exception as error:  # refused by the sandbox, or a server gone: undone below
             return fail(f"the fault could not be injected: {error}")
         say(f"· fault injected: {said}")
-        why = await _until(steady, holds=False, seconds=BREAK_WAIT_SECONDS)
+        why = await until(steady, holds=False, seconds=BREAK_WAIT_SECONDS)
         if why is None:
             return fail(f"the fault did not break the steady state within {BREAK_WAIT_SECONDS:g} s")
         outcome.broke_after = time.monotonic() - injected
@@ -215,7 +175,7 @@ async def _inject_and_prove(
         if result.outcome != "completed":
             return fail(f"runbook {runbook.id} {result.outcome}: {result.reason}")
         remaining = drill.time_limit_seconds - (time.monotonic() - injected)
-        still = await _until(steady, holds=True, seconds=max(1.0, remaining))
+        still = await until(steady, holds=True, seconds=max(1.0, remaining))
         if still is not None:
             return fail(f"the steady state does not hold again after the runbook: {still}")
         outcome.recovered_after = time.monotonic() - injected
@@ -250,19 +210,3 @@ async def _extra_rollback(drill: Drill, config: Config, runner: Runner) -> None:
     )
     rollback.values.update(sandbox_values(config, drill.target, drill.fault))
     await rollback.run()
-
-
-async def _until(steady: SteadyStateCheck, *, holds: bool, seconds: float) -> str | None:
-    """Waits for the steady state to hold (holds=True: returns None, or the last reason
-    it did not) or to break (holds=False: returns why it broke, or None if it never did)."""
-    deadline = time.monotonic() + seconds
-    last: str | None = None
-    while True:
-        last = await steady.check()
-        if holds and last is None:
-            return None
-        if not holds and last is not None:
-            return last
-        if time.monotonic() >= deadline:
-            return last
-        await asyncio.sleep(POLL_SECONDS)

@@ -20,6 +20,8 @@ from opsconsole.drills.model import FaultSpec
 
 def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
     kind = spec.kind
+    if kind == "none":
+        raise FaultRefused("a rehearsal has no fault to train on: run it with drill run --auto")
     if kind == "postgres_backup_stale":
         from opsconsole.drills.backup_faults import BackupStale
 

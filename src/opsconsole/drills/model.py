@@ -42,6 +42,7 @@ FaultKind = Literal[
     "container_oom",
     "containers_stop",
     "connections_held",
+    "none",
     "demo_down",
     "demo_slow",
     "demo_erroring",
@@ -60,14 +61,15 @@ fault targets Redis, or the service that consumes the queue (both marked sandbox
 
 
 SANDBOX_VALUES = frozenset(
-    {"target", "container", "health_url", "service_url", "fault_service", "fault_container",
+    {"target", "container", "health_url", "service_url", "compose_file", "fault_service",
+     "fault_container",
      "fault_health_url", "fault_service_url", "postgres_host", "postgres_port",
      "postgres_user", "postgres_db", "postgres_container", "postgres_volume",
      "disk_percent", "backup_dir", "redis_container", "prometheus_url", "redis_host",
      "redis_port", "redis_db", "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
-SERVICE_VALUE = re.compile(r"^[a-z0-9_]+_(container|health_url|service_url)$")
+SERVICE_VALUE = re.compile(r"^[a-z0-9_]+_(container|health_url|service_url|compose_file)$")
 """Any configured service's values, by its name with `-` as `_`: `{sandbox_hapi_container}`
 (a stack's scenario names more services than its target)."""
 
@@ -97,6 +99,9 @@ class SteadyState(Strict):
     target: str | None = None
     expect: Expect = Expect()
     scope: Literal["target", "everything"] = "target"
+    tolerate_seconds: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    """A rehearsal (fault kind "none"): how long, in all, it may be seen broken while the
+    runbook runs (a container recreated answers 503 for a moment)."""
     """"everything": no breach of anything the configuration watches, not only of the
     target (a fault of the whole stack)."""
 
@@ -179,6 +184,8 @@ def _service_values(config: Config, name: str) -> dict[str, str]:
     values = {"health_url": str(service.health_url), "service_url": f"{url.scheme}://{url.netloc}"}
     if service.container:
         values["container"] = service.container
+    if service.compose_file:
+        values["compose_file"] = os.path.expanduser(service.compose_file)
     return values
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from opsconsole.common.readable import duration
 from opsconsole.config.model import Config
-from opsconsole.drills.auto import SteadyStateCheck
 from opsconsole.drills.fault import Fault
 from opsconsole.drills.faults import make_fault
 from opsconsole.drills.model import Drill, DrillPlan
 from opsconsole.drills.pending import done as record_done
 from opsconsole.drills.pending import write_pending
 from opsconsole.drills.scorecard import Run, Scorecard
+from opsconsole.drills.steady import SteadyStateCheck
 from opsconsole.incidents.model import Kind, Status
 from opsconsole.incidents.outcomes import Done, RunEnd, Said
 from opsconsole.incidents.session import IncidentSession

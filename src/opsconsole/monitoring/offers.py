@@ -94,6 +94,8 @@ def service_params(
     params = {"service": service.name} if "service" in declared else {}
     params |= {name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared}
     params |= _tls_params(declared, str(service.health_url))
+    if "compose_file" in declared and service.compose_file:
+        params["compose_file"] = os.path.expanduser(service.compose_file)
     if config is not None:
         names = config.metric_names(service)
         params |= {name: getattr(names, name) for name in METRIC_PARAMS if name in declared}
