@@ -407,6 +407,9 @@ def test_a_target_not_marked_sandbox_is_refused_and_nothing_is_injected(
     rows = {line.split()[0]: line for line in listed.stdout.splitlines()}
     assert rows["postgres-pool-exhausted"].endswith("drills are refused there")
     assert rows["redis-memory-full"].endswith("target redis: no [redis] in the configuration")
+    # Columns as wide as their longest entry: every scenario's fault kind starts in one column.
+    kinds = {line.index(line.split()[2]) for line in listed.stdout.splitlines()}
+    assert len(kinds) == 1, listed.stdout
 
 
 BROKEN = """

@@ -95,9 +95,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"{len(left_behind)} left-behind faults undone")
         return EXIT_OK
     if args.action == "list":
+        # Columns as wide as their longest entry: a scenario file may hold longer names.
+        rows = [(d.id, d.target, d.fault.kind) for d in book.drills]
+        wide = [max(len(text) for text in column) for column in zip(*rows, strict=True)]
         for drill in book.drills:
             problem = target_problem(config, drill)
-            print(f"{drill.id:<28} {drill.target:<12} {drill.fault.kind:<22} {problem or 'ready'}")
+            print(
+                f"{drill.id:<{wide[0]}}  {drill.target:<{wide[1]}}  {drill.fault.kind:<{wide[2]}}  "
+                f"{problem or 'ready'}"
+            )
         return EXIT_OK
     return _run(args, config_book=(loaded, book, library))
 
