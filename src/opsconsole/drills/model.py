@@ -40,6 +40,7 @@ FaultKind = Literal[
     "container_pause",
     "container_oom",
     "connections_held",
+    "api_burst",
     "demo_down",
     "demo_slow",
     "demo_erroring",
@@ -58,11 +59,11 @@ fault targets Redis, or the service that consumes the queue (both marked sandbox
 
 
 SANDBOX_VALUES = frozenset(
-    {"target", "container", "health_url", "service_url", "fault_service", "fault_container",
-     "fault_health_url", "fault_service_url", "postgres_host", "postgres_port",
-     "postgres_user", "postgres_db", "postgres_container", "postgres_volume",
-     "disk_percent", "backup_dir", "redis_host",
-     "redis_port", "redis_db", "prometheus_window"}
+    {"target", "container", "health_url", "service_url", "api_url", "fault_service",
+     "fault_container", "fault_health_url", "fault_service_url", "fault_api_url",
+     "postgres_host", "postgres_port", "postgres_user", "postgres_db", "postgres_container",
+     "postgres_volume", "disk_percent", "backup_dir", "redis_host", "redis_port", "redis_db",
+     "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
 
@@ -77,7 +78,8 @@ class FaultSpec(Strict):
     """redis_queue: the list key; by default the first of [redis] queues."""
     items: Annotated[int, Field(ge=1, le=10_000_000)] = 5000
     count: Annotated[int, Field(ge=1, le=1000)] = 3
-    """connections_held: how many connections are held open."""
+    """connections_held: how many connections are held open; api_burst: how many calls
+    at most (it stops at the first the API refuses)."""
     service: Name | None = None
     """The service the fault is put into, when it is not the scenario's target: a
     dependency, whose fault the target suffers (and is judged by). Marked sandbox too."""
@@ -103,7 +105,7 @@ class Drill(Strict):
     steady_state: SteadyState = SteadyState()
     runbook: Id
     params: dict[str, str] = Field(default_factory=dict)
-    """The runbook's parameters; may use {target}, {container}, {health_url},
+    """The runbook's parameters; may use {target}, {container}, {health_url}, {api_url},
     {postgres_host}, {postgres_port}, {postgres_user}, {postgres_db}, {redis_host},
     {redis_port}, {redis_db}: taken from the configuration, so a scenario fits any sandbox."""
     answers: dict[str, str] = Field(default_factory=dict)
@@ -164,6 +166,8 @@ def _service_values(config: Config, name: str) -> dict[str, str]:
     values = {"health_url": str(service.health_url), "service_url": f"{url.scheme}://{url.netloc}"}
     if service.container:
         values["container"] = service.container
+    if service.api_url is not None:  # with its key: a runbook's output masks `api_key=`
+        values["api_url"] = service.api_url.get_secret_value()
     return values
 
 
@@ -207,6 +211,8 @@ def target_problem(config: Config, drill: Drill) -> str | None:
         return f"target {service.name} has no container for a {kind} fault"
     if kind.startswith("container_") and config.docker is None:
         return f"a {kind} fault needs [docker] in the configuration"
+    if kind == "api_burst" and service.api_url is None:
+        return f"an api_burst fault needs {service.name}'s api_url: the API whose quota it spends"
     return None
 
 
