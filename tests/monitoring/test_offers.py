@@ -10,7 +10,7 @@ from textual.widgets import Input
 from opsconsole.config.model import Config, ServiceSection
 from opsconsole.demo.faults import Fault
 from opsconsole.demo.fleet import DemoFleet
-from opsconsole.monitoring.offers import describe, offers
+from opsconsole.monitoring.offers import describe, offers, service_params
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, load_runbooks, shipped_runbooks
 from opsconsole.tui.app import OpsConsoleApp, make_app
@@ -104,6 +104,31 @@ def test_an_offer_fits_the_service_and_is_filled_with_its_own_values() -> None:
         {"service": "web", "health_url": "http://web:80/health", "container": "web-1"},
         {"service": "db-ui", "health_url": "", "container": "db-ui-1"},
     ]
+
+
+def test_a_runbook_for_a_service_gets_its_api_url_unless_the_form_would_show_its_key() -> None:
+    """external-api-rate-limit from the palette: the API the service calls, as configured;
+    one with its key in it is left for the operator to type, as a URL with a password."""
+    book = next(b for b in load_runbooks(shipped_runbooks()).runbooks
+                if b.id == "external-api-rate-limit")  # fmt: skip
+    config = Config.model_validate(
+        {
+            "services": [
+                {"name": "open", "health_url": "http://open/health",
+                 "api_url": "https://api.fda.gov/device/510k.json?limit=1"},
+                {"name": "keyed", "health_url": "http://keyed/health",
+                 "api_url": "https://api.fda.gov/device/510k.json?api_key=s3cr3tkey&limit=1"},
+                {"name": "none", "health_url": "http://none/health"},
+            ]
+        }
+    )  # fmt: skip
+    filled = [service_params(book, service, config) for service in config.services]
+    assert filled == [
+        {"service": "open", "api_url": "https://api.fda.gov/device/510k.json?limit=1"},
+        {"service": "keyed", "api_url": ""},
+        {"service": "none"},  # the runbook's default stands
+    ]
+    assert "s3cr3tkey" not in repr(config)
 
 
 def test_the_demo_fleet_is_offered_the_demos_runbook_and_never_a_docker_one() -> None:

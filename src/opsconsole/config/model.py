@@ -121,6 +121,10 @@ class ServiceSection(Section):
     """This service's own request counter; as latency_histogram, by default."""
     status_label: LabelName | None = None
     """The label of its counter that holds the HTTP status; as latency_histogram."""
+    api_url: Annotated[SecretStr, _secret_url("http", "https")] | None = None
+    """An external API it calls: a cheap request that answers with the API's limit
+    headers, with the service's key if the API takes one in the URL (kept secret). Its
+    runbook (external-api-rate-limit) asks it, and an api_burst drill spends its quota."""
     health_timeout_seconds: Seconds | None = None
     """Overrides [thresholds] health_timeout_seconds for this service."""
     p95_seconds: Seconds | None = None

@@ -60,6 +60,12 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
 
         service = next(s for s in config.services if s.name == (spec.service or target))
         return HeldConnections(str(service.health_url), spec.count)
+    if kind == "api_burst":
+        from opsconsole.drills.api_faults import ApiBurst
+
+        service = next(s for s in config.services if s.name == (spec.service or target))
+        assert service.api_url is not None
+        return ApiBurst(service.api_url.get_secret_value(), service.name, spec.count)
     from opsconsole.drills.container_faults import ContainerFault
     from opsconsole.drills.oom import ContainerOom
 
@@ -121,6 +127,10 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
         return DemoFault(str(record["service"]), kind.removeprefix(DEMO_PREFIX)).undo()
     if kind == "connections_held":
         return "the held connections closed with the process that held them"
+    if kind == "api_burst":
+        from opsconsole.drills.api_faults import NOTHING_TO_UNDO
+
+        return NOTHING_TO_UNDO
     if config.docker is None:
         raise FaultRefused("no [docker] in the configuration to undo it with")
     from opsconsole.drills.container_faults import ContainerFault

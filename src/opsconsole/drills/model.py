@@ -43,6 +43,7 @@ FaultKind = Literal[
     "containers_stop",
     "connections_held",
     "none",
+    "api_burst",
     "demo_down",
     "demo_slow",
     "demo_erroring",
@@ -61,12 +62,11 @@ fault targets Redis, or the service that consumes the queue (both marked sandbox
 
 
 SANDBOX_VALUES = frozenset(
-    {"target", "container", "health_url", "service_url", "compose_file", "fault_service",
-     "fault_container",
-     "fault_health_url", "fault_service_url", "postgres_host", "postgres_port",
-     "postgres_user", "postgres_db", "postgres_container", "postgres_volume",
-     "disk_percent", "backup_dir", "redis_container", "prometheus_url", "redis_host",
-     "redis_port", "redis_db", "prometheus_window"}
+    {"target", "container", "health_url", "service_url", "compose_file", "api_url",
+     "fault_service", "fault_container", "fault_health_url", "fault_service_url",
+     "fault_api_url", "postgres_host", "postgres_port", "postgres_user", "postgres_db",
+     "postgres_container", "postgres_volume", "disk_percent", "backup_dir", "redis_container",
+     "prometheus_url", "redis_host", "redis_port", "redis_db", "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
 SERVICE_VALUE = re.compile(r"^[a-z0-9_]+_(container|health_url|service_url|compose_file)$")
@@ -84,7 +84,8 @@ class FaultSpec(Strict):
     """redis_queue: the list key; by default the first of [redis] queues."""
     items: Annotated[int, Field(ge=1, le=10_000_000)] = 5000
     count: Annotated[int, Field(ge=1, le=1000)] = 3
-    """connections_held: how many connections are held open."""
+    """connections_held: how many connections are held open; api_burst: how many calls
+    at most (it stops at the first the API refuses)."""
     service: Name | None = None
     """The service the fault is put into, when it is not the scenario's target: a
     dependency, whose fault the target suffers (and is judged by). Marked sandbox too."""
@@ -116,7 +117,7 @@ class Drill(Strict):
     steady_state: SteadyState = SteadyState()
     runbook: Id
     params: dict[str, str] = Field(default_factory=dict)
-    """The runbook's parameters; may use {target}, {container}, {health_url},
+    """The runbook's parameters; may use {target}, {container}, {health_url}, {api_url},
     {postgres_host}, {postgres_port}, {postgres_user}, {postgres_db}, {redis_host},
     {redis_port}, {redis_db}: taken from the configuration, so a scenario fits any sandbox."""
     answers: dict[str, str] = Field(default_factory=dict)
@@ -186,6 +187,8 @@ def _service_values(config: Config, name: str) -> dict[str, str]:
         values["container"] = service.container
     if service.compose_file:
         values["compose_file"] = os.path.expanduser(service.compose_file)
+    if service.api_url is not None:  # with its key: a runbook's output masks `api_key=`
+        values["api_url"] = service.api_url.get_secret_value()
     return values
 
 
@@ -249,6 +252,8 @@ def _target_problem(config: Config, drill: Drill) -> str | None:
         return f"target {service.name} has no container for a {kind} fault"
     if kind.startswith("container_") and config.docker is None:
         return f"a {kind} fault needs [docker] in the configuration"
+    if kind == "api_burst" and service.api_url is None:
+        return f"an api_burst fault needs {service.name}'s api_url: the API whose quota it spends"
     return None
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from opsconsole.common.readable import percent, seconds
-from opsconsole.common.redact import redact_url
+from opsconsole.common.redact import Redactor, redact_url
 from opsconsole.config.model import Config, ServiceSection
 from opsconsole.monitoring.snapshot import Breach
 from opsconsole.runbooks.model import Library, Runbook
@@ -88,14 +88,19 @@ def service_params(
     runbook: Runbook, service: ServiceSection, config: Config | None = None
 ) -> dict[str, str]:
     """The parameters of `runbook` that a service fills: its name in `service`, its own
-    health_url, container and metrics_url (or nothing where it has none); with the
-    configuration, the names its figures are read by (METRIC_PARAMS, `metrics_name`)."""
+    health_url, container and metrics_url (or nothing where it has none), and its api_url
+    where it has one; with the configuration, the names its figures are read by
+    (METRIC_PARAMS, `metrics_name`)."""
     declared = _declared(runbook)
     params = {"service": service.name} if "service" in declared else {}
     params |= {name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared}
     params |= _tls_params(declared, str(service.health_url))
     if "compose_file" in declared and service.compose_file:
         params["compose_file"] = os.path.expanduser(service.compose_file)
+    if "api_url" in declared and service.api_url is not None:
+        url = service.api_url.get_secret_value()
+        # With its key in it, the form would show the key: left for the operator to type.
+        params["api_url"] = url if Redactor(env={})(url) == url else ""
     if config is not None:
         names = config.metric_names(service)
         params |= {name: getattr(names, name) for name in METRIC_PARAMS if name in declared}
@@ -104,7 +109,8 @@ def service_params(
         if "window" in declared and config.prometheus is not None:
             params["window"] = config.prometheus.window  # the window it breached over
     # A direct scrape has no service label: the runbook's own default stands.
-    return {name: value for name, value in params.items() if value or name in SERVICE_PARAMS}
+    kept = (*SERVICE_PARAMS, "api_url")
+    return {name: value for name, value in params.items() if value or name in kept}
 
 
 def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
