@@ -172,6 +172,8 @@ def test_the_fault_is_undone_from_its_record_alone(
     fault.inject()
     web.wait_serving(web.cert)
     assert fingerprint(web.cert) != original
+    kept_key = web.tls_dir / "key.pem.drill-crash-1"
+    assert kept_key.stat().st_mode & 0o777 == 0o600  # a private key's copy
 
     said = undo_recorded(record, config)
     assert said == f"{web.cert}, {web.key} restored; sandbox-web reloaded (SIGHUP)"

@@ -53,7 +53,7 @@ class CertificateExpiring:
         # The originals first: the runbook may replace the key too, and the undo puts
         # back both.
         for live, kept in self.saved().items():
-            shutil.copy2(live, kept)
+            _keep(live, kept)
         with tempfile.TemporaryDirectory(prefix="opsconsole-drill-") as scratch:
             request, ext, signed = (Path(scratch) / n for n in ("req.csr", "ext.cnf", "cert.pem"))
             ext.write_text(f"subjectAltName={_san(self.server_name)}\n")
@@ -105,6 +105,15 @@ def reload(base_url: str, container: str) -> str:
     finally:
         client.close()
     return f"{container} reloaded (SIGHUP)"
+
+
+def _keep(live: str, kept: str) -> None:
+    """A copy only its owner can read from the start (one is a private key), never over
+    an original kept before."""
+    descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(live, "rb") as source, os.fdopen(descriptor, "wb") as copy:
+        shutil.copyfileobj(source, copy)
+    shutil.copystat(live, kept)
 
 
 def _san(name: str) -> str:
