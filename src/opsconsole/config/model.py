@@ -131,6 +131,17 @@ class ServiceSection(Section):
     """Overrides [thresholds] p95_seconds for this service."""
     error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     """Overrides [thresholds] error_rate for this service."""
+    tls_certificate: str | None = None
+    """The certificate file its https health URL is served with, on this host (the full
+    chain nginx reads): certificate-expiry is offered with it as cert_path."""
+    tls_key: str | None = None
+    """That certificate's private key file, on this host: offered as key_path."""
+    sandbox_ca_certificate: str | None = None
+    """A sandbox's own CA, which this host trusts: a certificate_expiring drill signs the
+    short-lived certificate it puts in place with it."""
+    sandbox_ca_key: str | None = None
+    """That CA's private key: read by openssl alone, never shown nor recorded. Only for a
+    service marked sandbox (a CA key has no place in a production service's settings)."""
     sandbox: bool = False
     """Drills may inject faults here. Nothing else is ever a drill's target."""
     demo: bool = False
@@ -262,6 +273,23 @@ def config_checks(config: Config) -> Iterator[Finding]:
                 f"duplicate service name '{service.name}' (first at services[{earlier}])",
             )
         first.setdefault(service.name, number)
+        yield from _tls_checks(service, ("services", number))
+
+
+def _tls_checks(service: ServiceSection, here: tuple[str, int]) -> Iterator[Finding]:
+    """A certificate goes with its key; a sandbox CA (both halves) only with sandbox."""
+    pairs = (("tls_certificate", "tls_key"), ("sandbox_ca_certificate", "sandbox_ca_key"))
+    for first, second in pairs:
+        given = [name for name in (first, second) if getattr(service, name)]
+        if len(given) == 1:
+            missing = second if given == [first] else first
+            yield Finding((*here, given[0]), f"{given[0]} without {missing}")
+    if service.sandbox_ca_key and not service.sandbox:
+        yield Finding(
+            (*here, "sandbox_ca_key"),
+            "sandbox_ca_key is for a service marked sandbox = true: a CA's key has no place"
+            " in a production service's settings",
+        )
 
 
 @dataclass(frozen=True)

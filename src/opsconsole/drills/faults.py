@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from opsconsole.config.model import Config
 from opsconsole.drills.demo_faults import DEMO_PREFIX, DemoFault
@@ -66,6 +67,8 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
         service = next(s for s in config.services if s.name == (spec.service or target))
         assert service.api_url is not None
         return ApiBurst(service.api_url.get_secret_value(), service.name, spec.count)
+    if kind == "certificate_expiring":
+        return _certificate_fault(spec, config, target, run)
     from opsconsole.drills.container_faults import ContainerFault
     from opsconsole.drills.oom import ContainerOom
 
@@ -80,6 +83,22 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
         return ContainerOom(config.docker.base_url, container)
     action = kind.removeprefix("container_")
     return ContainerFault(config.docker.base_url, container, action)
+
+
+def _certificate_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
+    from opsconsole.drills.certificate_faults import CertificateExpiring
+
+    service = next(s for s in config.services if s.name == (spec.service or target))
+    assert config.docker is not None
+    assert service.container is not None
+    # target_problem has seen to each of these: str() of None would be a bug, not a path.
+    files = [service.tls_certificate, service.tls_key, service.sandbox_ca_certificate,
+             service.sandbox_ca_key]  # fmt: skip
+    cert, key, ca_cert, ca_key = (os.path.expanduser(str(path)) for path in files)
+    host = urlsplit(str(service.health_url)).hostname or ""
+    return CertificateExpiring(
+        config.docker.base_url, service.container, cert, key, host, ca_cert, ca_key, spec.days, run
+    )
 
 
 def _container_of(config: Config, target: str) -> str:
@@ -131,6 +150,11 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
         from opsconsole.drills.api_faults import NOTHING_TO_UNDO
 
         return NOTHING_TO_UNDO
+    if kind == "certificate_expiring":
+        from opsconsole.drills.certificate_faults import restore
+
+        base_url = config.docker.base_url if config.docker is not None else None
+        return restore(base_url, str(record["container"]), dict(record["saved"]))
     if config.docker is None:
         raise FaultRefused("no [docker] in the configuration to undo it with")
     from opsconsole.drills.container_faults import ContainerFault

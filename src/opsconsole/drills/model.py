@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from opsconsole.config.model import Config, Name
+from opsconsole.config.model import Config, Name, ServiceSection
 from opsconsole.documents.load import Finding, load_document
 from opsconsole.runbooks.model import (
     CommandStep,
@@ -44,6 +44,7 @@ FaultKind = Literal[
     "connections_held",
     "none",
     "api_burst",
+    "certificate_expiring",
     "demo_down",
     "demo_slow",
     "demo_erroring",
@@ -58,15 +59,19 @@ TARGET_OF: dict[str, str] = {
 }
 """The target a fault kind needs; container faults need a service with a container, demo
 faults a service of the demo fleet (its configuration marks them sandbox). A redis_queue
-fault targets Redis, or the service that consumes the queue (both marked sandbox)."""
+fault targets Redis, or the service that consumes the queue (both marked sandbox). A
+certificate_expiring fault, a service served over https from tls_certificate and
+tls_key, with a container to reload and a sandbox CA to sign with."""
 
 
 SANDBOX_VALUES = frozenset(
     {"target", "container", "health_url", "service_url", "compose_file", "api_url",
-     "fault_service", "fault_container", "fault_health_url", "fault_service_url",
-     "fault_api_url", "postgres_host", "postgres_port", "postgres_user", "postgres_db",
-     "postgres_container", "postgres_volume", "disk_percent", "backup_dir", "redis_container",
-     "prometheus_url", "redis_host", "redis_port", "redis_db", "prometheus_window"}
+     "health_host", "health_port", "tls_certificate", "tls_key", "fault_service",
+     "fault_container", "fault_health_url", "fault_service_url", "fault_api_url",
+     "fault_health_host", "fault_health_port", "fault_tls_certificate", "fault_tls_key",
+     "postgres_host", "postgres_port", "postgres_user", "postgres_db", "postgres_container",
+     "postgres_volume", "disk_percent", "backup_dir", "redis_container", "prometheus_url",
+     "redis_host", "redis_port", "redis_db", "prometheus_window"}
 )  # fmt: skip
 """What a scenario's parameters may refer to; `sandbox_values` fills them in."""
 SERVICE_VALUE = re.compile(r"^[a-z0-9_]+_(container|health_url|service_url|compose_file)$")
@@ -86,6 +91,9 @@ class FaultSpec(Strict):
     count: Annotated[int, Field(ge=1, le=1000)] = 3
     """connections_held: how many connections are held open; api_burst: how many calls
     at most (it stops at the first the API refuses)."""
+    days: Annotated[int, Field(ge=1, le=365)] = 5
+    """certificate_expiring: the certificate put in place expires in this many days
+    (fewer than [thresholds] certificate_days, or nothing breaks)."""
     service: Name | None = None
     """The service the fault is put into, when it is not the scenario's target: a
     dependency, whose fault the target suffers (and is judged by). Marked sandbox too."""
@@ -117,9 +125,9 @@ class Drill(Strict):
     steady_state: SteadyState = SteadyState()
     runbook: Id
     params: dict[str, str] = Field(default_factory=dict)
-    """The runbook's parameters; may use {target}, {container}, {health_url}, {api_url},
-    {postgres_host}, {postgres_port}, {postgres_user}, {postgres_db}, {redis_host},
-    {redis_port}, {redis_db}: taken from the configuration, so a scenario fits any sandbox."""
+    """The runbook's parameters; may use the SANDBOX_VALUES ({target}, {container},
+    {health_url}, {health_host}, {tls_certificate}, {postgres_host}, {redis_port}, ...):
+    taken from the configuration, so a scenario fits any sandbox."""
     answers: dict[str, str] = Field(default_factory=dict)
     """For `--auto`: the answer label to give at a decision step, by step id, where the
     evidence proposes none (a proposal is always taken: it is what the drill proves)."""
@@ -182,13 +190,22 @@ def _service_values(config: Config, name: str) -> dict[str, str]:
     if service is None:
         return {}
     url = urlsplit(str(service.health_url))
-    values = {"health_url": str(service.health_url), "service_url": f"{url.scheme}://{url.netloc}"}
+    default_port = 443 if url.scheme == "https" else 80
+    values = {
+        "health_url": str(service.health_url),
+        "service_url": f"{url.scheme}://{url.netloc}",
+        "health_host": url.hostname or "",
+        "health_port": str(url.port or default_port),
+    }
     if service.container:
         values["container"] = service.container
     if service.compose_file:
         values["compose_file"] = os.path.expanduser(service.compose_file)
     if service.api_url is not None:  # with its key: a runbook's output masks `api_key=`
         values["api_url"] = service.api_url.get_secret_value()
+    if service.tls_certificate and service.tls_key:
+        values["tls_certificate"] = os.path.expanduser(service.tls_certificate)
+        values["tls_key"] = os.path.expanduser(service.tls_key)
     return values
 
 
@@ -254,6 +271,31 @@ def _target_problem(config: Config, drill: Drill) -> str | None:
         return f"a {kind} fault needs [docker] in the configuration"
     if kind == "api_burst" and service.api_url is None:
         return f"an api_burst fault needs {service.name}'s api_url: the API whose quota it spends"
+    if kind == "certificate_expiring":
+        return _certificate_problem(config, service, drill.fault.days)
+    return None
+
+
+def _certificate_problem(config: Config, service: ServiceSection, days: int) -> str | None:
+    if urlsplit(str(service.health_url)).scheme != "https":
+        return f"a certificate_expiring fault needs an https health URL ({service.name}'s is not)"
+    if not (service.tls_certificate and service.tls_key):
+        return f"a certificate_expiring fault needs tls_certificate and tls_key of {service.name}"
+    if not (service.sandbox_ca_certificate and service.sandbox_ca_key):
+        return (
+            "a certificate_expiring fault needs sandbox_ca_certificate and sandbox_ca_key of "
+            f"{service.name}: the sandbox's CA signs the certificate it puts in place"
+        )
+    if service.container is None or config.docker is None:
+        return (
+            "a certificate_expiring fault needs the service's container and [docker]: "
+            "it reloads the server"
+        )
+    if days >= config.thresholds.certificate_days:
+        return (
+            f"a certificate expiring in {days} days breaks nothing: [thresholds] "
+            f"certificate_days is {config.thresholds.certificate_days}"
+        )
     return None
 
 

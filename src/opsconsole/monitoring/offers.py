@@ -94,7 +94,7 @@ def service_params(
     declared = _declared(runbook)
     params = {"service": service.name} if "service" in declared else {}
     params |= {name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared}
-    params |= _tls_params(declared, str(service.health_url))
+    params |= _tls_params(declared, service)
     if "compose_file" in declared and service.compose_file:
         params["compose_file"] = os.path.expanduser(service.compose_file)
     if "api_url" in declared and service.api_url is not None:
@@ -140,14 +140,21 @@ def postgres_params(runbook: Runbook, config: Config) -> dict[str, str]:
     return {name: value for name, value in found.items() if name in declared and value}
 
 
-def _tls_params(declared: set[str], url: str) -> dict[str, str]:
+def _tls_params(declared: set[str], service: ServiceSection) -> dict[str, str]:
     """An https health URL's host, port and server name, for a runbook that looks at the
-    certificate served there (`host`, `port`, `server_name`)."""
-    parts = urlsplit(url)
+    certificate served there (`host`, `port`, `server_name`); and the files it is served
+    from, where the configuration names them (`cert_path`, `key_path`)."""
+    parts = urlsplit(str(service.health_url))
     if parts.scheme != "https" or not parts.hostname:
         return {}
-    found = {"host": parts.hostname, "port": str(parts.port or 443), "server_name": parts.hostname}
-    return {name: value for name, value in found.items() if name in declared}
+    found = {
+        "host": parts.hostname,
+        "port": str(parts.port or 443),
+        "server_name": parts.hostname,
+        "cert_path": os.path.expanduser(service.tls_certificate or ""),
+        "key_path": os.path.expanduser(service.tls_key or ""),
+    }
+    return {name: value for name, value in found.items() if name in declared and value}
 
 
 def _declared(runbook: Runbook) -> set[str]:

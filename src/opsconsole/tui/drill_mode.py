@@ -89,6 +89,9 @@ class DrillMode:
             await trainer.monitor.aclose()
             self.app.notify(f"The drill did not start: {why_not}", severity="error", timeout=60)
             return
+        # The dashboard reads a certificate once an hour: the one a fault put in place is
+        # read at its next poll, not an hour into the drill.
+        self.app.monitor.health.forget_certificates()
         ended = await trainer.end(await trainer.watch())
         for said in ended.said:
             self.app.notify(said.text, severity=said.severity, timeout=said.timeout)
