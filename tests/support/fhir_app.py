@@ -4,9 +4,11 @@ library only: they run on the machine's own python3.
 
 `hapi` answers /fhir/metadata after a fixed piece of work, with a bounded pool of
 workers (as Tomcat's maxThreads): connections held open by stuck clients take workers
-away, and the rest queue. `app` sends itself steady traffic, each request calling HAPI,
-and exposes Prometheus metrics under its service label: a request HAPI fails is a 502 and
-an ERROR line in its log, and a slow HAPI is a slow request."""
+away, and the rest queue; its /metrics counts every request it answers under its --name
+(the rolling-restart drill runs it as three replicas, each scraped by Prometheus). `app`
+sends itself steady traffic, each request calling HAPI, and exposes Prometheus metrics
+under its service label: a request HAPI fails is a 502 and an ERROR line in its log, and
+a slow HAPI is a slow request."""
 
 from __future__ import annotations
 
@@ -86,13 +88,16 @@ def traffic() -> None:
 
 
 class Handler(BaseHTTPRequestHandler):
+    status = 0
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line a request would drown the ERROR lines the runbook greps for
 
     def do_GET(self) -> None:
+        started = time.monotonic()
         if self.path == "/health":
             self.answer(200, "application/json", json.dumps({"status": "ok"}))
-        elif ARGS.role == "app" and self.path in ("/metrics", "/metrics/prometheus"):
+        elif self.path in ("/metrics", "/metrics/prometheus"):
             self.answer(200, "text/plain; version=0.0.4", METRICS.text(ARGS.name))
         elif ARGS.role == "app" and self.path == "/convert":
             status = convert()
@@ -102,9 +107,14 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, "application/fhir+json", '{"resourceType": "CapabilityStatement"}')
         else:
             self.answer(404, "application/json", '{"error": "not found"}')
+        if ARGS.role == "hapi":
+            # Every request it answers, its scrapes too (a server's own middleware counts
+            # them): the series are there from the first scrape, without traffic.
+            METRICS.observe(self.status, time.monotonic() - started)
 
     def answer(self, status: int, kind: str, body: str) -> None:
         data = body.encode()
+        self.status = status
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
