@@ -63,7 +63,8 @@ def test_check_lists_problems_of_both_files_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stdout.splitlines()
     assert lines[0].startswith(
-        "opsconsole.toml:4:1: unknown key 'services[0].colour' (expected one of: container, "
+        "opsconsole.toml:4:1: unknown key 'services[0].colour' (expected one of: api_url, "
+        "compose_file, container, "
     )
     assert lines[1].startswith("runbooks.toml:1:11: TOML syntax error")
 
