@@ -21,6 +21,7 @@ from tests.support.servers import (
     serve,
     small_filesystem,
 )
+from tests.support.ssh import SshHosts
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,26 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
         if IN_CI:
             pytest.fail(f"a small volume is required under CI=true: {missing}")
         pytest.skip(str(missing))
+
+
+@pytest.fixture(scope="session")
+def ssh_hosts(
+    docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshHosts]:
+    """Two hosts behind the bastion, app1 and app2: an sshd each, both reaching the
+    harness's Docker engine."""
+    hosts = SshHosts(tmp_path_factory.mktemp("ssh"))
+    try:
+        hosts.start(["app1", "app2"], docker_daemon.base_url)
+    except ServerUnavailable as missing:
+        hosts.cleanup()
+        if IN_CI:
+            pytest.fail(f"sshd is required under CI=true: {missing}")
+        pytest.skip(f"sshd: {missing}")
+    try:
+        yield hosts
+    finally:
+        hosts.cleanup()
 
 
 @pytest.fixture

@@ -175,10 +175,14 @@ base_url = "{docker_daemon.base_url}"
             sleeper.join()
             queue.close()
     assert report["services"][0]["container"] == {
+        "name": "status-test-sidecar",
+        "host": None,  # this machine's engine
         "state": "running",
         "restarts": 0,
         "oom_killed": False,
+        "unreachable": None,
     }
+    assert report["containers"] == [report["services"][0]["container"]]
     assert report["postgres"]["error"] is None
     assert report["postgres"]["max_connections"] == 100
     assert report["postgres"]["target"] == postgres.dsn

@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 
 from opsconsole.common.readable import duration, latency
 from opsconsole.common.redact import redact_url
-from opsconsole.config.model import Config
+from opsconsole.config.model import Config, container_key
 from opsconsole.monitoring.snapshot import Snapshot
 from opsconsole.sources.base import Reading
 from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
-from opsconsole.sources.readings import PostgresReading, RedisReading
+from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
 
 T = TypeVar("T")
 
@@ -29,7 +29,8 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
     for service in config.services:
         check = snapshot.health.get(service.name)
         measured = metrics.metrics.get(config.metrics_name(service)) if metrics else None
-        container = containers.get(service.container) if containers and service.container else None
+        key = container_key(service)
+        container = containers.get(key) if containers and key else None
         old = "?" if measured and measured.stale else ""  # its target is down: a breach says so
         rows.append(
             (
@@ -42,12 +43,12 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
                 if measured and measured.error_rate is not None
                 else "-",
                 f"{measured.request_rate:.1f}{old}" if measured else "-",
-                _container(container.state, container.restart_count, container.oom_killed)
-                if container
-                else "-",
+                _container_cell(container) if container else "-",
             )
         )
     lines = _aligned(rows)
+    down = {c.host or "local": c.unreachable for c in (containers or {}).values() if c.unreachable}
+    lines += [f"{'docker':<10} {host} unreachable: {why}" for host, why in down.items()]
     lines += _source_line("postgres", snapshot.postgres, _postgres_summary)
     lines += _disk_line(config, snapshot)
     lines += _source_line("redis", snapshot.redis, _redis_summary)
@@ -75,6 +76,13 @@ def render_table(config: Config, snapshot: Snapshot) -> str:
 def _figure(value: object) -> str:
     """Four significant digits are plenty for a person; the JSON keeps more."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _container_cell(container: ContainerStatus) -> str:
+    """Its state, on which host, and `?` while that host cannot be reached (the last known)."""
+    said = _container(container.state, container.restart_count, container.oom_killed)
+    said = f"{container.host}: {said}" if container.host else said
+    return said + "?" if container.unreachable else said
 
 
 def _container(state: str, restarts: int, oom_killed: bool) -> str:
@@ -160,7 +168,8 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
         measured: ServiceMetrics | None = (
             metrics.metrics.get(config.metrics_name(service)) if metrics else None
         )
-        container = containers.get(service.container) if containers and service.container else None
+        key = container_key(service)
+        container = containers.get(key) if containers and key else None
         services.append(
             {
                 "name": service.name,
@@ -180,13 +189,7 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
                 "metrics_note": measured.note if measured else None,
                 # The figures above come from samples of a target that is now down.
                 "metrics_stale": measured.stale if measured else None,
-                "container": {
-                    "state": container.state,
-                    "restarts": container.restart_count,
-                    "oom_killed": container.oom_killed,
-                }
-                if container
-                else None,
+                "container": _container_json(container) if container else None,
             }
         )
     prometheus = (
@@ -219,8 +222,22 @@ def snapshot_json(config: Config, snapshot: Snapshot) -> dict[str, Any]:
             snapshot.redis,
             redact_url(config.redis.url.get_secret_value()) if config.redis else None,
         ),
+        # Every container watched, on every engine: this machine's and each host's.
+        "containers": [_container_json(c) for c in (containers or {}).values()],
         "alerts": [asdict(a) for a in (metrics.alerts or [])] if metrics else [],
         "breaches": [asdict(b) for b in snapshot.breaches],
+    }
+
+
+def _container_json(container: ContainerStatus) -> dict[str, Any]:
+    return {
+        "name": container.name,
+        "host": container.host,
+        "state": container.state,
+        "restarts": container.restart_count,
+        "oom_killed": container.oom_killed,
+        # Its host cannot be reached: the state above is the last known, not the present.
+        "unreachable": container.unreachable,
     }
 
 

@@ -102,6 +102,28 @@ class MetricNames:
     status_label: str
 
 
+# An ssh destination or jump host, never an option: `-oProxyCommand=...` must not reach ssh.
+SshDestination = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$", max_length=255)]
+
+
+class HostSection(Section):
+    """A host behind the bastion, reached as the operator's own ssh reaches it (their
+    ~/.ssh/config, agent and known hosts): its Docker engine over ssh, and runbook steps
+    run there."""
+
+    name: Name
+    ssh: SshDestination
+    """`user@host`, or a Host of the ssh config."""
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    identity_file: str | None = None
+    jump: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@:,-]*$")] | None = None
+    """ssh -J: the jump host(s) in between."""
+    ssh_config: str | None = None
+    """An ssh_config file read instead of the operator's ~/.ssh/config."""
+    docker: bool = True
+    """Watch its Docker engine (over ssh, `docker system dial-stdio` on the host)."""
+
+
 class ServiceSection(Section):
     name: Name
     health_url: HttpUrl
@@ -109,6 +131,8 @@ class ServiceSection(Section):
     """Its Prometheus exposition, scraped directly where no [prometheus] is configured."""
     container: Name | None = None
     """The Docker container that runs it, if any."""
+    host: Name | None = None
+    """The [[hosts]] entry it runs on; none: this machine (or [docker])."""
     compose_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./~-]+\.ya?ml$")] | None = None
     """The compose file it is deployed with, if any (as `docker compose -f` takes it, from
     where runbooks run): given to its runbooks as `compose_file`."""
@@ -215,7 +239,11 @@ class Config(Section):
     postgres: PostgresSection | None = None
     redis: RedisSection | None = None
     docker: DockerSection | None = None
+    hosts: list[HostSection] = []
     incidents: IncidentsSection = IncidentsSection()
+
+    def host(self, name: str) -> HostSection:
+        return next(h for h in self.hosts if h.name == name)
 
     def health_timeout(self, service: ServiceSection) -> float:
         return service.health_timeout_seconds or self.thresholds.health_timeout_seconds
@@ -247,10 +275,23 @@ class Config(Section):
         return service.name
 
 
+def container_key(service: ServiceSection) -> str | None:
+    """How its container is known among all the hosts': `host/name` on a host (a name
+    cannot hold a slash), its name on this machine's engine."""
+    if service.container is None:
+        return None
+    return f"{service.host}/{service.container}" if service.host else service.container
+
+
+def host_containers(config: Config, host: str) -> list[str]:
+    """The containers watched on a host: those of the services that run there."""
+    return [s.container for s in config.services if s.host == host and s.container]
+
+
 def watched_containers(config: Config) -> list[str]:
-    """The containers the Docker pane watches by name: each service's, PostgreSQL's and
-    Redis's."""
-    names = [s.container for s in config.services if s.container]
+    """The containers the Docker pane watches by name on this machine's engine: each
+    service's (of no host), PostgreSQL's and Redis's."""
+    names = [s.container for s in config.services if s.container and not s.host]
     for backend in (config.postgres, config.redis):
         if backend is not None and backend.container:
             names.append(backend.container)
@@ -274,6 +315,17 @@ def config_checks(config: Config) -> Iterator[Finding]:
             )
         first.setdefault(service.name, number)
         yield from _tls_checks(service, ("services", number))
+    hosts = [host.name for host in config.hosts]
+    for number, name in enumerate(hosts):
+        if name in hosts[:number]:
+            yield Finding(("hosts", number, "name"), f"duplicate host name '{name}'")
+    for number, service in enumerate(config.services):
+        if service.host is not None and service.host not in hosts:
+            known = ", ".join(hosts) or "none"
+            yield Finding(
+                ("services", number, "host"),
+                f"no [[hosts]] entry named '{service.host}' (hosts: {known})",
+            )
 
 
 def _tls_checks(service: ServiceSection, here: tuple[str, int]) -> Iterator[Finding]:

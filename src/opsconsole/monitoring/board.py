@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from opsconsole.config.model import Config, ServiceSection
+from opsconsole.config.model import Config, ServiceSection, container_key
 from opsconsole.monitoring.service_state import ServiceStatus, observe_all
 from opsconsole.monitoring.snapshot import Breach, Snapshot, breaches
 from opsconsole.sources.base import Reading, Tracked
@@ -133,7 +133,7 @@ class Board:
         return latest.value.errors.get(self.config.metrics_name(self.services[name]))
 
     def container(self, name: str) -> ContainerStatus | None:
-        container = self.services[name].container
+        container = container_key(self.services[name])
         good = self.containers.last_good
         if container is None or good is None or good.value is None:
             return None

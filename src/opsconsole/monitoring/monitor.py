@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opsconsole.config.model import Config, watched_containers
+from opsconsole.config.model import Config, ServiceSection, watched_containers
 from opsconsole.monitoring.snapshot import Snapshot, breaches
 from opsconsole.sources.base import Reading, read
 from opsconsole.sources.health import HealthChecker, HealthTarget
@@ -86,6 +86,12 @@ class Monitor:
                 containers=watched_containers(config),
                 label=config.docker.label,
             )
+        if any(host.docker for host in config.hosts):
+            from opsconsole.sources.hosts import Containers, host_sources
+
+            self.fleet: Containers | None = Containers(self.docker, host_sources(config, 10.0))
+        else:
+            self.fleet = None
 
     def polls(self) -> dict[str, Callable[[], Awaitable[Any]]]:
         """Each configured source's poll, by the name the board files it under."""
@@ -96,8 +102,8 @@ class Monitor:
             found["postgres"] = self.postgres.poll
         if self.redis is not None:
             found["redis"] = self.redis.poll
-        if self.docker is not None:
-            found["containers"] = self.docker.poll
+        if self.containers_poll is not None:
+            found["containers"] = self.containers_poll
         if self.disk is not None:
             found["disk"] = self.disk.poll
         return found
@@ -110,7 +116,7 @@ class Monitor:
             _maybe(self.metrics.poll if self.metrics else None, deadline),
             _maybe(self.postgres.poll if self.postgres else None, deadline),
             _maybe(self.redis.poll if self.redis else None, deadline),
-            _maybe(self.docker.poll if self.docker else None, deadline),
+            _maybe(self.containers_poll, deadline),
             _maybe(self.disk.poll if self.disk else None, deadline),
         )
         snapshot = Snapshot(
@@ -130,6 +136,21 @@ class Monitor:
             await asyncio.sleep(SCRAPE_GAP_SECONDS)
         return await self.snapshot()
 
+    @property
+    def containers_poll(self) -> Callable[[], Awaitable[Any]] | None:
+        """Every engine's containers as one reading: this machine's and each host's."""
+        if self.fleet is not None:
+            return self.fleet.poll
+        return self.docker.poll if self.docker is not None else None
+
+    def docker_for(self, service: ServiceSection) -> DockerSource | None:
+        """The engine that runs the service's container: its host's, or this machine's."""
+        if service.host is None:
+            return self.docker
+        if self.fleet is None:
+            return None
+        return next((h.source for h in self.fleet.hosts if h.host.name == service.host), None)
+
     def rediscover(self) -> None:
         """The backends asked again what they hold, at their next poll."""
         self.health.forget_certificates()
@@ -144,7 +165,9 @@ class Monitor:
             await self.postgres.close()
         if self.redis is not None:
             await self.redis.aclose()
-        if self.docker is not None:
+        if self.fleet is not None:
+            self.fleet.close()  # this machine's engine with the hosts'
+        elif self.docker is not None:
             self.docker.close()
 
 

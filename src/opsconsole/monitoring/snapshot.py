@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsconsole.config.model import Config
+from opsconsole.config.model import Config, container_key
 from opsconsole.sources.base import Reading
 from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading
@@ -94,14 +94,20 @@ def breaches(config: Config, snapshot: Snapshot) -> list[Breach]:
             rate, limit = measured.error_rate, config.error_rate_threshold(service)
             if rate is not None and rate > limit:
                 found.append(Breach(service.name, "error_rate", rate, limit))
-        if containers is not None and service.container:
-            container = containers.get(service.container)
+        if containers is not None and (key := container_key(service)):
+            container = containers.get(key)
+            if container is not None and container.unreachable:
+                container = None  # its last known state, not a fact of now: its host breaches
             if container is not None and container.state != "running":
                 found.append(Breach(service.name, "container_state", container.state, "running"))
             # Only while it is down, as the table shows it: Docker before 25 keeps the flag
             # of the last exit after a start, and a recovered service would breach forever.
             if container is not None and container.oom_killed and container.state != "running":
                 found.append(Breach(service.name, "oom_killed", "true", "false"))
+    if containers is not None:
+        # One breach a host that cannot be reached (its containers' last states kept).
+        hosts = {c.host or "docker": c.unreachable for c in containers.values() if c.unreachable}
+        found += [Breach(host, "unreachable", why, None) for host, why in hosts.items()]
     for name, reading in (
         ("prometheus" if config.prometheus else "metrics", snapshot.metrics),
         ("postgres", snapshot.postgres),

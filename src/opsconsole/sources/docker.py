@@ -66,8 +66,11 @@ class DockerSource:
         containers: list[str] | None = None,
         label: str | None = None,
         timeout: float = 5.0,
+        make_client: Callable[[], Any] | None = None,
     ) -> None:
         self.base_url = base_url
+        self.make_client = make_client
+        """How the client is made when not from base_url (a host's engine over ssh)."""
         self.containers = [check_name(name) for name in containers or []]
         if label is not None and not label.partition("=")[0].strip():
             raise ValueError(f'not a label filter ("key" or "key=value"): {label!r}')
@@ -178,7 +181,9 @@ class DockerSource:
         with self._client_lock:
             # Made on first use, not at start: the client asks the daemon for its API
             # version as it is made, and the daemon may be down when the console starts.
-            if self._client is None:
+            if self._client is None and self.make_client is not None:
+                self._client = self.make_client()
+            elif self._client is None:
                 self._client = docker.DockerClient(
                     base_url=self.base_url, timeout=self.timeout, max_pool_size=_STATS_AT_ONCE
                 )

@@ -127,6 +127,11 @@ class ContainerStatus:
     None unless the container is running or paused."""
     memory_limit_bytes: int | None
     """The container's limit; the host's memory when it has none."""
+    host: str | None = None
+    """The [[hosts]] entry whose engine runs it; None: this machine's (or [docker])."""
+    unreachable: str | None = None
+    """Why its host cannot be reached now, and since when: what else it says is the last
+    state known, not the present one."""
 
 
 def missing(name: str) -> ContainerStatus:

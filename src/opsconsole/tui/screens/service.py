@@ -150,7 +150,7 @@ class ServiceScreen(Screen[None]):
 
     @property
     def _follows_logs(self) -> bool:
-        return bool(self.service.container) and self.monitor.docker is not None
+        return bool(self.service.container) and self.monitor.docker_for(self.service) is not None
 
     def on_mount(self) -> None:
         self.sub_title = self.app.sub_title
@@ -167,7 +167,7 @@ class ServiceScreen(Screen[None]):
     # -- logs: followed in a thread, shown in batches -----------------------------------
 
     def _follow_logs(self) -> None:
-        docker, container = self.monitor.docker, self.service.container
+        docker, container = self.monitor.docker_for(self.service), self.service.container
         if docker is None or container is None:
             return
         history, said = LOG_HISTORY_LINES, ""
@@ -254,8 +254,8 @@ class ServiceScreen(Screen[None]):
         """Why there are no container figures, when there are none."""
         if not self.service.container:
             return "no container configured for this service"
-        if self.monitor.docker is None:
-            return 'Docker not configured: add [docker] base_url = "…"'
+        if self.monitor.docker_for(self.service) is None:
+            return 'Docker not configured: add [docker] base_url = "…", or its [[hosts]]'
         tracked = self.board.containers
         if tracked.latest is not None and tracked.latest.error:
             return f"{formats.BAD} Docker unreachable: {tracked.latest.error}"

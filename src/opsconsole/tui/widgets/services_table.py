@@ -88,7 +88,8 @@ def table_view(
     names.sort(key=lambda name: SORTS[sort](board, name))
     config = board.config
     unused = set()
-    if not (config.docker and any(s.container for s in config.services)):
+    engines = config.docker or any(host.docker for host in config.hosts)
+    if not (engines and any(s.container for s in config.services)):
         unused.add("container")
     if not (config.prometheus or any(s.metrics_url for s in config.services)):
         unused |= {"p95", "err", "req", "p95_trend", "err_trend"}
@@ -270,7 +271,11 @@ def service_row(
 
     if service.container and board.containers.latest is not None:
         container = board.container(name)
-        cells["container"] = _container(container, stale=board.containers.failures > 0)
+        host_down = container is not None and container.unreachable is not None
+        cells["container"] = _container(container, board.containers.failures > 0 or host_down)
+        if container is not None and container.unreachable and isinstance(cells["detail"], Text):
+            # Why its container reads as it did: its host, in ssh's words, since when.
+            cells["detail"] = _joined(cells["detail"], f"{container.host}: {container.unreachable}")
     return cells
 
 
@@ -331,6 +336,8 @@ def _container(container: ContainerStatus | None, stale: bool) -> Text:
     else:
         text, bad = f"{formats.BAD} {container.state}", True
     text += restarts
+    if container.host:  # which host: a name may run on several
+        text = f"{container.host}: {text}"
     if stale:
         return Text(text + formats.STALE, style=formats.LOOK.stale)
     return Text(text, style=formats.LOOK.bad if bad else "")

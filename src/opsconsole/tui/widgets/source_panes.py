@@ -3,7 +3,7 @@ source fails, what failed, since when, and its last good values, marked stale.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -221,14 +221,35 @@ def redis_lines(config: Config) -> Callable[[RedisReading], Lines]:
 def docker_lines(containers: dict[str, ContainerStatus]) -> Lines:
     if not containers:
         return [Text("no containers", style=formats.LOOK.quiet)]
-    running = sum(1 for c in containers.values() if c.state == "running")
-    out = [Text(f"{running}/{len(containers)} running")]
+    hosts: dict[str | None, list[ContainerStatus]] = {}
     for container in containers.values():
+        hosts.setdefault(container.host, []).append(container)
+    if list(hosts) == [None]:
+        return _engine_lines(containers.values(), "")
+    # Each engine in its own lines, named: a host that cannot be reached says why first,
+    # its containers' last known state after it, dimmed.
+    out: Lines = []
+    for host, found in hosts.items():
+        out += _engine_lines(found, f"{host or 'local'}: ")
+    return out
+
+
+def _engine_lines(containers: Iterable[ContainerStatus], name: str) -> Lines:
+    containers = list(containers)
+    running = sum(1 for c in containers if c.state == "running")
+    down = next((c.unreachable for c in containers if c.unreachable), None)
+    if down is not None:
+        return [
+            Text(f"{formats.BAD} {name}{down}", style=formats.LOOK.bad),
+            Text(f"last: {running}/{len(containers)} running", style=formats.LOOK.stale),
+        ]
+    out = [Text(f"{name}{running}/{len(containers)} running")]
+    for container in containers:
         if container.state == "running" and container.health != "unhealthy":
             continue
         why = "OOMKilled" if container.oom_killed else (container.health or container.state)
         out.append(Text(f"{formats.BAD} {container.name} {why}", style=formats.LOOK.bad))
-    if restarted := [c for c in containers.values() if c.restart_count]:
+    if restarted := [c for c in containers if c.restart_count]:
         worst = max(restarted, key=lambda c: c.restart_count)
         out.append(Text(f"↻ {worst.name} {worst.restart_count} restarts", style=formats.LOOK.warn))
     return out
@@ -283,9 +304,11 @@ def pane_lines(
         url = redact_url(config.redis.url.get_secret_value())
         return describe(tracked, now, redis_lines(config), target=url)
     if source == "containers":
-        if config.docker is None:
+        hosts = [host.name for host in config.hosts if host.docker]
+        if config.docker is None and not hosts:
             return describe(tracked, now, docker_lines, 'add [docker] base_url = "…"')
-        return describe(tracked, now, docker_lines, target=config.docker.base_url)
+        engines = ([config.docker.base_url] if config.docker else []) + hosts
+        return describe(tracked, now, docker_lines, target=", ".join(engines))
     if config.prometheus is None:
         return describe(tracked, now, alert_lines, "needs [prometheus] url")
     return describe(tracked, now, alert_lines, target=str(config.prometheus.url))

@@ -1,0 +1,141 @@
+"""How the console reaches a host: the system's ssh client, as the operator's own `ssh`
+does (their ssh config, agent and known hosts), with what the console needs on top:
+
+- never a prompt (BatchMode): a key's passphrase comes from the agent, or the host is
+  unreachable with ssh's own reason; the console never asks for one, nor stores it;
+- an unknown host key refused (StrictHostKeyChecking=yes), whatever the operator's
+  config says: accepting one silently is what a man in the middle waits for;
+- connections kept and shared by every call (ControlMaster), in a directory of the
+  user's own with a short path (a socket's path has a length limit): one a host, or a
+  few "lanes" where more sessions must run at once than sshd lets one connection hold
+  (MaxSessions, 10 by default: past it, ssh would log in anew for each);
+- a dead host noticed within seconds (ConnectTimeout, ServerAlive*)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from opsconsole.config.model import HostSection
+
+CONNECT_SECONDS = 5
+KEEP_SECONDS = 120
+"""How long a host's shared connection stays open after its last use."""
+
+
+def control_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    directory = Path(base) / f"opsconsole-ssh-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    if directory.stat().st_uid != os.getuid() or directory.stat().st_mode & 0o077:
+        # Another user's directory could hold their socket under our name.
+        raise PermissionError(f"{directory} is not this user's alone (mode 700)")
+    return directory
+
+
+SESSIONS_A_LANE = 8
+"""Sessions at once on one kept connection: under sshd's default MaxSessions (10)."""
+
+
+def ssh_options(host: HostSection, lane: int = 0) -> list[str]:
+    """ssh's options for this host, before its destination; `lane`: which of its kept
+    connections."""
+    options: list[str] = []
+    if host.ssh_config:
+        options += ["-F", os.path.expanduser(host.ssh_config)]
+    if host.port:
+        options += ["-p", str(host.port)]
+    if host.identity_file:
+        options += ["-i", os.path.expanduser(host.identity_file), "-o", "IdentitiesOnly=yes"]
+    if host.jump:
+        options += ["-J", host.jump]
+    for option in (
+        "BatchMode=yes",
+        "StrictHostKeyChecking=yes",
+        f"ConnectTimeout={CONNECT_SECONDS}",
+        "ServerAliveInterval=5",
+        "ServerAliveCountMax=2",
+        "ControlMaster=auto",
+        f"ControlPath={control_dir()}/%C" + (f"-{lane}" if lane else ""),
+        f"ControlPersist={KEEP_SECONDS}",
+    ):
+        options += ["-o", option]
+    return options
+
+
+def ssh_argv(host: HostSection, remote: list[str] | None = None, lane: int = 0) -> list[str]:
+    """`ssh OPTIONS -- DESTINATION [REMOTE...]`: `--` so that nothing after it is taken
+    for an option."""
+    return ["ssh", *ssh_options(host, lane), "--", host.ssh, *(remote or [])]
+
+
+_UNKNOWN_KEY = re.compile(r"Host key verification failed|No \S+ host key is known")
+
+
+def said_by_ssh(host: HostSection, stderr: str) -> str:
+    """ssh's reason in one line, the fingerprint added when it refused an unknown key (to
+    be checked with the host's owner before it goes into known_hosts)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    reason = next(
+        (line for line in lines if line.startswith("ssh:") or "denied" in line), None
+    ) or (lines[-1] if lines else "ssh exited without a word")
+    if _UNKNOWN_KEY.search(stderr):
+        return f"unknown host key{fingerprint(host)}: refused, not accepted silently"
+    return reason
+
+
+def fingerprint(host: HostSection) -> str:
+    """The key the host offers now, as ` SHA256:...` (empty when it cannot be read)."""
+    resolved = subprocess.run(
+        ["ssh", *ssh_options(host), "-G", "--", host.ssh],
+        capture_output=True, text=True, timeout=5, check=False,
+    ).stdout  # fmt: skip
+    found = dict(line.split(" ", 1) for line in resolved.splitlines() if " " in line)
+    name, port = found.get("hostname", host.ssh), found.get("port", "22")
+    scanned = subprocess.run(
+        ["ssh-keyscan", "-T", str(CONNECT_SECONDS), "-p", port, "--", name],
+        capture_output=True, text=True, timeout=CONNECT_SECONDS + 2, check=False,
+    ).stdout  # fmt: skip
+    if not scanned.strip():
+        return ""
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", "-"], input=scanned, capture_output=True, text=True,
+        timeout=5, check=False,
+    ).stdout.split()  # fmt: skip
+    return f" {listed[1]} of {name}:{port}" if len(listed) > 1 else ""
+
+
+class Unreachable(ConnectionError):
+    """ssh could not reach the host: ssh's own reason, in one line."""
+
+
+def reach(host: HostSection, lanes: int = 1) -> None:
+    """Makes sure the host's kept connections are up (opening those that are not); raises
+    Unreachable with ssh's reason when one cannot be."""
+    for lane in range(lanes):
+        _reach(host, lane)
+
+
+def _reach(host: HostSection, lane: int) -> None:
+    options = ssh_options(host, lane)
+    check = subprocess.run(
+        ["ssh", *options, "-O", "check", "--", host.ssh],
+        capture_output=True, timeout=CONNECT_SECONDS, check=False,
+    )  # fmt: skip
+    if check.returncode == 0:
+        return
+    # The master, in the background once authenticated (-f, -N: no command). Its stderr
+    # to a file, not a pipe: the master it leaves behind would hold a pipe open forever.
+    # ssh takes an option's first value: ControlMaster=yes before the options' "auto".
+    with tempfile.TemporaryFile() as said:
+        opened = subprocess.run(
+            ["ssh", "-o", "ControlMaster=yes", *options, "-f", "-N", "--", host.ssh],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=said,
+            timeout=CONNECT_SECONDS * 3, check=False,
+        )  # fmt: skip
+        if opened.returncode != 0:
+            said.seek(0)
+            raise Unreachable(said_by_ssh(host, said.read().decode(errors="replace")))

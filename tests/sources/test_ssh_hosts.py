@@ -1,0 +1,174 @@
+"""Hosts behind the bastion: each host's Docker engine read over ssh (real sshd on loopback,
+tests/support/ssh.py), one kept connection a host, one host down said as such while the
+other stays live, and an unknown host key refused with its fingerprint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsconsole.config.model import Config, HostSection
+from opsconsole.monitoring.monitor import Monitor
+from opsconsole.sources.ssh import Unreachable, reach
+from tests.support.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
+from tests.support.ssh import SshHosts
+
+OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
+
+
+@pytest.fixture(autouse=True)
+def own_control_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Kept connections of this test's own, under a short path (a socket's path has a
+    length limit): one test's never serves another's."""
+    directory = Path(tempfile.mkdtemp(prefix="oc-run-"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
+    yield directory
+    for socket in directory.rglob("*"):
+        if socket.is_socket():
+            subprocess.run(["ssh", "-O", "exit", "-S", str(socket), "x"], capture_output=True)
+
+
+@pytest.fixture
+def containers(docker_daemon: DockerDaemon) -> Iterator[list[Any]]:
+    """web1 runs on app1, web2 on app2 (both hosts reach the harness's one engine: each
+    watches the containers of its own services)."""
+    client = docker_daemon.client()
+    idle = ["sh", "-c", "trap 'exit 0' TERM; while :; do busybox sleep 1; done"]
+    try:
+        yield [
+            client.containers.run(
+                BUSYBOX_IMAGE, idle, name=name, detach=True, labels={TEST_LABEL: "ssh"}
+            )
+            for name in ("web1", "web2")
+        ]
+    finally:
+        for name in ("web1", "web2"):
+            for container in client.containers.list(all=True, filters={"name": f"^{name}$"}):
+                container.remove(force=True)
+
+
+def config_text(hosts: SshHosts) -> str:
+    return (
+        "".join(
+            f'[[hosts]]\nname = "{alias}"\nssh = "{alias}"\nssh_config = "{hosts.config}"\n'
+            for alias in ("app1", "app2")
+        )
+        + '[[services]]\nname = "web1"\nhealth_url = "http://127.0.0.1:9/"\n'
+        'container = "web1"\nhost = "app1"\n'
+        '[[services]]\nname = "web2"\nhealth_url = "http://127.0.0.1:9/"\n'
+        'container = "web2"\nhost = "app2"\n'
+    )
+
+
+def config_of(hosts: SshHosts, tmp_path: Path) -> Config:
+    from opsconsole.config.model import load_config
+
+    path = tmp_path / "opsconsole.toml"
+    path.write_text(config_text(hosts))
+    return load_config(path).config
+
+
+def logins(hosts: SshHosts, alias: str) -> int:
+    return hosts.hosts[alias].log_path.read_text(errors="replace").count("Accepted publickey")
+
+
+async def test_the_containers_of_both_hosts_are_read_over_one_kept_connection_each(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    monitor = Monitor(config_of(ssh_hosts, tmp_path))
+    before = {alias: logins(ssh_hosts, alias) for alias in ("app1", "app2")}
+    try:
+        for _ in range(3):
+            snapshot = await monitor.snapshot()
+    finally:
+        await monitor.aclose()
+    assert snapshot.containers is not None
+    assert snapshot.containers.ok, snapshot.containers.error
+    found = snapshot.containers.value or {}
+    assert (found["app1/web1"].host, found["app1/web1"].state) == ("app1", "running")
+    assert (found["app2/web2"].host, found["app2/web2"].state) == ("app2", "running")
+    assert not [b for b in snapshot.breaches if b.signal == "unreachable"]
+    # Three polls, one login a host: the connection is kept, not opened per poll.
+    assert {a: logins(ssh_hosts, a) - n for a, n in before.items()} == {"app1": 1, "app2": 1}
+
+
+def test_status_json_shows_the_containers_of_both_hosts(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path, own_control_dir: Path
+) -> None:
+    (tmp_path / "opsconsole.toml").write_text(config_text(ssh_hosts))
+    ran = subprocess.run(
+        [OPSCONSOLE, "status", "--json"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                         "XDG_RUNTIME_DIR": str(own_control_dir)},
+    )  # fmt: skip
+    said = json.loads(ran.stdout)
+    shown = {(c["host"], c["name"], c["state"]) for c in said["containers"]}
+    assert {("app1", "web1", "running"), ("app2", "web2", "running")} <= shown, said
+    assert ran.stderr == ""  # nothing of ssh's on the screen
+
+
+async def test_a_host_that_goes_down_is_said_and_the_other_stays_live(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    monitor = Monitor(config_of(ssh_hosts, tmp_path))
+    try:
+        await monitor.snapshot()
+        ssh_hosts.hosts["app2"].down()
+        try:
+            down = await monitor.snapshot()
+        finally:
+            ssh_hosts.hosts["app2"].resume()
+        back = await monitor.snapshot()
+    finally:
+        await monitor.aclose()
+    found = down.containers.value if down.containers else None
+    assert found is not None
+    port = ssh_hosts.hosts["app2"].port
+    web2 = found["app2/web2"]
+    assert web2.unreachable is not None
+    assert web2.unreachable.startswith(
+        f"ssh: connect to host 127.0.0.1 port {port}: Connection refused, since "
+    ), web2.unreachable
+    assert web2.state == "running"  # its last known state, kept (and dimmed on screen)
+    assert found["app1/web1"].unreachable is None  # the other host is unaffected
+    (breach,) = [b for b in down.breaches if b.signal == "unreachable"]
+    assert breach.subject == "app2"
+    # Not a container breach: its state is not known now.
+    assert not [b for b in down.breaches if b.signal == "container_state"]
+    recovered = (back.containers.value if back.containers else None) or {}
+    assert recovered["app2/web2"].unreachable is None
+    assert not [b for b in back.breaches if b.signal == "unreachable"]
+
+
+def test_an_unknown_host_key_is_refused_with_its_fingerprint(
+    ssh_hosts: SshHosts, tmp_path: Path
+) -> None:
+    """Never accepted silently, whatever the ssh config says (accept-new here): the key
+    the host offers is named, to be checked with its owner."""
+    unknown = tmp_path / "known_hosts"
+    unknown.write_text("")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        ssh_hosts.config.read_text()
+        .replace(str(ssh_hosts.known_hosts), str(unknown))
+        .replace("StrictHostKeyChecking yes", "StrictHostKeyChecking accept-new")
+    )
+    host = HostSection(name="app1", ssh="app1", ssh_config=str(config))
+    with pytest.raises(Unreachable) as refused:
+        reach(host)
+    offered = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(ssh_hosts.hosts["app1"].workdir / "host_key.pub")],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()[1]  # fmt: skip
+    port = ssh_hosts.hosts["app1"].port
+    assert str(refused.value) == (
+        f"unknown host key {offered} of 127.0.0.1:{port}: refused, not accepted silently"
+    )
+    assert unknown.read_text() == ""  # nothing was added to known_hosts
