@@ -78,6 +78,11 @@ def run_stack_drill(
     tmp_path: Path, *extra: str,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     postgres: SandboxPostgres = stack["postgres"]
+    # The app's first calls may have met HAPI starting (502s): out of the window first.
+    until_prometheus_has(
+        prometheus, f'(sum(rate(http_requests_total{{service="{APP}",status=~"5.."}}[15s]))'
+        " or vector(0)) == 0",
+    )  # fmt: skip
     (tmp_path / "opsconsole.toml").write_text(
         '[console]\nenvironment = "drill-sandbox"\n'
         f'[docker]\nbase_url = "{docker_daemon.base_url}"\n'
