@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,34 @@ async def test_a_host_that_goes_down_is_said_and_the_other_stays_live(
     recovered = (back.containers.value if back.containers else None) or {}
     assert recovered["app2/web2"].unreachable is None
     assert not [b for b in back.breaches if b.signal == "unreachable"]
+
+
+async def test_a_host_that_hangs_is_said_within_seconds_and_holds_no_other(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    """A host that takes connections and answers nothing (its sshd and sessions stopped):
+    the reading comes within the dashboard's deadline, the other host read, and no
+    second poll piles up behind the one still waiting."""
+    monitor = Monitor(config_of(ssh_hosts, tmp_path))
+    try:
+        await monitor.snapshot()
+        ssh_hosts.hosts["app2"].freeze()
+        try:
+            started = time.monotonic()
+            hung = await monitor.snapshot()
+            took = time.monotonic() - started
+            again = await monitor.snapshot()
+        finally:
+            ssh_hosts.hosts["app2"].freeze(False)
+    finally:
+        await monitor.aclose()
+    assert took < 5.0, took  # the Monitor's own deadline for a reading
+    found = hung.containers.value if hung.containers else None
+    assert found is not None
+    assert found["app1/web1"].unreachable is None
+    assert found["app2/web2"].unreachable is not None
+    assert found["app2/web2"].unreachable.startswith("no answer within 4 s, since ")
+    assert (again.containers.value or {})["app2/web2"].unreachable is not None
 
 
 def test_an_unknown_host_key_is_refused_with_its_fingerprint(

@@ -71,7 +71,17 @@ class SshHost(Server):
                 os.kill(pid, signal.SIGKILL)
         self.process.wait(5)
 
+    def freeze(self, frozen: bool = True) -> None:
+        """The host hung (SIGSTOP to sshd and every session): connections are taken by
+        the kernel and answered by nothing, as when a host is out of memory."""
+        assert self.process is not None
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def cleanup(self) -> None:
+        with contextlib.suppress(Exception):
+            self.freeze(False)
         self.down()
         super().cleanup()
 

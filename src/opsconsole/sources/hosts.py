@@ -23,6 +23,9 @@ from opsconsole.sources.ssh import SESSIONS_A_LANE, Unreachable, reach
 # collection round, so a poll takes a round when all go at once. Each is a session of one
 # of the host's kept connections (a lane: SESSIONS_A_LANE sessions each).
 _MOST_SESSIONS = 64
+ANSWER_SECONDS = 4.0
+"""A host's poll past this is said as not answering: under the dashboard's own deadline
+for a reading (5 s), so that the hosts that answer are read."""
 
 
 @dataclass
@@ -47,8 +50,20 @@ class HostDocker:
         )  # fmt: skip
         self.last: dict[str, ContainerStatus] = {name: missing(name) for name in containers}
         self.down: _Down | None = None
+        self._pending: asyncio.Future[dict[str, ContainerStatus]] | None = None
 
-    async def poll(self) -> dict[str, ContainerStatus]:
+    async def poll(self, seconds: float = ANSWER_SECONDS) -> dict[str, ContainerStatus]:
+        """Within `seconds`, or said as not answering: a host whose packets are dropped
+        must not hold the others' reading. One poll in flight at most: the next waits on
+        it rather than start another (threads would pile up on a host that hangs)."""
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.ensure_future(self._poll())
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._pending), seconds)
+        except TimeoutError:
+            return self._unreachable(f"no answer within {seconds:g} s")
+
+    async def _poll(self) -> dict[str, ContainerStatus]:
         try:
             # The kept connection first: its failure is ssh's reason in ssh's words.
             await asyncio.to_thread(reach, self.host, self.lanes)
