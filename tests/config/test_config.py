@@ -178,3 +178,26 @@ def test_problem_columns_count_characters_not_bytes(tmp_path: Path) -> None:
     assert problems_of(path)[0].startswith("3:19: console.refresh_seconds:")
     path = write(tmp_path, '[console]\n"ünknown" = 1\n' + MINIMAL)
     assert problems_of(path)[0].startswith("2:1: unknown key 'console.ünknown'")
+
+
+def test_hosts_are_checked_against_the_services_that_run_on_them(tmp_path: Path) -> None:
+    service = MINIMAL + 'host = "app9"\ncontainer = "api"\n'
+    hosts = (
+        '[[hosts]]\nname = "postgres"\nssh = "ops@db1"\n'
+        '[[hosts]]\nname = "app2"\nssh = "ops@app2"\n'
+    )
+    # An ssh destination is never an option.
+    injected = write(
+        tmp_path, service + hosts + '[[hosts]]\nname = "x"\nssh = "-oProxyCommand=id"\n'
+    )
+    assert problems_of(injected) == [
+        "14:7: hosts[2].ssh: String should match pattern '^[A-Za-z0-9_][A-Za-z0-9_.@-]*$'"
+    ]
+    assert problems_of(write(tmp_path, service + hosts)) == [
+        "4:8: no [[hosts]] entry named 'app9' (hosts: postgres, app2)",
+        "6:1: host 'postgres' runs no service's container: its Docker engine has nothing to"
+        ' watch (docker = false, or give a service host = "postgres")',
+        "7:8: host name 'postgres' is a service's or a backend's: give the host another",
+        "9:1: host 'app2' runs no service's container: its Docker engine has nothing to watch"
+        ' (docker = false, or give a service host = "app2")',
+    ]

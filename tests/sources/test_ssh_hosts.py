@@ -5,6 +5,7 @@ other stays live, and an unknown host key refused with its fingerprint."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import pytest
 
 from opsconsole.config.model import Config, HostSection
 from opsconsole.monitoring.monitor import Monitor
-from opsconsole.sources.ssh import Unreachable, reach
+from opsconsole.sources.ssh import Unreachable, control_dir, reach
 from tests.support.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
 from tests.support.ssh import SshHosts
 
@@ -173,6 +174,7 @@ async def test_a_host_that_hangs_is_said_within_seconds_and_holds_no_other(
     assert found["app1/web1"].unreachable is None
     assert found["app2/web2"].unreachable is not None
     assert found["app2/web2"].unreachable.startswith("no answer within 4 s, since ")
+    assert again.containers is not None
     assert (again.containers.value or {})["app2/web2"].unreachable is not None
 
 
@@ -201,3 +203,57 @@ def test_an_unknown_host_key_is_refused_with_its_fingerprint(
         f"unknown host key {offered} of 127.0.0.1:{port}: refused, not accepted silently"
     )
     assert unknown.read_text() == ""  # nothing was added to known_hosts
+
+
+def test_a_changed_host_key_is_refused_as_changed(ssh_hosts: SshHosts, tmp_path: Path) -> None:
+    """Not "unknown": a key that differs from the one on record is what a man in the
+    middle looks like, and is said so."""
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    port = ssh_hosts.hosts["app1"].port
+    changed = tmp_path / "known_hosts"
+    changed.write_text(
+        f"[127.0.0.1]:{port} {' '.join(other.with_suffix('.pub').read_text().split()[:2])}\n"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        ssh_hosts.config.read_text().replace(str(ssh_hosts.known_hosts), str(changed))
+    )
+    with pytest.raises(Unreachable) as refused:
+        reach(HostSection(name="app1", ssh="app1", ssh_config=str(config)))
+    assert str(refused.value).startswith("the host key has CHANGED since it went into known_hosts")
+
+
+def test_the_kept_connections_directory_must_be_the_users_own(
+    own_control_dir: Path,
+) -> None:
+    """A link in its place (another user's, in /tmp) is refused, not followed."""
+    elsewhere = Path(tempfile.mkdtemp(prefix="oc-other-"))
+    (own_control_dir / f"opsconsole-ssh-{os.getuid()}").symlink_to(elsewhere)
+    with pytest.raises(PermissionError, match="is not this user's own directory"):
+        control_dir()
+
+
+def test_runbooks_acting_on_a_container_are_not_offered_for_a_service_on_a_host(
+    ssh_hosts: SshHosts, tmp_path: Path
+) -> None:
+    """Their `docker` commands run here: on a host's service they would act on this
+    machine's engine, perhaps on a container of the same name."""
+    from opsconsole.monitoring.offers import offers
+    from opsconsole.monitoring.snapshot import Breach
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    config = config_of(ssh_hosts, tmp_path)
+    found = offers(
+        load_runbooks(shipped_runbooks()), [Breach("web1", "health", "DOWN", "UP")],
+        config=config,
+    )  # fmt: skip
+    assert [o.runbook.id for o in found if "container" in {p.name for p in o.runbook.params}] == []
+    # The same service on this machine: offered.
+    here = config.model_copy(
+        update={"services": [s.model_copy(update={"host": None}) for s in config.services]}
+    )
+    offered = offers(
+        load_runbooks(shipped_runbooks()), [Breach("web1", "health", "DOWN", "UP")], config=here
+    )
+    assert "service-down" in [o.runbook.id for o in offered]

@@ -275,6 +275,10 @@ class Config(Section):
         return service.name
 
 
+RESERVED_SUBJECTS = frozenset({"postgres", "redis", "docker", "prometheus", "metrics"})
+"""What the board files backends' breaches under: no host may be named so."""
+
+
 def container_key(service: ServiceSection) -> str | None:
     """How its container is known among all the hosts': `host/name` on a host (a name
     cannot hold a slash), its name on this machine's engine."""
@@ -316,9 +320,24 @@ def config_checks(config: Config) -> Iterator[Finding]:
         first.setdefault(service.name, number)
         yield from _tls_checks(service, ("services", number))
     hosts = [host.name for host in config.hosts]
-    for number, name in enumerate(hosts):
+    services = {service.name for service in config.services}
+    for number, host in enumerate(config.hosts):
+        name = host.name
         if name in hosts[:number]:
             yield Finding(("hosts", number, "name"), f"duplicate host name '{name}'")
+        # A host's breach is filed under its name: one taken by a backend or a service
+        # would be offered that one's runbooks.
+        if name in RESERVED_SUBJECTS or name in services:
+            yield Finding(
+                ("hosts", number, "name"),
+                f"host name '{name}' is a service's or a backend's: give the host another",
+            )
+        if host.docker and not host_containers(config, name):
+            yield Finding(
+                ("hosts", number, "docker"),
+                f"host '{name}' runs no service's container: its Docker engine has nothing"
+                f' to watch (docker = false, or give a service host = "{name}")',
+            )
     for number, service in enumerate(config.services):
         if service.host is not None and service.host not in hosts:
             known = ", ".join(hosts) or "none"

@@ -54,8 +54,9 @@ class AutoOperator:
             holder = next(
                 (b.id for b in self.library.runbooks if any(s is step for s in b.steps)), holder
             )
-        key = step.id if holder == self.drill.runbook else f"{holder}/{step.id}"
-        return self.overrule.get(key)
+        if holder == self.drill.runbook:  # its own: STEP, or written in full
+            return self.overrule.get(step.id, self.overrule.get(f"{holder}/{step.id}"))
+        return self.overrule.get(f"{holder}/{step.id}")
 
     async def confirm(self, request: Confirmation) -> bool:
         return True

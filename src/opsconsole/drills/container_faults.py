@@ -69,6 +69,14 @@ class StackStop:
         return f"{len(self.containers)} containers stopped: {', '.join(self.containers)}"
 
     def undo(self) -> str:
-        return "; ".join(
-            ContainerFault(self.base_url, name, "stop").undo() for name in self.containers
-        )
+        """Each started again, whatever became of the one before: one that cannot be is
+        said, and raised at the end, so that its record stays for a retry."""
+        said, failed = [], []
+        for name in self.containers:
+            try:
+                said.append(ContainerFault(self.base_url, name, "stop").undo())
+            except Exception as error:  # the next one still starts
+                failed.append(f"{name}: {error}")
+        if failed:
+            raise RuntimeError("; ".join(said + failed))
+        return "; ".join(said)

@@ -259,6 +259,11 @@ def _target_problem(config: Config, drill: Drill) -> str | None:
         if not services[name].sandbox:
             return f"target {name} is not marked sandbox = true: drills are refused there"
     service = services[drill.fault.service or target]
+    if service.host is not None and kind != "redis_queue":
+        return (
+            f"{service.name} runs on host {service.host}: a drill's fault goes into this "
+            "machine's engine only (drills on a host are not built yet)"
+        )
     if kind == "redis_queue":
         return _queue_problem(config, drill)
     if kind == "containers_stop":
@@ -307,7 +312,8 @@ def stack_containers(config: Config) -> list[str]:
         for backend in (config.postgres, config.redis)
         if backend is not None and backend.sandbox and backend.container
     ]
-    names += [s.container for s in config.services if s.sandbox and s.container]
+    # Those of this machine's engine: one on a host is not stopped from here.
+    names += [s.container for s in config.services if s.sandbox and s.container and not s.host]
     return list(dict.fromkeys(names))
 
 

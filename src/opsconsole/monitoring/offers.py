@@ -80,6 +80,10 @@ def fits(runbook: Runbook, for_demo: bool, service: ServiceSection | None) -> bo
         return not for_demo
     if service.demo != for_demo:
         return False
+    if service.host is not None and "container" in _declared(runbook):
+        # Its commands would run `docker` here, on this machine's engine, not on the host
+        # that runs the container (steps on a host are not built yet): never offered.
+        return False
     needed = _declared(runbook) & {"container", "metrics_url"}
     return all(getattr(service, name) for name in needed)
 

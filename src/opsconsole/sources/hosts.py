@@ -101,7 +101,11 @@ class Containers:
     def __init__(self, local: DockerSource | None, hosts: list[HostDocker]) -> None:
         self.local = local
         self.hosts = hosts
-        self._last: dict[str, ContainerStatus] = {}
+        # Before its first answer, what is watched by name: an engine down from the start
+        # is said on those, not on nothing.
+        self._last: dict[str, ContainerStatus] = {
+            name: missing(name) for name in (local.containers if local is not None else [])
+        }
         self._down: _Down | None = None
 
     async def poll(self) -> dict[str, ContainerStatus]:
@@ -143,5 +147,5 @@ def host_sources(config: Config, timeout: float) -> list[HostDocker]:
     return [
         HostDocker(host, host_containers(config, host.name), timeout)
         for host in config.hosts
-        if host.docker
+        if host.docker and host_containers(config, host.name)  # check says of one without
     ]

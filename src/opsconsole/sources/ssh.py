@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
 
 from opsconsole.config.model import HostSection
 
-CONNECT_SECONDS = 5
+CONNECT_SECONDS = 3
+"""Under the 4 s a host's poll has (sources/hosts.py): a host that cannot be reached is
+said in ssh's words, not as "no answer"."""
 KEEP_SECONDS = 120
 """How long a host's shared connection stays open after its last use."""
 
@@ -30,9 +33,11 @@ def control_dir() -> Path:
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     directory = Path(base) / f"opsconsole-ssh-{os.getuid()}"
     directory.mkdir(mode=0o700, exist_ok=True)
-    if directory.stat().st_uid != os.getuid() or directory.stat().st_mode & 0o077:
-        # Another user's directory could hold their socket under our name.
-        raise PermissionError(f"{directory} is not this user's alone (mode 700)")
+    # Not followed if a link: another user's directory (or a link to one, swapped in
+    # later) could serve their own sockets under our names, and made-up answers.
+    found = os.lstat(directory)
+    if stat.S_ISLNK(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise PermissionError(f"{directory} is not this user's own directory (mode 700)")
     return directory
 
 
@@ -82,6 +87,11 @@ def said_by_ssh(host: HostSection, stderr: str) -> str:
     reason = next(
         (line for line in lines if line.startswith("ssh:") or "denied" in line), None
     ) or (lines[-1] if lines else "ssh exited without a word")
+    if "IDENTIFICATION HAS CHANGED" in stderr:
+        return (
+            "the host key has CHANGED since it went into known_hosts: refused (a reinstalled "
+            "host, or someone in the middle: check with its owner before removing the old key)"
+        )
     if _UNKNOWN_KEY.search(stderr):
         return f"unknown host key{fingerprint(host)}: refused, not accepted silently"
     return reason

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 from typing import Any
 
@@ -54,8 +53,9 @@ class _HostSocket(sshconn.SSHSocket):  # type: ignore[misc]  # the SDK ships no 
             # Never onto the screen: the reason a host is unreachable comes from the
             # connection check (sources/ssh.py `reach`), asked on its own.
             stderr=subprocess.DEVNULL,
-            # Ctrl+C in the console is the console's, not its ssh children's.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            # A session of its own: Ctrl+C in the console is the console's, and ssh has no
+            # terminal to ask on (no preexec_fn: unsafe in a threaded program).
+            start_new_session=True,
         )
 
 
