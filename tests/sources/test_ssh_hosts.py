@@ -257,3 +257,37 @@ def test_runbooks_acting_on_a_container_are_not_offered_for_a_service_on_a_host(
         load_runbooks(shipped_runbooks()), [Breach("web1", "health", "DOWN", "UP")], config=here
     )
     assert "service-down" in [o.runbook.id for o in offered]
+
+
+def test_a_jump_host_is_reached_with_the_same_care(
+    ssh_hosts: SshHosts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app2 through app1: it answers, the jump counted in app1's log; and an unknown key of
+    the jump host is refused too, whatever the ssh config says of it (ssh's own -J would
+    give the hop the config's accept-new)."""
+    through = HostSection(name="app2", ssh="app2", ssh_config=str(ssh_hosts.config), jump="app1")
+    before = logins(ssh_hosts, "app1")
+    reach(through)
+    assert logins(ssh_hosts, "app1") == before + 1
+    app1, app2 = (ssh_hosts.hosts[a].port for a in ("app1", "app2"))
+    known = tmp_path / "known_hosts"  # app2's key only: the bastion's is unknown
+    known.write_text(
+        "".join(
+            line + "\n"
+            for line in ssh_hosts.known_hosts.read_text().splitlines()
+            if line.startswith(f"[127.0.0.1]:{app2} ")
+        )
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        ssh_hosts.config.read_text()
+        .replace(str(ssh_hosts.known_hosts), str(known))
+        .replace("StrictHostKeyChecking yes", "StrictHostKeyChecking accept-new")
+    )
+    careless = HostSection(name="app2", ssh="app2", ssh_config=str(config), jump="app1")
+    # Not through the connection kept a moment ago: a new one, which checks the keys.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="oc-run-"))
+    with pytest.raises(Unreachable) as refused:
+        reach(careless)
+    assert str(refused.value).startswith("the way through app1 failed before app2 answered")
+    assert str(app1) not in known.read_text()  # nothing added

@@ -116,8 +116,11 @@ class HostSection(Section):
     """`user@host`, or a Host of the ssh config."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     identity_file: str | None = None
-    jump: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@:,-]*$")] | None = None
-    """ssh -J: the jump host(s) in between."""
+    jump: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*(:[0-9]{1,5})?$")] | None = (
+        None
+    )
+    """The jump host in between (`user@bastion`, `bastion:2222`, or a Host of the ssh
+    config), reached with the same care as the host itself."""
     ssh_config: str | None = None
     """An ssh_config file read instead of the operator's ~/.ssh/config."""
     docker: bool = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import subprocess
 import tempfile
@@ -56,19 +57,35 @@ def ssh_options(host: HostSection, lane: int = 0) -> list[str]:
     if host.identity_file:
         options += ["-i", os.path.expanduser(host.identity_file), "-o", "IdentitiesOnly=yes"]
     if host.jump:
-        options += ["-J", host.jump]
+        # Not -J: ssh gives its jump hop none of the options below, and the bastion's key
+        # would be taken as the operator's config says, a passphrase asked on the screen.
+        jump, _, port = host.jump.partition(":")
+        config = options[:2] if host.ssh_config else []  # the same ssh_config (-F)
+        hop = ["ssh", *config, *(["-p", port] if port else [])]
+        hop += [*_careful(), "-W", "%h:%p", "--", jump]
+        options += ["-o", "ProxyCommand=" + shlex.join(hop)]
+    options += _careful()
     for option in (
-        "BatchMode=yes",
-        "StrictHostKeyChecking=yes",
-        f"ConnectTimeout={CONNECT_SECONDS}",
-        "ServerAliveInterval=5",
-        "ServerAliveCountMax=2",
         "ControlMaster=auto",
         f"ControlPath={control_dir()}/%C" + (f"-{lane}" if lane else ""),
         f"ControlPersist={KEEP_SECONDS}",
     ):
         options += ["-o", option]
     return options
+
+
+def _careful() -> list[str]:
+    """What every hop is run with: no prompt, no unknown key, a dead host noticed."""
+    careful: list[str] = []
+    for option in (
+        "BatchMode=yes",
+        "StrictHostKeyChecking=yes",
+        f"ConnectTimeout={CONNECT_SECONDS}",
+        "ServerAliveInterval=5",
+        "ServerAliveCountMax=2",
+    ):
+        careful += ["-o", option]
+    return careful
 
 
 def ssh_argv(host: HostSection, remote: list[str] | None = None, lane: int = 0) -> list[str]:
@@ -92,6 +109,18 @@ def said_by_ssh(host: HostSection, stderr: str) -> str:
             "the host key has CHANGED since it went into known_hosts: refused (a reinstalled "
             "host, or someone in the middle: check with its owner before removing the old key)"
         )
+    if host.jump and "UNKNOWN port 65535" in stderr:
+        # The hop to the jump host ended before the host was reached; its own words do
+        # not come through: say where to look.
+        return (
+            f"the way through {host.jump} failed before {host.ssh} answered (the jump "
+            f"host's key unknown or changed, or it refuses to forward): ssh -v -J "
+            f"{host.jump} {host.ssh} says why"
+        )
+    if _UNKNOWN_KEY.search(stderr) and host.jump:
+        # The key may be the jump host's or the host's: ssh's own line says whose.
+        said = next((line for line in lines if line.startswith("No ")), "unknown host key")
+        return f"{said.rstrip('.')} (through {host.jump}): refused, not accepted silently"
     if _UNKNOWN_KEY.search(stderr):
         return f"unknown host key{fingerprint(host)}: refused, not accepted silently"
     return reason
