@@ -291,3 +291,18 @@ def test_a_jump_host_is_reached_with_the_same_care(
         reach(careless)
     assert str(refused.value).startswith("the way through app1 failed before app2 answered")
     assert str(app1) not in known.read_text()  # nothing added
+
+
+async def test_a_closed_hosts_poll_still_in_its_thread_opens_nothing_new(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    """`r` with a new configuration closes the old sources while a poll of a hung host
+    may still be in its thread: it must not make a new client, and a session with it."""
+    monitor = Monitor(config_of(ssh_hosts, tmp_path))
+    await monitor.snapshot()
+    assert monitor.fleet is not None
+    host = next(h for h in monitor.fleet.hosts if h.host.name == "app1")
+    await monitor.aclose()
+    with pytest.raises(ConnectionError, match="closed"):
+        await host.source.poll()
+    assert host.source._client is None

@@ -83,6 +83,7 @@ class DockerSource:
         self._cpu: dict[str, _CpuSample] = {}
         """The previous poll's CPU counters, by container id."""
         self._stats_pool = ThreadPoolExecutor(_STATS_AT_ONCE, thread_name_prefix="docker-stats")
+        self._closed = False
 
     async def poll(self) -> dict[str, ContainerStatus]:
         """Every watched container by name: configured names first, then the labelled ones."""
@@ -170,6 +171,9 @@ class DockerSource:
 
     def close(self) -> None:
         with self._client_lock:
+            # A poll still in its thread must not make a new client (and, over ssh, a
+            # session that keeps the host's connection open) after this.
+            self._closed = True
             client, self._client = self._client, None
         if client is not None:
             client.close()
@@ -179,6 +183,8 @@ class DockerSource:
 
     def _with_client(self, work: Callable[[Any], R]) -> R:
         with self._client_lock:
+            if self._closed:
+                raise ConnectionError("the Docker source was closed")
             # Made on first use, not at start: the client asks the daemon for its API
             # version as it is made, and the daemon may be down when the console starts.
             if self._client is None and self.make_client is not None:

@@ -92,6 +92,8 @@ class HostDocker:
         }
 
     def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()  # its thread ends on a closed source, making nothing
         self.source.close()
 
 
