@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.drills.test_service_drills import until_prometheus_has
 from tests.support.commands import drill
 from tests.support.compose import compose_config
 from tests.support.servers import (
@@ -23,6 +22,7 @@ from tests.support.servers import (
     PostgresServer,
     PrometheusServer,
     free_port,
+    no_5xx,
 )
 
 SUPPORT = Path(__file__).parent.parent / "support"
@@ -97,11 +97,8 @@ def up_on_the_current_release(stack: dict[str, Any], prometheus: PrometheusServe
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", **stack["env"]},
         check=True, capture_output=True,
     )  # fmt: skip
-    until_prometheus_has(prometheus, f'rate(http_requests_total{{service="{APP}"}}[15s]) > 0')
-    until_prometheus_has(
-        prometheus, f'(sum(rate(http_requests_total{{service="{APP}",status=~"5.."}}[15s]))'
-        " or vector(0)) == 0",
-    )  # fmt: skip
+    prometheus.until(f'rate(http_requests_total{{service="{APP}"}}[15s]) > 0')
+    prometheus.until(no_5xx(APP))
 
 
 def rehearse(

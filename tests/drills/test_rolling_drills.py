@@ -117,9 +117,9 @@ def answering(replicas: Replicas, prometheus: PrometheusServer) -> Replicas:
         assert time.monotonic() < deadline, "the balancer does not answer"
         time.sleep(0.2)
     instances = f'instance=~"{replicas.instances}"'
-    until_prometheus_has(prometheus, f"count(up{{{instances}}} == 1) == 3")
+    prometheus.until(f"count(up{{{instances}}} == 1) == 3")
     # Whose a target is, once down, is read from the series it exported.
-    until_prometheus_has(prometheus, f'count(http_requests_total{{service="{SERVICE}"}}) == 3')
+    prometheus.until(f'count(http_requests_total{{service="{SERVICE}"}}) == 3')
     return replicas
 
 
@@ -140,17 +140,6 @@ def answers(url: str, timeout: float = 1.0) -> bool:
             return bool(answer.status == 200)
     except OSError:
         return False
-
-
-def until_prometheus_has(prometheus: PrometheusServer, query: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"{prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            if json.load(answer)["data"]["result"]:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus had no {query} within {timeout} s")
 
 
 def run_drill(

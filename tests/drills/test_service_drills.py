@@ -7,11 +7,7 @@ branch."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +25,7 @@ from tests.support.servers import (
     PrometheusServer,
     RedisServer,
     free_port,
+    no_5xx,
 )
 
 SUPPORT = Path(__file__).parent.parent / "support"
@@ -139,7 +136,7 @@ def fhir_stack(
     prometheus.scrape(f"127.0.0.1:{app_port}")
     try:
         # The drill's steady state is read through Prometheus: rates need a few scrapes.
-        until_prometheus_has(prometheus, f'rate(http_requests_total{{service="{APP}"}}[15s]) > 0')
+        prometheus.until(f'rate(http_requests_total{{service="{APP}"}}[15s]) > 0')
         yield {"app": f"http://127.0.0.1:{app_port}/health", "hapi": hapi_url}
     finally:
         prometheus.scrape()
@@ -147,28 +144,13 @@ def fhir_stack(
             container.remove(force=True)
 
 
-def until_prometheus_has(prometheus: PrometheusServer, query: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"{prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            if json.load(answer)["data"]["result"]:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus had no {query} within {timeout} s")
-
-
 def run_stack_drill(
     scenario: str, stack: dict[str, str], docker_daemon: DockerDaemon,
     prometheus: PrometheusServer, tmp_path: Path, *extra: str,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     # What the last test broke must have left the window: no 5xx, P95 under the SLA.
-    until_prometheus_has(
-        prometheus, f'(sum(rate(http_requests_total{{service="{APP}",status=~"5.."}}[15s]))'
-        " or vector(0)) == 0",
-    )  # fmt: skip
-    until_prometheus_has(
-        prometheus, "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds"
+    prometheus.until(no_5xx(APP))
+    prometheus.until("histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds"
         f'_bucket{{service="{APP}"}}[15s]))) < 2',
     )  # fmt: skip
     (tmp_path / "opsconsole.toml").write_text(

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.drills.test_service_drills import until_prometheus_has
 from tests.support.commands import drill
 from tests.support.sandbox_postgres import SandboxPostgres, sandbox_postgres
 from tests.support.servers import (
@@ -22,6 +21,7 @@ from tests.support.servers import (
     DockerDaemon,
     PrometheusServer,
     free_port,
+    no_5xx,
 )
 
 SUPPORT = Path(__file__).parent.parent / "support"
@@ -57,9 +57,7 @@ def stack(docker_daemon: DockerDaemon, prometheus: PrometheusServer) -> Iterator
                     )
                 )
             prometheus.scrape(f"127.0.0.1:{app_port}", f"127.0.0.1:{hapi_port}")
-            until_prometheus_has(
-                prometheus, f'rate(http_requests_total{{service="{HAPI}"}}[15s]) > 0'
-            )
+            prometheus.until(f'rate(http_requests_total{{service="{HAPI}"}}[15s]) > 0')
             yield {
                 "postgres": postgres,
                 "redis": f"redis://127.0.0.1:{redis_port}/0",
@@ -79,10 +77,7 @@ def run_stack_drill(
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     postgres: SandboxPostgres = stack["postgres"]
     # The app's first calls may have met HAPI starting (502s): out of the window first.
-    until_prometheus_has(
-        prometheus, f'(sum(rate(http_requests_total{{service="{APP}",status=~"5.."}}[15s]))'
-        " or vector(0)) == 0",
-    )  # fmt: skip
+    prometheus.until(no_5xx(APP))
     (tmp_path / "opsconsole.toml").write_text(
         '[console]\nenvironment = "drill-sandbox"\n'
         f'[docker]\nbase_url = "{docker_daemon.base_url}"\n'

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -362,6 +363,26 @@ class PrometheusServer(Server):
     def scrape(self, *addresses: str) -> None:
         """Have Prometheus scrape these host:port targets (as well as itself)."""
         self.targets_file.write_text(json.dumps([{"targets": list(addresses)}]))
+
+    def until(self, query: str, timeout: float = 60) -> None:
+        """Waits until the query returns a series: rates need a few scrapes, and what a
+        test broke must leave the window before the next one starts."""
+        deadline = time.monotonic() + timeout
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if json.load(answer)["data"]["result"]:
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"Prometheus had no {query} within {timeout} s")
+
+
+def no_5xx(service: str, window: str = "15s") -> str:
+    """PromQL that holds when the service answered no 5xx over the window."""
+    return (
+        f'(sum(rate(http_requests_total{{service="{service}",status=~"5.."}}[{window}]))'
+        " or vector(0)) == 0"
+    )
 
 
 # The shared runbooks' alert: error rate over 1 % (here over 10 s, to fire within a test).
