@@ -99,6 +99,7 @@ def up_on_the_current_release(stack: dict[str, Any], prometheus: PrometheusServe
     )  # fmt: skip
     prometheus.until(f'rate(http_requests_total{{service="{APP}"}}[15s]) > 0')
     prometheus.until(no_5xx(APP))
+    prometheus.until_targets_up()
 
 
 def rehearse(

@@ -150,6 +150,7 @@ def run_stack_drill(
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     # What the last test broke must have left the window: no 5xx, P95 under the SLA.
     prometheus.until(no_5xx(APP))
+    prometheus.until_targets_up()
     prometheus.until("histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds"
         f'_bucket{{service="{APP}"}}[15s]))) < 2',
     )  # fmt: skip

@@ -78,6 +78,7 @@ def run_stack_drill(
     postgres: SandboxPostgres = stack["postgres"]
     # The app's first calls may have met HAPI starting (502s): out of the window first.
     prometheus.until(no_5xx(APP))
+    prometheus.until_targets_up()
     (tmp_path / "opsconsole.toml").write_text(
         '[console]\nenvironment = "drill-sandbox"\n'
         f'[docker]\nbase_url = "{docker_daemon.base_url}"\n'

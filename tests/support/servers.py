@@ -376,6 +376,11 @@ class PrometheusServer(Server):
             time.sleep(0.5)
         raise AssertionError(f"Prometheus had no {query} within {timeout} s")
 
+    def until_targets_up(self, timeout: float = 60) -> None:
+        """Waits until no target's last scrape failed: a drill refuses to start on a
+        target down (what the last test restarted may not be scraped again yet)."""
+        self.until("absent(up == 0)", timeout)
+
 
 def no_5xx(service: str, window: str = "15s") -> str:
     """PromQL that holds when the service answered no 5xx over the window."""
