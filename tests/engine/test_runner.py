@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -48,7 +49,7 @@ def runner_for(
     tmp_path: Path,
     operator: ScriptedOperator | None = None,
     params: dict[str, str] | None = None,
-    **options: bool,
+    **options: Any,
 ) -> tuple[Runner, list[Event]]:
     events: list[Event] = []
     runner = Runner(

@@ -124,9 +124,13 @@ def test_a_runbook_for_a_service_gets_its_api_url_unless_the_form_would_show_its
     )  # fmt: skip
     filled = [service_params(book, service, config) for service in config.services]
     assert filled == [
-        {"service": "open", "api_url": "https://api.fda.gov/device/510k.json?limit=1"},
-        {"service": "keyed", "api_url": ""},
-        {"service": "none"},  # the runbook's default stands
+        {
+            "service": "open",
+            "api_url": "https://api.fda.gov/device/510k.json?limit=1",
+            "service_host": "",
+        },
+        {"service": "keyed", "api_url": "", "service_host": ""},
+        {"service": "none", "service_host": ""},  # the runbook's default stands
     ]
     assert "s3cr3tkey" not in repr(config)
 

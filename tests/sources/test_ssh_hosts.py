@@ -234,29 +234,45 @@ def test_the_kept_connections_directory_must_be_the_users_own(
         control_dir()
 
 
-def test_runbooks_acting_on_a_container_are_not_offered_for_a_service_on_a_host(
+def test_runbooks_offered_for_a_service_on_a_host_run_their_docker_steps_there(
     ssh_hosts: SshHosts, tmp_path: Path
 ) -> None:
-    """Their `docker` commands run here: on a host's service they would act on this
-    machine's engine, perhaps on a container of the same name."""
+    """A runbook whose docker steps run here would act on this machine's engine, perhaps
+    on a container of the same name: offered only when each goes to the service's host."""
     from opsconsole.monitoring.offers import offers
     from opsconsole.monitoring.snapshot import Breach
-    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+    from opsconsole.runbooks.model import CommandStep, load_runbooks, shipped_runbooks
 
     config = config_of(ssh_hosts, tmp_path)
-    found = offers(
-        load_runbooks(shipped_runbooks()), [Breach("web1", "health", "DOWN", "UP")],
-        config=config,
-    )  # fmt: skip
-    assert [o.runbook.id for o in found if "container" in {p.name for p in o.runbook.params}] == []
-    # The same service on this machine: offered.
-    here = config.model_copy(
+    library = load_runbooks(shipped_runbooks())
+    breaches = [Breach("web1", signal, "x", "y") for signal in
+                ("health", "container_state", "p95_seconds", "error_rate")]  # fmt: skip
+    found = offers(library, breaches, config=config)
+    assert {"service-down", "high-response-times", "high-error-rate"} <= {
+        o.runbook.id for o in found
+    }
+    for offer in found:
+        assert offer.params.get("service_host") == "app1", offer.runbook.id
+        steps = [*offer.runbook.steps, *offer.runbook.rollback]
+        here = [
+            s.id for s in steps
+            if isinstance(s, CommandStep) and "docker" in " ".join(s.argv) and s.host is None
+        ]  # fmt: skip
+        assert here == [], f"{offer.runbook.id}: docker steps run here: {here}"
+    # One that acts on a container and says nothing of hosts: not offered there.
+    local_only = library.get("service-down")
+    assert local_only is not None
+    bare = local_only.model_copy(
+        update={"params": [p for p in local_only.params if p.name != "service_host"]}
+    )
+    lone = library.model_copy(update={"runbooks": [bare]})
+    assert offers(lone, breaches[:1], config=config) == []
+    here_config = config.model_copy(
         update={"services": [s.model_copy(update={"host": None}) for s in config.services]}
     )
-    offered = offers(
-        load_runbooks(shipped_runbooks()), [Breach("web1", "health", "DOWN", "UP")], config=here
-    )
-    assert "service-down" in [o.runbook.id for o in offered]
+    assert [o.runbook.id for o in offers(lone, breaches[:1], config=here_config)] == [
+        "service-down"
+    ]
 
 
 def test_a_jump_host_is_reached_with_the_same_care(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opsconsole.engine.control import RunOptions
 from opsconsole.engine.events import Event
@@ -19,7 +19,7 @@ def of_kind(events: list[Event], kind: type[E]) -> list[E]:
 
 
 async def run_collecting(
-    runbook: Runbook, operator: Operator, artifacts: Path, **options: bool
+    runbook: Runbook, operator: Operator, artifacts: Path, **options: Any
 ) -> tuple[RunResult, list[Event]]:
     """The run's result and every event it emitted, in order."""
     events: list[Event] = []

@@ -49,8 +49,9 @@ class SshHost(Server):
             f"AuthorizedKeysFile {self.client / 'client_key.pub'}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
             "StrictModes no\nPermitRootLogin prohibit-password\n"
-            # What `docker` on this "host" talks to: the harness's own engine.
-            f"SetEnv DOCKER_HOST={self.docker_host}\n"
+            # What `docker` on this "host" talks to: the harness's own engine; and a name
+            # only a session on this host has (its sshd sets it, no login here does).
+            f"SetEnv DOCKER_HOST={self.docker_host} OPSCONSOLE_TEST_HOST={self.alias}\n"
         )
         self.spawn([SSHD, "-D", "-f", str(config), "-E", str(self.log_path)])
         self.wait_ready(self.ready)

@@ -106,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
         artifacts=artifacts,
         dry_run=getattr(args, "dry_run", False),
         read_only=getattr(args, "read_only", False),
+        hosts=config.hosts_by_name() if config is not None else {},
     )
     record = printer(sys.stdout)
     if incident_prefix := getattr(args, "incident", None):

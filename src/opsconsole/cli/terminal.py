@@ -4,6 +4,7 @@ confirmations, decisions and notes are asked on the terminal, or answered by --y
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 import threading
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class TerminalOperator:
             f"\n!! destructive: {request.step.title}\n"
             f"   {request.step.description}\n"
             f"   environment: {request.environment}\n"
-            f"   $ {request.command}"
+            f"   {request.where}"
         )
         if self.assume_yes:
             self.say("   confirmed by --yes")
@@ -167,6 +168,9 @@ def printer(out: TextIO) -> Callable[[Event], None]:
             print(f"\n>> {event.runbook}: {event.describe()}", file=out)
         elif isinstance(event, StepStarted):
             print(f"\n>> {step}\n   {event.describe()}", file=out)
+            if event.dry_run and event.host and event.argv:
+                # What would run here, whole: ssh, its options, the quoted remote line.
+                print(f"   via: {shlex.join(event.argv)}", file=out)
         elif isinstance(event, Output):
             out.write("".join(f"   {line}\n" for line in event.marked()))
         elif isinstance(event, StepFinished) and not event.dry_run:

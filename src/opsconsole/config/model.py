@@ -248,6 +248,10 @@ class Config(Section):
     def host(self, name: str) -> HostSection:
         return next(h for h in self.hosts if h.name == name)
 
+    def hosts_by_name(self) -> dict[str, HostSection]:
+        """Where a runbook step's `host` may send it."""
+        return {host.name: host for host in self.hosts}
+
     def health_timeout(self, service: ServiceSection) -> float:
         return service.health_timeout_seconds or self.thresholds.health_timeout_seconds
 

@@ -114,7 +114,11 @@ async def run_drill(
             params,
             AutoOperator(drill, overrule, library),
             emit,
-            RunOptions(environment=config.console.environment, artifacts=artifacts),
+            RunOptions(
+                environment=config.console.environment,
+                artifacts=artifacts,
+                hosts=config.hosts_by_name(),
+            ),
             probes=ConfiguredProbes(config),
             library=library,
         )

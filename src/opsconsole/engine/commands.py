@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import shlex
 import socket
+from collections.abc import Mapping
 
 from opsconsole.common.redact import Redactor
+from opsconsole.config.model import HostSection
 from opsconsole.engine.control import Aborted, RunControl, RunOptions
 from opsconsole.engine.environment import command_environment
 from opsconsole.engine.events import (
@@ -21,6 +23,7 @@ from opsconsole.engine.events import (
 )
 from opsconsole.engine.operator import Confirmation, Operator
 from opsconsole.engine.process import CommandResult, OutputLine, run_command
+from opsconsole.engine.remote import SSH_FAILED, remote_argv
 from opsconsole.engine.render import (
     ParamError,
     captured_values,
@@ -30,6 +33,7 @@ from opsconsole.engine.render import (
 )
 from opsconsole.runbooks.model import CommandStep
 from opsconsole.runbooks.placeholders import placeholders
+from opsconsole.sources.ssh import Unreachable, reach
 
 # Output kept in memory for a step's expectations and captures; all of it is in the
 # step's artifact file. A check on the 100,001st megabyte of a log is not a runbook's job.
@@ -67,22 +71,31 @@ class CommandSteps:
             return f"needs {{{missing.args[0]}}}, which no step before it captured"
         except ParamError as unfit:
             return str(unfit)
+        try:
+            host = host_of(step, self.values, self.options.hosts)
+        except KeyError as missing:
+            return f"needs {{{missing.args[0]}}}, which no step before it captured"
+        except ParamError as unfit:
+            return str(unfit)
         shown = self.redact(shlex.join(argv))
-        if step.destructive and confirm and (refused := await self._confirm(step, shown)):
+        if step.destructive and confirm and (refused := await self._confirm(step, shown, host)):
             return refused
+        where = host.name if host else None
         if self.options.dry_run:
-            shown_argv = tuple(self.redact(element) for element in argv)
-            asks = self._target_of(step) if step.destructive else None
+            # On a host: the whole ssh command line, as it would be run.
+            run_argv = remote_argv(host, argv) if host else argv
+            shown_argv = tuple(self.redact(element) for element in run_argv)
+            asks = self._target_of(step, host) if step.destructive else None
             self.emit(
                 StepStarted, step.id, command=shown, argv=shown_argv, dry_run=True,
-                confirm_with=asks,
+                confirm_with=asks, host=where,
             )  # fmt: skip
-            self.emit(StepFinished, step.id, command=shown, dry_run=True)
+            self.emit(StepFinished, step.id, command=shown, dry_run=True, host=where)
             return None
         attempts = 1 + (step.retry.count if step.retry else 0)
         failure: str | None = None
         for attempt in range(1, attempts + 1):
-            failure = await self._attempt(step, argv, shown, attempt)
+            failure = await self._attempt(step, argv, shown, attempt, host)
             if failure is None or attempt == attempts:
                 break
             assert step.retry is not None
@@ -91,30 +104,43 @@ class CommandSteps:
             self.control.fixed()  # a verifying check's window starts here: {since_fix}
         return failure
 
-    async def _confirm(self, step: CommandStep, shown: str) -> str | None:
+    async def _confirm(self, step: CommandStep, shown: str, host: HostSection | None) -> str | None:
         """Why the step may not run; None once the operator has confirmed it. Raises
         Aborted when they did not: a person who says no means the run, not the step."""
+        where = host.name if host else None
         if self.options.read_only:
-            self.emit(Refused, step.id, command=shown, reason="read-only mode")
+            self.emit(Refused, step.id, command=shown, reason="read-only mode", host=where)
             return "refused: destructive, and the run is read-only"
         request = Confirmation(
-            self.runbook, step, shown, self.options.environment, self._target_of(step)
-        )
+            self.runbook, step, shown, self.options.environment, self._target_of(step, host),
+            host=where,
+        )  # fmt: skip
         if not await self.control.ask(self.operator.confirm(request)):
-            self.emit(Refused, step.id, command=shown, reason="not confirmed")
+            self.emit(Refused, step.id, command=shown, reason="not confirmed", host=where)
             raise Aborted(f"'{step.title}' was not confirmed")
-        self.emit(Confirmed, step.id, command=shown, target=request.target)
+        self.emit(Confirmed, step.id, command=shown, target=request.target, host=where)
         return None
 
     async def _attempt(
-        self, step: CommandStep, argv: list[str], shown: str, attempt: int
-    ) -> str | None:
+        self, step: CommandStep, argv: list[str], shown: str, attempt: int,
+        host: HostSection | None,
+    ) -> str | None:  # fmt: skip
         shown_argv = tuple(self.redact(a) for a in argv)
-        self.emit(StepStarted, step.id, command=shown, argv=shown_argv, attempt=attempt)
+        where = host.name if host else None
+        self.emit(StepStarted, step.id, command=shown, argv=shown_argv, attempt=attempt, host=where)
         if self.control.stopping:
             # Stopped while its start was being recorded: the command never runs.
-            self.emit(StepFinished, step.id, error="not started", command=shown, attempt=attempt)
+            self.emit(
+                StepFinished, step.id, error="not started", command=shown, attempt=attempt,
+                host=where,
+            )  # fmt: skip
             self.control.raise_if_stopping()
+        if host is not None and (unreachable := await self._reach(host)):
+            self.emit(
+                StepFinished, step.id, error=unreachable, command=shown, attempt=attempt,
+                host=where,
+            )  # fmt: skip
+            return unreachable
         kept: list[str] = []
         kept_chars = 0
 
@@ -129,8 +155,9 @@ class CommandSteps:
         artifact = self.options.artifacts / f"{self.runbook}-{step.id}-{attempt}.log"
         artifact.parent.mkdir(parents=True, exist_ok=True)
         command = run_command(
-            argv, timeout=step.timeout_seconds, on_lines=arrived, artifact=artifact,
-            redact=self.redact, env=command_environment(),
+            remote_argv(host, argv) if host else argv, timeout=step.timeout_seconds,
+            on_lines=arrived, artifact=artifact, redact=self.redact, env=command_environment(),
+            hold_stdin=host is not None,
         )  # fmt: skip
         try:
             result: CommandResult = await self.control.run(command)
@@ -139,12 +166,15 @@ class CommandSteps:
                 raise
             self.emit(
                 StepFinished, step.id, error="aborted", command=shown, artifact=str(artifact),
-                attempt=attempt,
+                attempt=attempt, host=where,
             )  # fmt: skip
             raise Aborted(f"aborted during '{step.title}'") from None
         output = "\n".join(kept)
         if result.timed_out:
             failure: str | None = f"timed out after {step.timeout_seconds:g} s"
+        elif host is not None and result.exit_code == SSH_FAILED:
+            # ssh's own failure (the connection lost under way): its words, not the step's.
+            failure = f"ssh to {host.name} failed (exit {SSH_FAILED}): {kept[-1] if kept else ''}"
         else:
             failure = expectation_failure(step.expect, result.exit_code, output)
         values = captured_values(step.capture, output) if failure is None else {}
@@ -161,16 +191,31 @@ class CommandSteps:
             artifact=str(result.artifact),
             captured=values,
             attempt=attempt,
+            host=where,
         )
         return failure
 
-    def _target_of(self, step: CommandStep) -> str:
+    async def _reach(self, host: HostSection) -> str | None:
+        """Why the host cannot be reached now (ssh's reason); None once its kept
+        connection is up. Opened here, not by the step's ssh: a connection that ssh
+        opened itself would live in the step's process group and die with it."""
+        try:
+            await asyncio.to_thread(reach, host)
+        except Unreachable as error:
+            return f"{host.name} unreachable: {error}"
+        except (OSError, TimeoutError) as error:
+            return f"{host.name} unreachable: {error}"
+        return None
+
+    def _target_of(self, step: CommandStep, host: HostSection | None = None) -> str:
         """What the operator types to run it: the name of what it acts on, as the runbook
         says it (`confirm`), else the value of the last parameter in its argv; a step's
-        own id only where neither has a value (`check` refuses such a runbook)."""
+        own id only where neither has a value (`check` refuses such a runbook). The
+        `{hostname}` of a step on a host is that host's name."""
         if step.confirm is not None:
+            hostname = host.name if host else socket.gethostname()
             try:
-                return render(step.confirm, {"hostname": socket.gethostname(), **self.values})
+                return render(step.confirm, {"hostname": hostname, **self.values})
             except KeyError:
                 return step.id
         names = [name for element in step.argv for name in placeholders(element)]
@@ -178,3 +223,20 @@ class CommandSteps:
             if self.values.get(name):
                 return self.values[name]
         return step.id
+
+
+def host_of(
+    step: CommandStep, values: Mapping[str, str], hosts: Mapping[str, HostSection]
+) -> HostSection | None:
+    """The host a step runs on: None for this machine (no `host`, or one rendered
+    empty: a service that runs here). Raises ParamError for a name [[hosts]] lacks,
+    KeyError for a value nothing filled."""
+    if step.host is None:
+        return None
+    name = render(step.host, values).strip()
+    if not name:
+        return None
+    if name not in hosts:
+        known = ", ".join(hosts) or "none configured"
+        raise ParamError(f"no host '{name}' in the configuration's [[hosts]] ({known})")
+    return hosts[name]

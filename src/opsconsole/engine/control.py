@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from opsconsole.config.model import HostSection
 
 T = TypeVar("T")
 
@@ -21,6 +23,8 @@ class RunOptions:
     """Render and show every command; run none."""
     read_only: bool = False
     """Refuse every destructive step outright."""
+    hosts: Mapping[str, HostSection] = field(default_factory=dict)
+    """The configuration's [[hosts]] by name: where a step's `host` may send it."""
 
 
 class Aborted(Exception):

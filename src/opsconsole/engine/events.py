@@ -80,6 +80,11 @@ class Event(ABC):
 _BASE = frozenset(each.name for each in fields(Event))
 
 
+def prompt(host: str | None, command: str) -> str:
+    """A command as a shell prompt would show it: `app1 $ ...` on a host of [[hosts]]."""
+    return f"{host} $ {command}" if host else f"$ {command}"
+
+
 @dataclass(frozen=True)
 class RunStarted(Event):
     kind: ClassVar[EventKind] = EventKind.RUN_STARTED
@@ -113,9 +118,15 @@ class StepStarted(Event):
     """A check that waits for the truth (`within_seconds`): how long it may still try."""
     pause: float | None = None
     """Seconds it waits before its first try."""
+    host: str | None = None
+    """The host of [[hosts]] the command runs on (over ssh); None for this machine."""
 
     def describe(self) -> str:
-        what = f"$ {self.command}" if self.command is not None else f"{self.probe} {self.target}"
+        what = (
+            prompt(self.host, self.command)
+            if self.command is not None
+            else f"{self.probe} {self.target}"
+        )
         if self.seconds_left is not None:
             paused = f"first in {self.pause:g} s, " if self.pause else ""
             left = f"{self.seconds_left:.0f} s left"
@@ -162,6 +173,7 @@ class StepFinished(Event):
     captured: dict[str, str] | None = None
     attempt: int | None = None
     dry_run: bool = False
+    host: str | None = None
     output: tuple[str, ...] | None = None
     """The last lines of output, marked as `Output.marked`: only an incident log keeps
     them (its recorder adds them), so only an event read back from one has them."""
@@ -204,9 +216,11 @@ class Confirmed(Event):
     command: str
     target: str
     """What the operator typed: the name of what the command acts on."""
+    host: str | None = None
 
     def describe(self) -> str:
-        return f"confirmed by {self.operator} ({self.target})"
+        on = f" on {self.host}" if self.host else ""
+        return f"confirmed by {self.operator} ({self.target}){on}"
 
 
 @dataclass(frozen=True)
@@ -214,9 +228,11 @@ class Refused(Event):
     kind: ClassVar[EventKind] = EventKind.REFUSED
     command: str
     reason: str
+    host: str | None = None
 
     def describe(self) -> str:
-        return f"refused ({self.reason})"
+        on = f" on {self.host}" if self.host else ""
+        return f"refused{on} ({self.reason})"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ class Confirmation:
     environment: str
     target: str
     """What the operator types to confirm: the value the command acts on."""
+    host: str | None = None
+    """The host of [[hosts]] it runs on; None for this machine."""
+
+    @property
+    def where(self) -> str:
+        """The command as a prompt shows it: `app1 $ docker restart x` on a host."""
+        return f"{self.host} $ {self.command}" if self.host else f"$ {self.command}"
 
 
 class Operator(Protocol):

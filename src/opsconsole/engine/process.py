@@ -95,6 +95,7 @@ async def run_command(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     kill_grace: float = 2.0,
+    hold_stdin: bool = False,
 ) -> CommandResult:
     """Run `argv` and stream its output, line by line, to `on_lines` and to `artifact`.
 
@@ -129,6 +130,9 @@ async def run_command(
       missing `cwd`, an unwritable `artifact`) raises OSError: it is a fault of the
       caller, not of the command.
     - If `on_lines` or `redact` raises, the group is ended and the exception propagates.
+    - `hold_stdin`: stdin is a pipe that nothing is written to, closed only once the
+      command is over, or by the kernel if this process dies. ssh carries its end to the
+      remote command, whose watcher ends it then (engine/remote.py).
     """
     if not argv:
         raise ValueError("run_command needs a program to run: argv is empty")
@@ -139,12 +143,13 @@ async def run_command(
     try:
         output = _Output(on_lines, redact, sink)
         pipes: list[_Pipe] = []
+        stdin_read, held = os.pipe() if hold_stdin else (None, None)
         try:
             pipes.append(await _Pipe.open())
             pipes.append(await _Pipe.open())
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if stdin_read is None else stdin_read,
                 stdout=pipes[0].write_fd,
                 stderr=pipes[1].write_fd,
                 env=dict(env) if env is not None else None,
@@ -154,6 +159,9 @@ async def run_command(
         except BaseException as error:
             for pipe in pipes:
                 pipe.close()
+            if held is not None:
+                os.close(held)
+                held = None
             # The same errno also comes from a missing or forbidden cwd; subprocess names
             # the cwd in `filename` then, and that one is the caller's fault.
             if not isinstance(error, FileNotFoundError | PermissionError) or (
@@ -177,8 +185,14 @@ async def run_command(
             # The child has its copies; ours would keep the pipes from ever ending.
             for pipe in pipes:
                 pipe.close_write_end()
+            if stdin_read is not None:
+                os.close(stdin_read)
         run = _Run(proc, pipes, output, kill_grace)
-        await run.wait(deadline=loop.time() + timeout)
+        try:
+            await run.wait(deadline=loop.time() + timeout)
+        finally:
+            if held is not None:
+                os.close(held)
         return CommandResult(
             exit_code=run.exit_code,
             signal=run.ended_by,

@@ -23,6 +23,7 @@ from opsconsole.engine.events import (
     StepFinished,
     StepSkipped,
     StepStarted,
+    prompt,
 )
 from opsconsole.runbooks.model import CheckStep, CommandStep, Runbook
 
@@ -96,9 +97,8 @@ class RunProgress:
         self.steps = {step.id: step for step in every}
         self.states: dict[str, State] = {step.id: "pending" for step in every}
         self.current: str | None = None
-        """The step running or waiting for the operator, or the last one that did."""
         self.commands: dict[str, str] = {}
-        """The rendered command of each step that ran one."""
+        """Each step's rendered command as a prompt shows it (`app1 $ ...` on a host)."""
         self.verified: list[Verified] = []
         self.waiting: dict[str, Waiting] = {}
         """The checks waiting for the truth, while they wait."""
@@ -136,7 +136,7 @@ class RunProgress:
         if isinstance(event, StepStarted) and step is not None:
             self._set(step, "running", change)
             if event.command is not None:
-                self.commands[step] = event.command
+                self.commands[step] = prompt(event.host, event.command)
             if event.seconds_left is not None:
                 last = self.waiting[step].last if step in self.waiting else None
                 until = time.monotonic() + event.seconds_left

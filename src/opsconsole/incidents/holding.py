@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from opsconsole.config.model import HostSection
 from opsconsole.engine.control import RunOptions
 from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import Event, StepFinished
@@ -62,8 +63,10 @@ class VerifyingCheck:
         environment: str,
         probes: Probes | None,
         artifacts: Path | None = None,
+        hosts: Mapping[str, HostSection] | None = None,
     ) -> None:
         self.runbook = runbook
+        self.hosts = dict(hosts or {})
         self.step = step
         self.values = dict(values)
         self.environment = environment
@@ -92,7 +95,7 @@ class VerifyingCheck:
             {name: value for name, value in self.values.items() if name in declared},
             _Nobody(),
             keep,
-            RunOptions(environment=self.environment, artifacts=self.artifacts),
+            RunOptions(environment=self.environment, artifacts=self.artifacts, hosts=self.hosts),
             probes=self.probes,
         )
         runner.values.update(self.values)  # what the run captured, for its placeholders

@@ -50,6 +50,7 @@ class Proposals:
             end.result.values,
             self.session.config.console.environment,
             ConfiguredProbes(self.session.config),
+            hosts=self.session.config.hosts_by_name(),
         )
         data = {
             "to": str(Status.MONITORING),

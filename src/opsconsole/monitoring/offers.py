@@ -80,11 +80,12 @@ def fits(runbook: Runbook, for_demo: bool, service: ServiceSection | None) -> bo
         return not for_demo
     if service.demo != for_demo:
         return False
-    if service.host is not None and "container" in _declared(runbook):
+    declared = _declared(runbook)
+    if service.host is not None and "container" in declared and "service_host" not in declared:
         # Its commands would run `docker` here, on this machine's engine, not on the host
-        # that runs the container (steps on a host are not built yet): never offered.
+        # that runs the container: only a runbook whose steps go there (`service_host`).
         return False
-    needed = _declared(runbook) & {"container", "metrics_url"}
+    needed = declared & {"container", "metrics_url"}
     return all(getattr(service, name) for name in needed)
 
 
@@ -97,6 +98,9 @@ def service_params(
     (METRIC_PARAMS, `metrics_name`)."""
     declared = _declared(runbook)
     params = {"service": service.name} if "service" in declared else {}
+    if "service_host" in declared:
+        # Where its docker steps run: empty is this machine, never the runbook's default.
+        params["service_host"] = service.host or ""
     params |= {name: _shown_value(service, name) for name in SERVICE_PARAMS if name in declared}
     params |= _tls_params(declared, service)
     if "compose_file" in declared and service.compose_file:
@@ -113,7 +117,7 @@ def service_params(
         if "window" in declared and config.prometheus is not None:
             params["window"] = config.prometheus.window  # the window it breached over
     # A direct scrape has no service label: the runbook's own default stands.
-    kept = (*SERVICE_PARAMS, "api_url")
+    kept = (*SERVICE_PARAMS, "api_url", "service_host")
     return {name: value for name, value in params.items() if value or name in kept}
 
 

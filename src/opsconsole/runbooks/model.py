@@ -119,6 +119,10 @@ class CommandStep(StepBase):
     confirm: str | None = None
     """A destructive step's: what the operator types to run it, as a template ("{container}"):
     the name of what it acts on. Without it, the last parameter in argv."""
+    host: str | None = None
+    """Where it runs, as a template ("{service_host}"): a host of the configuration's
+    [[hosts]], reached over ssh; this machine when absent or rendered empty (a service
+    that runs here)."""
 
 
 class CheckStep(StepBase):
@@ -336,6 +340,8 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
                 yield (*here, "argv", number), element
             if step.confirm is not None:
                 yield (*here, "confirm"), step.confirm
+            if step.host is not None:
+                yield (*here, "host"), step.host
         if isinstance(step, DecisionStep):
             for number, answer in enumerate(step.answers):
                 for each, condition in enumerate(answer.when):

@@ -89,6 +89,7 @@ class RunbookMode:
             probes=ConfiguredProbes(self.app.config),
             record=recorder,
             library=self.app.library,
+            hosts=self.app.config.hosts_by_name(),
         )
         if recorder is not None:
             recorder.on_failure = wizard.stop_unrecorded

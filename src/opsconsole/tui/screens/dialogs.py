@@ -131,7 +131,7 @@ class ConfirmDialog(Dialog[bool]):
                 Text.assemble("environment ", (request.environment, "bold")),
                 classes="dialog-environment",
             )
-            yield Static(Text(f"$ {request.command}"), classes="dialog-command", markup=False)
+            yield Static(Text(request.where), classes="dialog-command", markup=False)
             yield Static(
                 Text.assemble("Type ", (request.target, "bold"), " to run it; Escape refuses."),
             )

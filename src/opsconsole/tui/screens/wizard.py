@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import Worker, WorkerState
 
+from opsconsole.config.model import HostSection
 from opsconsole.engine.control import RunOptions
 from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import Event, Note
@@ -93,6 +94,7 @@ class WizardScreen(Screen[None]):
         probes: Probes | None = None,
         record: Callable[[Event], None] | None = None,
         library: Library | None = None,
+        hosts: Mapping[str, HostSection] | None = None,
     ) -> None:
         """`record` sees every event as it is emitted, before the screen shows it (the
         place for an incident log); `artifacts` defaults to a fresh temporary folder;
@@ -118,7 +120,7 @@ class WizardScreen(Screen[None]):
                 params,
                 _ScreenOperator(self, operator_name),
                 self._emitted,
-                RunOptions(environment=environment, artifacts=where),
+                RunOptions(environment=environment, artifacts=where, hosts=dict(hosts or {})),
                 probes=probes,
                 library=library,
             )

@@ -100,7 +100,7 @@ class CurrentStep(Static):
         if step.description:
             parts.append(Text(step.description))
         if current in self.progress.commands:
-            parts.append(Text(f"$ {self.progress.commands[current]}", style=formats.LOOK.quiet))
+            parts.append(Text(self.progress.commands[current], style=formats.LOOK.quiet))
         if (waiting := self.progress.waiting.get(current)) is not None:
             parts.append(Text(waiting.said(time.monotonic()), style="bold"))
         self.update(Text("\n").join(parts))
