@@ -106,3 +106,27 @@ def test_a_configuration_taken_again_keeps_what_the_board_knew_of_each_service()
     assert moved.statuses["api"].since is None  # another URL: nothing known of it yet
     assert moved.statuses["web"].since == started
     assert moved.history["api"] is old.history["api"]
+
+
+def test_the_containers_last_reading_is_kept_only_where_the_same_engines_are_read() -> None:
+    """A reading keyed `app1/web` is not app2's `web`: moved to another host, a container
+    is asked afresh; another [[hosts]] entry (a new port, another jump) too."""
+    from opsconsole.config.model import Config
+    from opsconsole.monitoring.board import Board
+
+    def config(host: str, port: int = 22) -> Config:
+        return Config.model_validate(
+            {"hosts": [{"name": "app1", "ssh": "app1", "port": port},
+                       {"name": "app2", "ssh": "app2"}],
+             "services": [{"name": "web", "health_url": "http://web/health",
+                           "container": "web", "host": host}]}
+        )  # fmt: skip
+
+    old = Board(config("app1"))
+    same = Board(config("app1"))
+    same.carry_over(old)
+    assert same.containers is old.containers
+    for changed in (config("app2"), config("app1", port=2222)):
+        board = Board(changed)
+        board.carry_over(old)
+        assert board.containers is not old.containers

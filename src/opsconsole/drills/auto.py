@@ -105,10 +105,11 @@ async def run_drill(
     if runbook is None:
         return fail(f"no runbook '{drill.runbook}' in the library")
     try:
-        params = {
-            name: render(v, sandbox_values(config, drill.target, drill.fault))
-            for name, v in drill.params.items()
-        }
+        values = sandbox_values(config, drill.target, drill.fault)
+        params = {name: render(v, values) for name, v in drill.params.items()}
+        if "service_host" in {p.name for p in runbook.params} and "service_host" not in params:
+            # Its docker steps go where the target runs, as the dashboard's offer sends them.
+            params["service_host"] = values.get("service_host", "")
         runner = Runner(
             runbook,
             params,

@@ -8,6 +8,23 @@ from typing import Any
 import docker
 from docker.errors import NotFound
 
+from opsconsole.config.model import HostSection
+
+
+def engine_client(base_url: str, host: HostSection | None, timeout: float) -> Any:
+    """The engine a fault acts on: a host's over ssh (its own kept connection, as the
+    dashboard reads it), else this machine's [docker]."""
+    if host is None:
+        return docker.DockerClient(base_url=base_url, timeout=timeout)
+    from opsconsole.sources.ssh_docker import ssh_docker_client
+
+    return ssh_docker_client(host, timeout=timeout, maxsize=1)
+
+
+def on_host(record: dict[str, Any], host: HostSection | None) -> dict[str, Any]:
+    """A fault's record, with the host it was put into: its undo goes there too."""
+    return {**record, "host": host.name} if host is not None else record
+
 
 @dataclass
 class ContainerFault:
@@ -16,12 +33,18 @@ class ContainerFault:
     base_url: str
     container: str
     action: str
+    host: HostSection | None = None
+    """The host of [[hosts]] whose engine runs it; None: this machine's."""
 
     def record(self) -> dict[str, Any]:
-        return {"kind": f"container_{self.action}", "container": self.container}
+        return on_host({"kind": f"container_{self.action}", "container": self.container}, self.host)
+
+    @property
+    def where(self) -> str:
+        return f"container {self.container}" + (f" on {self.host.name}" if self.host else "")
 
     def inject(self) -> str:
-        client = docker.DockerClient(base_url=self.base_url, timeout=30)
+        client = engine_client(self.base_url, self.host, 30)
         try:
             found = client.containers.get(self.container)
             if self.action == "stop":
@@ -32,21 +55,21 @@ class ContainerFault:
                 found.pause()
         finally:
             client.close()
-        return f"container {self.container}: {self.action}"
+        return f"{self.where}: {self.action}"
 
     def undo(self) -> str:
-        client = docker.DockerClient(base_url=self.base_url, timeout=30)
+        client = engine_client(self.base_url, self.host, 30)
         try:
             found = client.containers.get(self.container)
             if found.status == "paused":
                 found.unpause()
-                return f"container {self.container} unpaused"
+                return f"{self.where} unpaused"
             if found.status != "running":
                 found.start()
-                return f"container {self.container} started"
-            return f"container {self.container} was running"
+                return f"{self.where} started"
+            return f"{self.where} was running"
         except NotFound:
-            return f"container {self.container} is gone: nothing to start"
+            return f"{self.where} is gone: nothing to start"
         finally:
             client.close()
 

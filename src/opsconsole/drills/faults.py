@@ -13,7 +13,7 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from opsconsole.config.model import Config
+from opsconsole.config.model import Config, HostSection
 from opsconsole.drills.demo_faults import DEMO_PREFIX, DemoFault
 from opsconsole.drills.fault import Fault, FaultRefused
 from opsconsole.drills.model import FaultSpec
@@ -72,17 +72,19 @@ def make_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
     from opsconsole.drills.container_faults import ContainerFault
     from opsconsole.drills.oom import ContainerOom
 
-    assert config.docker is not None
     if kind == "containers_stop":
         from opsconsole.drills.container_faults import StackStop
         from opsconsole.drills.model import stack_containers
 
+        assert config.docker is not None
         return StackStop(config.docker.base_url, stack_containers(config))
     container = _container_of(config, spec.service or target)
+    host = _host_of(config, spec.service or target)
+    base_url = config.docker.base_url if config.docker is not None else ""
     if kind == "container_oom":
-        return ContainerOom(config.docker.base_url, container)
+        return ContainerOom(base_url, container, host)
     action = kind.removeprefix("container_")
-    return ContainerFault(config.docker.base_url, container, action)
+    return ContainerFault(base_url, container, action, host)
 
 
 def _certificate_fault(spec: FaultSpec, config: Config, target: str, run: str) -> Fault:
@@ -99,6 +101,15 @@ def _certificate_fault(spec: FaultSpec, config: Config, target: str, run: str) -
     return CertificateExpiring(
         config.docker.base_url, service.container, cert, key, host, ca_cert, ca_key, spec.days, run
     )
+
+
+def _host_of(config: Config, target: str) -> HostSection | None:
+    """The host of [[hosts]] whose engine runs the target's container; None: this
+    machine's (PostgreSQL's and Redis's containers are always this machine's)."""
+    service = next((s for s in config.services if s.name == target), None)
+    if service is None or service.host is None:
+        return None
+    return config.host(service.host)
 
 
 def _container_of(config: Config, target: str) -> str:
@@ -155,16 +166,25 @@ def undo_recorded(record: dict[str, Any], config: Config) -> str:
 
         base_url = config.docker.base_url if config.docker is not None else None
         return restore(base_url, str(record["container"]), dict(record["saved"]))
-    if config.docker is None:
-        raise FaultRefused("no [docker] in the configuration to undo it with")
     from opsconsole.drills.container_faults import ContainerFault
     from opsconsole.drills.oom import ContainerOom
 
+    host = None
+    if "host" in record:
+        host = config.hosts_by_name().get(str(record["host"]))
+        if host is None:
+            raise FaultRefused(
+                f"host {record['host']} is no longer in the configuration's [[hosts]]: "
+                f"container {record['container']} is left as the drill left it there"
+            )
+    elif config.docker is None:
+        raise FaultRefused("no [docker] in the configuration to undo it with")
+    base_url = config.docker.base_url if config.docker is not None else ""
     if kind == "container_oom":
-        return ContainerOom(config.docker.base_url, str(record["container"])).undo()
+        return ContainerOom(base_url, str(record["container"]), host).undo()
     if kind == "containers_stop":
         from opsconsole.drills.container_faults import StackStop
 
-        return StackStop(config.docker.base_url, [str(n) for n in record["containers"]]).undo()
+        return StackStop(base_url, [str(n) for n in record["containers"]]).undo()
     action = kind.removeprefix("container_")
-    return ContainerFault(config.docker.base_url, str(record["container"]), action).undo()
+    return ContainerFault(base_url, str(record["container"]), action, host).undo()

@@ -199,6 +199,7 @@ def _service_values(config: Config, name: str) -> dict[str, str]:
     }
     if service.container:
         values["container"] = service.container
+    values["service_host"] = service.host or ""
     if service.compose_file:
         values["compose_file"] = os.path.expanduser(service.compose_file)
     if service.api_url is not None:  # with its key: a runbook's output masks `api_key=`
@@ -259,10 +260,10 @@ def _target_problem(config: Config, drill: Drill) -> str | None:
         if not services[name].sandbox:
             return f"target {name} is not marked sandbox = true: drills are refused there"
     service = services[drill.fault.service or target]
-    if service.host is not None and kind != "redis_queue":
+    if service.host is not None and kind in ON_THIS_MACHINE:
         return (
-            f"{service.name} runs on host {service.host}: a drill's fault goes into this "
-            "machine's engine only (drills on a host are not built yet)"
+            f"{service.name} runs on host {service.host}: a {kind} fault acts on this "
+            "machine only (a container_* fault goes into a host's container)"
         )
     if kind == "redis_queue":
         return _queue_problem(config, drill)
@@ -272,13 +273,17 @@ def _target_problem(config: Config, drill: Drill) -> str | None:
         return None if stack_containers(config) else "no container of the stack is marked sandbox"
     if kind.startswith("container_") and service.container is None:
         return f"target {service.name} has no container for a {kind} fault"
-    if kind.startswith("container_") and config.docker is None:
+    if kind.startswith("container_") and config.docker is None and service.host is None:
         return f"a {kind} fault needs [docker] in the configuration"
     if kind == "api_burst" and service.api_url is None:
         return f"an api_burst fault needs {service.name}'s api_url: the API whose quota it spends"
     if kind == "certificate_expiring":
         return _certificate_problem(config, service, drill.fault.days)
     return None
+
+
+ON_THIS_MACHINE = frozenset({"containers_stop", "certificate_expiring"})
+"""Faults that act on this machine's engine or files: never for a service on a host."""
 
 
 def _certificate_problem(config: Config, service: ServiceSection, days: int) -> str | None:

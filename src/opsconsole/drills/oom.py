@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import docker
 from docker.errors import NotFound
+
+from opsconsole.config.model import HostSection
+from opsconsole.drills.container_faults import engine_client, on_host
 
 EXIT_WAIT_SECONDS = 15.0
 MARGIN_BYTES = 64 * 1024 * 1024
@@ -54,12 +56,14 @@ class ContainerOom:
 
     base_url: str
     container: str
+    host: HostSection | None = None
+    """The host of [[hosts]] whose engine runs it; None: this machine's."""
 
     def record(self) -> dict[str, Any]:
-        return {"kind": "container_oom", "container": self.container}
+        return on_host({"kind": "container_oom", "container": self.container}, self.host)
 
     def inject(self) -> str:
-        client = docker.DockerClient(base_url=self.base_url, timeout=60)
+        client = engine_client(self.base_url, self.host, 60)
         try:
             found = client.containers.get(self.container)
             host = found.attrs.get("HostConfig") or {}
@@ -96,7 +100,7 @@ class ContainerOom:
         )
 
     def undo(self) -> str:
-        client = docker.DockerClient(base_url=self.base_url, timeout=60)
+        client = engine_client(self.base_url, self.host, 60)
         try:
             found = client.containers.get(self.container)
             said = f"container {self.container} was running"

@@ -85,7 +85,11 @@ class Board:
         same = {
             "postgres": old.config.postgres == self.config.postgres,
             "redis": old.config.redis == self.config.redis,
-            "containers": old.config.docker == self.config.docker,
+            # Which engines are read, and which container of whom on which host.
+            "containers": old.config.docker == self.config.docker
+            and old.config.hosts == self.config.hosts
+            and [(s.name, s.container, s.host) for s in old.config.services]
+            == [(s.name, s.container, s.host) for s in self.config.services],
             "disk": old.config.postgres == self.config.postgres,
             "metrics": old.config.prometheus == self.config.prometheus
             and [(s.name, s.metrics_url, self.config.metric_names(s)) for s in self.config.services]
