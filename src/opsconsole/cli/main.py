@@ -5,13 +5,26 @@ work: `--help` and `--version` load no Textual and no backend client."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from opsconsole import __version__
-from opsconsole.cli import check, dashboard, demo, doctor, drill, incidents, run, status
+from opsconsole.config.locate import CONFIG_ENV
+from opsconsole.cli import (
+    check,
+    dashboard,
+    demo,
+    doctor,
+    drill,
+    hosts,
+    incidents,
+    run,
+    status,
+)
 
-COMMANDS = (demo, check, doctor, status, run, incidents, drill)
+COMMANDS = (demo, check, doctor, status, hosts, run, incidents, drill)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,5 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "config", None) is not None:
+        # A runbook's step that runs the console (`opsconsole hosts check`) reads the
+        # configuration this one was given, not whatever its own lookup finds.
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     code: int = args.main(args)
     return code

@@ -48,6 +48,7 @@ def offers(
     the breaches came (services as configured, then backends)."""
     if config is not None and services is None:
         services = {service.name: service for service in config.services}
+    hosts = {host.name for host in config.hosts} if config is not None else set()
     found = []
     for breach in breaches:
         signal = breach.signal.partition(":")[0]  # "queue:audit_events_queue" is a "queue"
@@ -58,6 +59,8 @@ def offers(
                     continue
                 if not fits(runbook, when.demo, service):
                     continue
+                if "ssh_host" in _declared(runbook) and breach.subject not in hosts:
+                    continue  # a runbook for a host of [[hosts]], not for a backend
                 params = (
                     {when.subject_param: breach.subject}
                     if when.subject_param in _declared(runbook) and when.subject_param

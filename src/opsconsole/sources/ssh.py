@@ -178,3 +178,26 @@ def _reach(host: HostSection, lane: int) -> None:
         if opened.returncode != 0:
             said.seek(0)
             raise Unreachable(said_by_ssh(host, said.read().decode(errors="replace")))
+
+
+CAUSES = (
+    "none", "dns", "refused", "timeout", "host_key_changed", "host_key_unknown", "auth",
+    "jump", "other",
+)  # fmt: skip
+"""Why a host cannot be reached, as `opsconsole hosts check` says it (`cause=...`): the
+host-unreachable runbook's decision branches on it."""
+
+
+def cause_of(reason: str) -> str:
+    """The cause in a reason `said_by_ssh` gave (one of CAUSES, never "none")."""
+    checks = (
+        ("host_key_changed", "has CHANGED"),
+        ("host_key_unknown", "host key"),
+        ("jump", "the way through"),
+        ("dns", "Could not resolve hostname"),
+        ("refused", "Connection refused"),
+        ("timeout", "timed out"),
+        ("timeout", "No route to host"),
+        ("auth", "Permission denied"),
+    )
+    return next((cause for cause, said in checks if said in reason), "other")
