@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opsconsole import __version__
-from opsconsole.config.locate import CONFIG_ENV
 from opsconsole.cli import (
     check,
     dashboard,
@@ -23,6 +22,7 @@ from opsconsole.cli import (
     run,
     status,
 )
+from opsconsole.config.locate import CONFIG_ENV
 
 COMMANDS = (demo, check, doctor, status, hosts, run, incidents, drill)
 
