@@ -69,10 +69,10 @@ async def test_a_whole_run_folds_into_states_commands_lines_and_the_verifying_re
     assert isinstance(step, CommandStep)
     verify = shlex.join(step.argv)  # no placeholder in it: rendered as written
     assert progress.commands == {
-        "look": "sh -c 'echo looking; echo slow >&2'",
-        "restart": "touch api-staging",
-        "verify": verify,
-        "undo": "echo undone",
+        "look": "$ sh -c 'echo looking; echo slow >&2'",
+        "restart": "$ touch api-staging",
+        "verify": f"$ {verify}",
+        "undo": "$ echo undone",
     }
     assert set(change.steps) == set(progress.states) - {"leave"}
     assert change.more_than_output
@@ -158,3 +158,19 @@ async def test_an_unanswered_question_fails_its_step_and_counts_what_is_left(
     after = progress.apply([Note(runbook.id, "undo", "alice", prompt=NOTE_PROMPT, text="odd")])
     assert after.lines == ["✎ note by alice: odd"]
     assert after.steps == []
+
+
+def test_a_step_on_a_host_reads_as_a_prompt_on_that_host() -> None:
+    """The wizard's current step and its log say where the command runs."""
+    from opsconsole.engine.events import StepStarted
+
+    start = {"id": "start", "kind": "command", "title": "Start it", "host": "app1",
+             "argv": ["docker", "start", "web"]}  # fmt: skip
+    runbook = book(steps=[start])
+    progress = RunProgress(runbook)
+    started = StepStarted(
+        runbook.id, "start", operator="alice", command="docker start web", host="app1"
+    )
+    change = progress.apply([started])
+    assert progress.commands == {"start": "app1 $ docker start web"}
+    assert change.lines == ["▶ start: app1 $ docker start web"]
