@@ -80,6 +80,12 @@ class SshHost(Server):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
 
+    def running(self, word: str) -> list[int]:
+        """The host's processes (its sshd's, and their children) whose command line has
+        `word`: `dial-stdio`, the host's side of the console's docker sessions."""
+        assert self.process is not None
+        return commands_under(self.process.pid, word)
+
     def cleanup(self) -> None:
         with contextlib.suppress(Exception):
             self.freeze(False)
@@ -104,6 +110,32 @@ def descendants(pid: int) -> list[int]:
         found += kids
         todo += kids
     return found
+
+
+def commands_under(ancestor: int, word: str) -> list[int]:
+    """The live processes under `ancestor` (whichever of its threads started them) whose
+    command line has `word`: a zombie has none, and is not counted."""
+    parents: dict[int, int] = {}
+    lines: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended since the listing
+            continue
+        # The command's name, in parentheses, may hold spaces: the fields after it do not.
+        parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+        lines[int(entry.name)] = line
+    found: list[int] = []
+    for pid, line in lines.items():
+        above = parents.get(pid)
+        while above is not None and above != ancestor:
+            above = parents.get(above)
+        if above == ancestor and word in line:
+            found.append(pid)
+    return sorted(found)
 
 
 @dataclass

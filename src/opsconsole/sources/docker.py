@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -18,6 +20,7 @@ import docker.utils
 import requests
 
 from opsconsole.sources.readings import STOPPED, ContainerStatus, missing
+from opsconsole.sources.sessions import Errand, serving
 
 R = TypeVar("R")
 
@@ -130,6 +133,8 @@ class DockerSource:
         check_name(name)
         if tail < 0:
             raise ValueError(f"tail must not be negative, not {tail}")
+        # Over ssh, the sessions this follow holds: ended when it is stopped.
+        errand = Errand()
 
         def work(client: Any) -> str:
             container_id = self._id_of(client, name)
@@ -147,7 +152,7 @@ class DockerSource:
                 )
             except docker.errors.NotFound:  # removed since it was looked up
                 raise LookupError(f"no such container: {name}") from None
-            _follow(stream, _LineSplitter(on_line, stop), stop)
+            _follow(stream, _LineSplitter(on_line, stop), stop, errand)
             if stop.is_set():
                 return STOPPED
             # The stream ends quietly however it ends (the SDK takes a dropped connection
@@ -155,7 +160,8 @@ class DockerSource:
             # went away.
             return _why_ended(client, container_id)
 
-        return self._with_client(work)
+        with serving(errand):
+            return self._with_client(work)
 
     # `timeout` is docker's grace period before SIGKILL, not a deadline on this call.
     async def restart(self, name: str, timeout: int = 10) -> None:  # noqa: ASYNC109
@@ -246,16 +252,14 @@ class DockerSource:
         ]
         if docker.utils.version_lt(client.api.api_version, _ONE_SHOT_API):
             measured = []
-        # Together, not one by one: each request waits for the daemon's next round.
-        stats = dict(
-            zip(
-                measured,
-                self._stats_pool.map(
-                    lambda container_id: self._stats(client, container_id), measured
-                ),
-                strict=True,
-            )
-        )
+        # Together, not one by one: each request waits for the daemon's next round. Each
+        # in a copy of this thread's context: over ssh, the sessions they take are the
+        # poll's (sources/sessions.py), ended with the others when it is given up on.
+        asks = [
+            functools.partial(contextvars.copy_context().run, self._stats, client, container_id)
+            for container_id in measured
+        ]
+        stats = dict(zip(measured, self._stats_pool.map(_call, asks), strict=True))
         statuses = {name: missing(name) for name in self.containers if name in absent}
         samples: dict[str, _CpuSample] = {}
         for container_id, attrs in found.items():
@@ -316,19 +320,29 @@ class _LineSplitter:
             self._on_line(line.decode("utf-8", errors="replace").removesuffix("\r"))
 
 
-def _follow(stream: Any, lines: _LineSplitter, stop: threading.Event) -> None:
+def _call(call: Callable[[], R]) -> R:
+    return call()
+
+
+def _follow(stream: Any, lines: _LineSplitter, stop: threading.Event, errand: Errand) -> None:
     """Pass the stream's lines on until it ends or `stop` is set. A stream blocks until the
-    container writes: only closing its socket from another thread ends it sooner."""
+    container writes: only closing its socket from another thread ends it sooner, or, over
+    ssh, ending the session behind it (the errand's)."""
     finished = threading.Event()
     close_lock = threading.Lock()
 
-    # Closed already, or a protocol whose streams cannot be cancelled (SSH): the follow
-    # then ends at the container's next output.
-    cannot_close = (OSError, AttributeError, docker.errors.DockerException)
+    # Closed already; or over ssh, where the SDK's close looks for a socket that is not
+    # there (AttributeError, or UnboundLocalError: a NameError).
+    cannot_close = (OSError, AttributeError, NameError, docker.errors.DockerException)
 
     def close() -> None:
-        with close_lock, contextlib.suppress(*cannot_close):
-            stream.close()
+        with close_lock:
+            # The SDK's close of a stream over ssh leaves its ssh running, and the read
+            # blocked on it; ending the session ends both.
+            if stop.is_set() and errand.abandon():
+                return
+            with contextlib.suppress(*cannot_close):
+                stream.close()
 
     def close_on_stop() -> None:
         while not stop.wait(_STOP_CHECK_SECONDS):

@@ -17,6 +17,7 @@ import requests
 from opsconsole.config.model import Config, HostSection, host_containers
 from opsconsole.sources.docker import DockerSource
 from opsconsole.sources.readings import ContainerStatus, missing
+from opsconsole.sources.sessions import Errand, serving
 from opsconsole.sources.ssh import SESSIONS_A_LANE, Unreachable, reach
 
 # Requests at once to one host's engine: its stats are answered at the engine's next
@@ -51,6 +52,8 @@ class HostDocker:
         self.last: dict[str, ContainerStatus] = {name: missing(name) for name in containers}
         self.down: _Down | None = None
         self._pending: asyncio.Future[dict[str, ContainerStatus]] | None = None
+        self._errand = Errand()
+        """The pending poll's sessions (sources/sessions.py)."""
 
     async def poll(self, seconds: float = ANSWER_SECONDS) -> dict[str, ContainerStatus]:
         """Within `seconds`, or said as not answering: a host whose packets are dropped
@@ -61,6 +64,12 @@ class HostDocker:
         try:
             return await asyncio.wait_for(asyncio.shield(self._pending), seconds)
         except TimeoutError:
+            # A read from ssh's pipe ignores the socket's timeout: the sessions that wait
+            # on an engine that does not answer would hold the poll's thread, and their
+            # place in the pool, for as long as ssh lives. Ended, the poll tries once
+            # more on fresh sessions, and the next poll takes what it found. (In a thread:
+            # each ssh is given a moment to go.)
+            await asyncio.to_thread(self._errand.abandon)
             return self._unreachable(f"no answer within {seconds:g} s")
 
     async def _poll(self) -> dict[str, ContainerStatus]:
@@ -68,18 +77,26 @@ class HostDocker:
             # The kept connection first: its failure is ssh's reason in ssh's words.
             await asyncio.to_thread(reach, self.host, self.lanes)
             try:
-                found = await self.source.poll()
+                found = await self._read()
             except requests.exceptions.ConnectionError:
                 # Sessions of a connection that has since died (the host came back, or
-                # the kept connection was renewed): the source dropped them; once more.
-                found = await self.source.poll()
+                # the kept connection was renewed), or ended past the deadline: the
+                # source dropped them; once more.
+                found = await self._read()
         except Unreachable as unreachable:
             return self._unreachable(str(unreachable))
         except Exception as error:  # the engine, or the session, failed past ssh
+            if self._errand.abandoned and self.down is not None:
+                return self._unreachable(self.down.reason)  # not answering, as was said
             return self._unreachable(f"docker on {self.host.name}: {error}")
         self.down = None
         self.last = found
         return {f"{self.host.name}/{n}": replace(s, host=self.host.name) for n, s in found.items()}
+
+    async def _read(self) -> dict[str, ContainerStatus]:
+        self._errand = errand = Errand()
+        with serving(errand):  # the poll's thread starts from a copy of this context
+            return await self.source.poll()
 
     def _unreachable(self, reason: str) -> dict[str, ContainerStatus]:
         if self.down is None or self.down.reason != reason:
@@ -94,6 +111,7 @@ class HostDocker:
     def close(self) -> None:
         if self._pending is not None:
             self._pending.cancel()  # its thread ends on a closed source, making nothing
+        self._errand.abandon()  # nor waits on a host that does not answer
         self.source.close()
 
 

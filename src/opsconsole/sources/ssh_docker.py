@@ -16,11 +16,14 @@ import docker
 from docker.transport import sshconn
 
 from opsconsole.config.model import HostSection
+from opsconsole.sources.sessions import Errand, current
 from opsconsole.sources.ssh import SESSIONS_A_LANE, ssh_argv
 
 # Asked of every engine before the client knows its version: the oldest the SDK supports.
 _FIRST_API = "1.24"
 _NEWEST_API = "1.41"
+# How long an ended session's ssh has to go on SIGTERM before it is killed.
+_END_SECONDS = 1.0
 
 
 class _HostSocket(sshconn.SSHSocket):  # type: ignore[misc]  # the SDK ships no types
@@ -45,6 +48,21 @@ class _HostSocket(sshconn.SSHSocket):  # type: ignore[misc]  # the SDK ships no 
         with contextlib.suppress(OSError, ValueError):
             super().close()
 
+    def end(self) -> None:
+        """ssh ended: its end of the pipes closes, and a read blocked on them returns
+        (closing our ends would not wake it). The kept connection stays: the master
+        closes this session's channel alone."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(_END_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(_END_SECONDS)
+
     def connect(self, **kwargs: Any) -> None:
         self.proc = subprocess.Popen(
             ssh_argv(self.config, ["docker", "system", "dial-stdio"], self.lane),
@@ -64,6 +82,8 @@ class _HostConnection(sshconn.SSHConnection):  # type: ignore[misc]
         super().__init__(None, timeout, host.ssh)
         self.host_config = host
         self.lane = lane
+        self.errand: Errand | None = None
+        """The work this session serves while taken from the pool (sources/sessions.py)."""
 
     @property
     def is_connected(self) -> bool:
@@ -78,6 +98,14 @@ class _HostConnection(sshconn.SSHConnection):  # type: ignore[misc]
         sock.settimeout(self.timeout)
         sock.connect()
         self.sock = sock
+        errand = self.errand
+        if errand is not None and errand.abandoned:  # given up on while ssh started
+            sock.end()
+
+    def end(self) -> None:
+        sock = self.sock
+        if isinstance(sock, _HostSocket):
+            sock.end()
 
 
 class _HostPool(sshconn.SSHConnectionPool):  # type: ignore[misc]
@@ -94,6 +122,19 @@ class _HostPool(sshconn.SSHConnectionPool):  # type: ignore[misc]
     def _new_conn(self) -> _HostConnection:
         lane, self.opened = self.opened % self.lanes, self.opened + 1
         return _HostConnection(self.host_config, self.timeout, lane)
+
+    def _get_conn(self, timeout: float | None = None) -> _HostConnection:
+        conn: _HostConnection = super()._get_conn(timeout)
+        conn.errand = errand = current()
+        if errand is not None:
+            errand.took(conn)
+        return conn
+
+    def _put_conn(self, conn: _HostConnection | None) -> None:
+        if conn is not None and conn.errand is not None:
+            conn.errand.gave_back(conn)
+            conn.errand = None
+        super()._put_conn(conn)
 
 
 class _HostAdapter(sshconn.SSHHTTPAdapter):  # type: ignore[misc]
