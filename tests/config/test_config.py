@@ -201,3 +201,14 @@ def test_hosts_are_checked_against_the_services_that_run_on_them(tmp_path: Path)
         "9:1: host 'app2' runs no service's container: its Docker engine has nothing to watch"
         ' (docker = false, or give a service host = "app2")',
     ]
+
+
+def test_a_compose_file_read_on_a_host_is_given_as_its_absolute_path(tmp_path: Path) -> None:
+    host = '[[hosts]]\nname = "app1"\nssh = "ops@app1"\n'
+    for given in ("~/app/docker-compose.yml", "docker-compose.yml"):
+        service = MINIMAL + f'host = "app1"\ncontainer = "api"\ncompose_file = "{given}"\n'
+        assert problems_of(write(tmp_path, service + host)) == [
+            "6:16: compose_file of api is read on app1: give its absolute path there"
+        ]
+    absolute = MINIMAL + 'host = "app1"\ncontainer = "api"\ncompose_file = "/srv/app/c.yml"\n'
+    assert load_config(write(tmp_path, absolute + host)).config.services[0].host == "app1"

@@ -5,6 +5,10 @@ in the incident log, and the whole ssh command line shown by --dry-run."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -16,7 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from opsconsole.config.model import load_config
+from opsconsole.engine.control import RunOptions
+from opsconsole.engine.events import Event, StepFinished
+from opsconsole.engine.runner import Runner
+from opsconsole.runbooks.model import shipped_runbooks
 from tests.support.commands import OPSCONSOLE, run
+from tests.support.operators import ScriptedOperator
+from tests.support.runbooks import book
 from tests.support.servers import free_port
 from tests.support.ssh import SshHosts
 
@@ -41,6 +52,16 @@ name = "marker"
 description = "A file an injection would create"
 default = "/nonexistent"
 
+[[runbooks.params]]
+name = "empty"
+description = "An empty value: still an argument"
+default = ""
+
+[[runbooks.params]]
+name = "dash"
+description = "A value that reads as an option"
+default = "-n"
+
 [[runbooks.steps]]
 id = "where"
 kind = "command"
@@ -53,7 +74,7 @@ id = "args"
 kind = "command"
 title = "Each argument on its own line"
 host = "{service_host}"
-argv = ["printf", "[%s]\\\\n", "{value}", "{marker}"]
+argv = ["printf", "[%s]\\\\n", "{value}", "{marker}", "{empty}", "{dash}"]
 
 [[runbooks.steps]]
 id = "status"
@@ -92,6 +113,35 @@ argv = [
     "sh", "-c", "sleep 300 & echo $! > \\"$1\\"; echo \\"$$\\" >> \\"$1\\"; echo started; wait",
     "sh", "{pidfile}",
 ]
+
+[[runbooks]]
+id = "leaves"
+title = "A command that leaves a child behind, deaf to TERM"
+summary = "What it leaves is ended on the host, as here"
+
+[[runbooks.params]]
+name = "service_host"
+description = "Where"
+
+[[runbooks.params]]
+name = "pidfile"
+description = "Where the child writes its pid"
+
+[[runbooks.steps]]
+id = "leave"
+kind = "command"
+title = "Leave a child"
+host = "{service_host}"
+argv = [
+    "sh", "-c", "(trap '' TERM; exec sleep 31) & echo $! > \\"$1\\"; echo left", "sh", "{pidfile}",
+]
+
+[[runbooks.steps]]
+id = "fail"
+kind = "command"
+title = "Exit 255, as ssh does when it fails"
+host = "{service_host}"
+argv = ["sh", "-c", "echo said on stderr >&2; exit 255"]
 """
 
 
@@ -133,7 +183,10 @@ def on_host(workdir: Workdir, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_step_runs_on_its_host_with_each_value_one_argument(workdir: Workdir) -> None:
     marker = workdir.path / "injected"
-    attempt = f"x'; touch {marker}; echo '$(touch {marker})`touch {marker}`\"; touch {marker}"
+    attempt = (
+        f"x'; touch {marker}; echo '$(touch {marker})`touch {marker}`\"; touch {marker}"
+        f"\n; touch {marker} \\"
+    )
     ran = on_host(
         workdir, "on-host", "--param", "service_host=app1", "--param", f"value={attempt}",
         "--param", f"marker={marker}",
@@ -144,8 +197,12 @@ def test_a_step_runs_on_its_host_with_each_value_one_argument(workdir: Workdir) 
     assert "   app1 $ printenv OPSCONSOLE_TEST_HOST" in lines, ran.stdout
     assert "   app1" in lines
     # Both values arrived as they were typed, each one argument, and no command ran.
-    assert f"   [{attempt}]" in lines, ran.stdout
+    first, second = attempt.split("\n")
+    assert f"   [{first}" in lines, ran.stdout
+    assert f"   {second}]" in lines
     assert f"   [{marker}]" in lines
+    assert "   []" in lines  # the empty value
+    assert "   [-n]" in lines  # taken by printf as a value, not an option
     assert not marker.exists()
     # The remote command's own status: 3, as the step expects (not ssh's 255).
     assert "   failing" in lines
@@ -204,12 +261,11 @@ def test_an_unreachable_host_fails_the_step_with_sshs_reason(workdir: Workdir) -
 
 def test_a_host_the_configuration_lacks_is_refused_before_anything_runs(workdir: Workdir) -> None:
     ran = on_host(workdir, "on-host", "--param", "service_host=app9")
-    assert ran.returncode == 1
-    assert (
-        "== on-host: failed: step 'where' failed: no host 'app9' in the configuration's "
-        "[[hosts]] (app1, app2, nowhere)" in ran.stdout
-    ), ran.stdout
-    assert ">> where" not in ran.stdout  # nothing started
+    assert ran.returncode == 2
+    assert ran.stderr == (
+        "opsconsole: no host 'app9' in the configuration's [[hosts]] (app1, app2, nowhere)\n"
+    )
+    assert ">>" not in ran.stdout  # nothing started, not even the step run here
 
 
 def test_dry_run_prints_the_whole_ssh_command_line(workdir: Workdir) -> None:
@@ -222,11 +278,65 @@ def test_dry_run_prints_the_whole_ssh_command_line(workdir: Workdir) -> None:
     assert "BatchMode=yes" in via[0]
     assert "StrictHostKeyChecking=yes" in via[0]
     assert " -- app1 " in via[0]
-    # The remote line: the wrapper, then argv, each element quoted for the remote shell.
-    assert via[1].endswith(
-        "opsconsole-step printf '\"'\"'[%s]\\n'\"'\"' '\"'\"'a b'\"'\"' /nonexistent'"
+    # What the host's login shell reads: sh, single quotes and base64; what sh decodes:
+    # the wrapper, then argv, each element quoted for sh.
+    ssh_argv = shlex.split(via[1].removeprefix("   via: "))
+    line = ssh_argv[-1]
+    encoded = re.fullmatch(r"""sh -c 'eval "\$\(echo ([A-Za-z0-9+/=]+) \| base64 -d\)"'""", line)
+    assert encoded is not None, line
+    script = base64.b64decode(encoded[1]).decode()
+    assert script.endswith("opsconsole-step printf '[%s]\\n' 'a b' /nonexistent '' -n"), script
+    assert "   app1 $ printf '[%s]\\n' 'a b' /nonexistent '' -n  (dry run: not executed)" in (
+        ran.stdout
     )
-    assert "   app1 $ printf '[%s]\\n' 'a b' /nonexistent  (dry run: not executed)" in ran.stdout
+
+
+def test_what_a_step_leaves_behind_is_ended_and_a_255_is_said_as_either(
+    workdir: Workdir,
+) -> None:
+    pidfile = workdir.path / "left.pid"
+    ran = on_host(
+        workdir, "leaves", "--param", "service_host=app1", "--param", f"pidfile={pidfile}"
+    )
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "   left" in ran.stdout
+    # Deaf to TERM: KILLed by the wrapper on the host once its command was over.
+    assert until_gone([int(pidfile.read_text())], within=4)
+    assert (
+        "FAILED: exit 255: ssh to app1 failed, or the command did: said on stderr" in ran.stdout
+    ), ran.stdout
+
+
+async def test_an_abort_while_the_host_is_being_reached_runs_nothing(
+    ssh_hosts: SshHosts, workdir: Workdir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host takes the connection and says nothing (its sshd hung): the operator aborts
+    while the console waits for it; the confirmed command must not run after all."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", workdir.env["XDG_RUNTIME_DIR"])
+    config = load_config(workdir.path / "opsconsole.toml").config
+    marker = workdir.path / "restarted"
+    step = {"id": "restart", "kind": "command", "title": "Restart", "host": "app2",
+            "destructive": True, "description": "Restarts it", "confirm": "web",
+            "argv": ["touch", str(marker)]}  # fmt: skip
+    events: list[Event] = []
+    runner = Runner(
+        book(steps=[step]), {}, ScriptedOperator(confirm_with="web"), events.append,
+        RunOptions(environment="test", artifacts=workdir.path / "a", hosts=config.hosts_by_name()),
+    )  # fmt: skip
+    ssh_hosts.hosts["app2"].freeze()
+    try:
+        running = asyncio.create_task(runner.run())
+        await asyncio.sleep(1)
+        runner.abort()
+    finally:
+        # Back at once: the connection gets through, after the abort.
+        ssh_hosts.hosts["app2"].freeze(False)
+    result = await asyncio.wait_for(running, 10)
+    assert result.outcome == "aborted", result
+    finished = [e for e in events if isinstance(e, StepFinished)]
+    assert [e.error for e in finished] == ["aborted while reaching the host"]
+    await asyncio.sleep(3)  # the connection the thread was opening is up by now
+    assert not marker.exists()
 
 
 def test_the_incident_log_records_the_host_with_the_command(workdir: Workdir) -> None:
@@ -261,3 +371,17 @@ def until_gone(pids: list[int], within: float = 6) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def test_run_sends_a_services_docker_steps_to_its_host_unasked(workdir: Workdir) -> None:
+    """`opsconsole run service-down --param service=web`, web on app1: as the dashboard's
+    offer does, its docker steps go to app1, not to this machine's engine."""
+    ran = run(
+        "run", "service-down", "--dry-run", "--param", "service=web", "--param",
+        "container=web", "--runbooks", str(shipped_runbooks()), cwd=workdir.path,
+        env=workdir.env,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "web runs on app1: its docker steps run there" in ran.stdout
+    assert "   app1 $ docker start web  (DESTRUCTIVE: asks for 'web'" in ran.stdout
+    assert "   $ docker" not in ran.stdout  # none of them here

@@ -51,7 +51,11 @@ class SshHost(Server):
             "StrictModes no\nPermitRootLogin prohibit-password\n"
             # What `docker` on this "host" talks to: the harness's own engine; and a name
             # only a session on this host has (its sshd sets it, no login here does).
-            f"SetEnv DOCKER_HOST={self.docker_host} OPSCONSOLE_TEST_HOST={self.alias}\n"
+            # SHLVL=1: bash run by sshd sources the login's ~/.bashrc, and this "host" is
+            # this machine's own root, whose ~/.bashrc may be a developer's (pyenv's rehash
+            # waits on a lock that a session killed by down() leaves behind: every login
+            # after it would hang). A host's rc files are its own, not the test's.
+            f"SetEnv DOCKER_HOST={self.docker_host} OPSCONSOLE_TEST_HOST={self.alias} SHLVL=1\n"
         )
         self.spawn([SSHD, "-D", "-f", str(config), "-E", str(self.log_path)])
         self.wait_ready(self.ready)
@@ -62,6 +66,13 @@ class SshHost(Server):
 
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             return sock.recv(4).startswith(b"SSH-")
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Its sshd back, once: a second would fail to bind the port, and the first be
+        left running past the test (cleanup ends the process it knows)."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        super().resume(timeout)
 
     def down(self) -> None:
         """The host gone: its sshd and every session it holds (a kept connection too)."""

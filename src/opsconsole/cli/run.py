@@ -99,6 +99,14 @@ def main(args: argparse.Namespace) -> int:
             print(f"opsconsole: --param {pair!r}: expected NAME=VALUE", file=sys.stderr)
             return EXIT_PROBLEMS
         params[name.strip()] = value
+    declared = {param.name for param in book.params}
+    service = next((s for s in config.services if s.name == params.get("service")), None) if (
+        config is not None
+    ) else None  # fmt: skip
+    if "service_host" in declared and "service_host" not in params and service and service.host:
+        # As the dashboard's offer does: docker run here would act on this machine's engine.
+        params["service_host"] = service.host
+        print(f"{service.name} runs on {service.host}: its docker steps run there")
     operator = TerminalOperator(operator_name(), assume_yes=getattr(args, "yes", False))
     artifacts = Path(tempfile.mkdtemp(prefix=f"opsconsole-{book.id}-"))
     options = RunOptions(

@@ -352,6 +352,18 @@ def config_checks(config: Config) -> Iterator[Finding]:
                 ("services", number, "host"),
                 f"no [[hosts]] entry named '{service.host}' (hosts: {known})",
             )
+        if (
+            service.host is not None
+            and service.compose_file
+            and (not service.compose_file.startswith("/"))
+        ):
+            # Its runbook steps read it on the host: `~` would be this machine's home, and
+            # a relative path the remote login's.
+            yield Finding(
+                ("services", number, "compose_file"),
+                f"compose_file of {service.name} is read on {service.host}: give its absolute "
+                "path there",
+            )
 
 
 def _tls_checks(service: ServiceSection, here: tuple[str, int]) -> Iterator[Finding]:

@@ -33,7 +33,7 @@ from opsconsole.engine.render import (
 )
 from opsconsole.runbooks.model import CommandStep
 from opsconsole.runbooks.placeholders import placeholders
-from opsconsole.sources.ssh import Unreachable, reach
+from opsconsole.sources.ssh import Unreachable, reach_for_steps
 
 # Output kept in memory for a step's expectations and captures; all of it is in the
 # step's artifact file. A check on the 100,001st megabyte of a log is not a runbook's job.
@@ -77,13 +77,17 @@ class CommandSteps:
             return f"needs {{{missing.args[0]}}}, which no step before it captured"
         except ParamError as unfit:
             return str(unfit)
-        shown = self.redact(shlex.join(argv))
+        # Each value redacted before quoting too: a known secret with a quote in it would
+        # not read the same once quoted.
+        shown = self.redact(shlex.join(self.redact(element) for element in argv))
         if step.destructive and confirm and (refused := await self._confirm(step, shown, host)):
             return refused
         where = host.name if host else None
         if self.options.dry_run:
             # On a host: the whole ssh command line, as it would be run.
-            run_argv = remote_argv(host, argv) if host else argv
+            # Redacted before it is encoded for the host: base64 of a secret is the secret.
+            redacted = [self.redact(element) for element in argv]
+            run_argv = remote_argv(host, redacted) if host else redacted
             shown_argv = tuple(self.redact(element) for element in run_argv)
             asks = self._target_of(step, host) if step.destructive else None
             self.emit(
@@ -135,18 +139,31 @@ class CommandSteps:
                 host=where,
             )  # fmt: skip
             self.control.raise_if_stopping()
-        if host is not None and (unreachable := await self._reach(host)):
-            self.emit(
-                StepFinished, step.id, error=unreachable, command=shown, attempt=attempt,
-                host=where,
-            )  # fmt: skip
-            return unreachable
+        if host is not None:
+            try:
+                unreachable = await self.control.run(self._reach(host))
+            except asyncio.CancelledError:
+                if not self.control.aborting:
+                    raise
+                unreachable = "aborted while reaching the host"
+            if unreachable is not None or self.control.stopping:
+                # Aborted while connecting: the command never runs, whatever was confirmed.
+                self.emit(
+                    StepFinished, step.id, error=unreachable or "not started", command=shown,
+                    attempt=attempt, host=where,
+                )  # fmt: skip
+                self.control.raise_if_stopping()
+                assert unreachable is not None
+                return unreachable
         kept: list[str] = []
         kept_chars = 0
+        said_last = ""  # the last line on stderr: ssh's own, when ssh fails
 
         def arrived(lines: list[OutputLine]) -> None:
-            nonlocal kept_chars
+            nonlocal kept_chars, said_last
             for line in lines:
+                if line.stream == "stderr" and line.text.strip():
+                    said_last = line.text
                 if kept_chars < KEPT_OUTPUT_CHARS:
                     kept.append(line.text)
                     kept_chars += len(line.text) + 1
@@ -172,9 +189,17 @@ class CommandSteps:
         output = "\n".join(kept)
         if result.timed_out:
             failure: str | None = f"timed out after {step.timeout_seconds:g} s"
-        elif host is not None and result.exit_code == SSH_FAILED:
-            # ssh's own failure (the connection lost under way): its words, not the step's.
-            failure = f"ssh to {host.name} failed (exit {SSH_FAILED}): {kept[-1] if kept else ''}"
+        elif (
+            host is not None
+            and result.exit_code == SSH_FAILED
+            and SSH_FAILED not in step.expect.exit_codes
+        ):
+            # ssh's own status when it failed (the connection lost under way), and also a
+            # command's own 255: said as either, with the last word on stderr.
+            maybe = "; it may have run" if step.destructive else ""
+            failure = f"exit {SSH_FAILED}: ssh to {host.name} failed, or the command did{maybe}" + (
+                f": {said_last}" if said_last else ""
+            )
         else:
             failure = expectation_failure(step.expect, result.exit_code, output)
         values = captured_values(step.capture, output) if failure is None else {}
@@ -200,10 +225,8 @@ class CommandSteps:
         connection is up. Opened here, not by the step's ssh: a connection that ssh
         opened itself would live in the step's process group and die with it."""
         try:
-            await asyncio.to_thread(reach, host)
-        except Unreachable as error:
-            return f"{host.name} unreachable: {error}"
-        except (OSError, TimeoutError) as error:
+            await asyncio.to_thread(reach_for_steps, host)
+        except (Unreachable, OSError) as error:
             return f"{host.name} unreachable: {error}"
         return None
 

@@ -4,6 +4,7 @@ the wizard screen and `opsconsole run` are two operators of the same engine."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Callable, Mapping
@@ -11,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from opsconsole.common.redact import MASK, Redactor
+from opsconsole.config.model import HostSection
 from opsconsole.engine.checks import CheckSteps
-from opsconsole.engine.commands import CommandSteps
+from opsconsole.engine.commands import CommandSteps, host_of
 from opsconsole.engine.control import Aborted, RunControl, RunOptions
 from opsconsole.engine.decisions import propose
 from opsconsole.engine.events import (
@@ -79,6 +81,7 @@ class Runner:
         self._called: Runner | None = None
         """The run a runbook step has going, to abort with this one."""
         self.values = resolve_params(book.params, params)
+        hosts_known(book, self.values, options.hosts)
         self.operator = operator
         self.emit_to = emit
         self.options = options
@@ -314,3 +317,13 @@ def operator_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
+
+
+def hosts_known(book: Runbook, values: Mapping[str, str], hosts: Mapping[str, HostSection]) -> None:
+    """Raises ParamError, before anything runs, for a step host its parameters name and
+    [[hosts]] lacks (a typo, a host since removed); one named by a value a step captures
+    is known only when that step has run."""
+    for step in [*book.steps, *book.rollback]:
+        if isinstance(step, CommandStep):
+            with contextlib.suppress(KeyError):
+                host_of(step, values, hosts)

@@ -19,6 +19,7 @@ import shlex
 import stat
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from opsconsole.config.model import HostSection
@@ -158,8 +159,29 @@ def reach(host: HostSection, lanes: int = 1) -> None:
         _reach(host, lane)
 
 
+_opening: dict[tuple[str, ...], threading.Lock] = {}
+_opening_guard = threading.Lock()
+
+
 def _reach(host: HostSection, lane: int) -> None:
     options = ssh_options(host, lane)
+    # One opening a connection at a time: a second master for the same socket would find
+    # it taken ("ControlSocket already exists, disabling multiplexing") and stay behind,
+    # a connection of its own that nothing ever closes.
+    with _opening_guard:
+        opening = _opening.setdefault((*options, host.ssh), threading.Lock())
+    with opening:
+        try:
+            _open(host, options)
+        except subprocess.TimeoutExpired as slow:
+            # Connected, but the login itself hangs (an agent waiting for a touch, a slow
+            # directory service): ConnectTimeout does not cover it.
+            raise Unreachable(
+                f"ssh did not get through within {slow.timeout:g} s (connecting or logging in)"
+            ) from None
+
+
+def _open(host: HostSection, options: list[str]) -> None:
     check = subprocess.run(
         ["ssh", *options, "-O", "check", "--", host.ssh],
         capture_output=True, timeout=CONNECT_SECONDS, check=False,
@@ -178,6 +200,16 @@ def _reach(host: HostSection, lane: int) -> None:
         if opened.returncode != 0:
             said.seek(0)
             raise Unreachable(said_by_ssh(host, said.read().decode(errors="replace")))
+
+
+STEPS_LANE = 64
+"""The kept connection runbook steps share: apart from the Docker polls' lanes, so that a
+step never takes the last of a connection's sessions from them, nor waits for one."""
+
+
+def reach_for_steps(host: HostSection) -> None:
+    """Makes sure the steps' kept connection to the host is up; Unreachable if not."""
+    _reach(host, STEPS_LANE)
 
 
 CAUSES = (
