@@ -395,13 +395,15 @@ FORM = book(
         {"name": "lines", "description": "How many", "type": "integer", "default": 50},
         {"name": "mode", "description": "How", "choices": ["soft", "hard"]},
         {"name": "token", "description": "API token", "secret": True},
+        # Empty by default, and empty is a value (this machine, as service_host's).
+        {"name": "where", "description": "Where", "default": ""},
     ],
     steps=[
         {
             "id": "say",
             "kind": "command",
             "title": "Say",
-            "argv": ["echo", "{service}", "{lines}", "{mode}", "{token}"],
+            "argv": ["echo", "{service}", "{lines}", "{mode}", "{token}", "[{where}]"],
         }
     ],
 )
@@ -441,6 +443,7 @@ async def test_the_parameter_form_checks_each_value_before_anything_runs(
         await pilot.press("enter")
         assert "parameter 'mode' needs a value" in problem()
         assert "parameter 'token' needs a value" in problem()
+        assert "'where'" not in problem()  # empty by default: empty is fine
         assert isinstance(app.screen, ParamsDialog)  # nothing ran
 
         await pilot.press(*"ha", "right")  # → takes the suggested choice
@@ -459,7 +462,7 @@ async def test_the_parameter_form_checks_each_value_before_anything_runs(
         assert isinstance(wizard, WizardScreen)
         await wait_for(pilot, finished(wizard))
         assert outcome(wizard) == "completed"
-        assert "billing 20 hard ***" in shown(wizard)  # the secret, masked in the output
+        assert "billing 20 hard *** []" in shown(wizard)  # the secret, masked in the output
 
 
 async def test_escape_on_the_parameter_form_runs_nothing(tmp_path: Path) -> None:

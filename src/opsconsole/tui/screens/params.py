@@ -32,7 +32,7 @@ class ParamValidator(Validator):
 
     def validate(self, value: str) -> ValidationResult:
         if not value:
-            return self.failure("needs a value")
+            return self.success() if may_be_empty(self.param) else self.failure("needs a value")
         why = param_problem(self.param, value)
         return self.failure(why) if why else self.success()
 
@@ -87,10 +87,13 @@ class ParamsDialog(Dialog[dict[str, str] | None]):
         return as_text(param.default) if param.default is not None else ""
 
     def on_mount(self) -> None:
-        # The first field with nothing in it, else the first: where typing is needed.
+        # The first field with nothing in it that needs something, else the first: where
+        # typing is needed.
+        optional = {f"param-{param.name}" for param in self.book.params if may_be_empty(param)}
         fields = list(self.query(Input))
         if fields:
-            next((field for field in fields if not field.value), fields[0]).focus()
+            needs = (field for field in fields if not field.value and field.id not in optional)
+            next(needs, fields[0]).focus()
 
     @property
     def values(self) -> dict[str, str]:
@@ -113,7 +116,8 @@ class ParamsDialog(Dialog[dict[str, str] | None]):
     def _start(self, event: Input.Submitted) -> None:
         event.stop()
         values = self.values
-        empty = [name for name, value in values.items() if not value]
+        optional = {param.name for param in self.book.params if may_be_empty(param)}
+        empty = [name for name, value in values.items() if not value and name not in optional]
         try:
             if empty:
                 raise ParamError("; ".join(f"parameter '{name}' needs a value" for name in empty))
@@ -125,6 +129,12 @@ class ParamsDialog(Dialog[dict[str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def may_be_empty(param: Param) -> bool:
+    """A parameter whose default is empty takes empty as a value of its own (`service_host`:
+    this machine; `key_pattern`: the runbook finds it); any other must be filled."""
+    return param.default == ""
 
 
 def _label(param: Param) -> Text:
