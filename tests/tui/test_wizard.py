@@ -589,3 +589,37 @@ async def test_a_called_runbooks_question_moves_none_of_the_callers_steps(
         assert outcome(wizard) == "completed"
         assert wizard.progress.states == {"bring-back": "ok", "escalate": "pending", "done": "ok"}
         assert any("↳ called/end: exit 0" in line for line in shown(wizard))
+
+
+async def test_service_down_offered_for_a_service_of_this_machine_starts_from_its_form(
+    tmp_path: Path,
+) -> None:
+    """Its service_host comes empty (this machine): Enter starts it, nothing to type."""
+    from opsconsole.monitoring.offers import offers
+    from opsconsole.monitoring.snapshot import Breach
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    os.chdir(tmp_path)
+    config = Config.model_validate(
+        {"services": [{"name": "api", "health_url": "http://127.0.0.1:9/health",
+                       "container": "api-1"}]}
+    )  # fmt: skip
+    library = load_runbooks(shipped_runbooks())
+    offer = next(
+        o for o in offers(library, [Breach("api", "health", "DOWN", "UP")], config=config)
+        if o.runbook.id == "service-down"
+    )  # fmt: skip
+    assert offer.params["service_host"] == ""
+    app = make_app(config, library=library)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_runbook(offer.runbook, offer.params)
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog))
+        await pilot.pause()
+        assert app.screen.query_one("#param-service_host", Input).value == ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen))
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        assert wizard.runner is not None
+        assert wizard.runner.values["service_host"] == ""
+        await pilot.press("a")  # abort: nothing of this test's to restart
