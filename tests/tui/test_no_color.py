@@ -83,3 +83,31 @@ async def test_a_checklist_item_says_by_its_mark_whether_it_is_ticked(
         assert "▐✔▌" in told
         assert "✔" not in paused
         assert "▐ ▌" in paused
+
+
+async def test_a_long_checklist_item_is_read_whole_at_80_columns() -> None:
+    """Wrapped under its mark, not cut with an ellipsis: the end of an item is often
+    what to do ("then verify")."""
+    item = (
+        "A restart in progress (a deploy, a kernel update) answers again within minutes: "
+        "wait one, then verify"
+    )
+    step = ManualStep.model_validate(
+        {"id": "m", "kind": "manual", "title": "Nothing listens",
+         "checklist": [item, "Its console: is it up?"]}
+    )  # fmt: skip
+    app = Host(ChecklistDialog(step))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        shown = " ".join(
+            line.split("▊", 1)[1].rsplit("▎", 1)[0].replace("▐ ▌", "").strip()
+            for line in lines
+            if "▊" in line and "▔" not in line and "▁" not in line
+        )
+        assert item in " ".join(shown.split()), lines
+        assert "…" not in "".join(lines)
+        await pilot.press("space", "tab", "space")
+        await pilot.pause()
+        done = app.screen.query_one("#checklist-done")
+        assert not done.disabled  # both ticked: the wrapped one is one item still

@@ -12,6 +12,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -224,7 +225,16 @@ class DecisionDialog(Dialog[Answer | None]):
 
 class Tick(Checkbox):
     """A checklist item that says by its mark whether it is done (✔, or nothing), not by
-    its shade alone: without colour the two shades are one grey."""
+    its shade alone: without colour the two shades are one grey. Its text is wrapped, not
+    cut: an item is read whole at 80 columns before it is ticked."""
+
+    DEFAULT_CSS = """
+    Tick {
+        width: 1fr;
+        height: auto;
+        text-wrap: wrap;
+    }
+    """
 
     def __init__(self, label: str, *, id: str | None = None) -> None:
         super().__init__(label, id=id)
@@ -234,6 +244,11 @@ class Tick(Checkbox):
         super().watch_value()
         self.BUTTON_INNER = "✔" if self.value else " "
         self.refresh()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # A toggle button is one line tall, whatever its label. Its styles stand for the
+        # rules, as in Textual's own Widget.get_content_height.
+        return self.render().get_height(self.styles, width)  # type: ignore[arg-type]
 
 
 class ChecklistDialog(Dialog[bool]):
