@@ -21,7 +21,7 @@ from tests.support.servers import (
     serve,
     small_filesystem,
 )
-from tests.support.ssh import SshHosts
+from tests.support.ssh import SshHosts, kept_connections
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +74,13 @@ def ssh_hosts(
         yield hosts
     finally:
         hosts.cleanup()
+
+
+@pytest.fixture
+def ssh_runtime() -> Iterator[Path]:
+    """An XDG_RUNTIME_DIR for the test's own kept ssh connections (tests/support/ssh.py)."""
+    with kept_connections() as directory:
+        yield directory
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ host-unreachable runbook offered for a host the dashboard cannot reach, and only
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,17 +23,6 @@ from tests.support.servers import free_port
 from tests.support.ssh import SshHosts
 
 
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    """Kept connections of this test's own, under a short path, closed at its end."""
-    directory = Path(tempfile.mkdtemp(prefix="oc-hosts-"))
-    yield directory
-    for socket in directory.rglob("*"):
-        if socket.is_socket():
-            subprocess.run(["ssh", "-O", "exit", "-S", str(socket), "x"], capture_output=True)
-    shutil.rmtree(directory, ignore_errors=True)
-
-
 def configured(ssh_hosts: SshHosts, tmp_path: Path, known_hosts: Path | None = None) -> Path:
     options = f'ssh_config = "{ssh_hosts.config}"\ndocker = false\n'
     text = "".join(
@@ -50,34 +36,34 @@ def configured(ssh_hosts: SshHosts, tmp_path: Path, known_hosts: Path | None = N
     return path
 
 
-def check(tmp_path: Path, runtime: Path, name: str) -> subprocess.CompletedProcess[str]:
-    return run("hosts", "check", name, cwd=tmp_path, env={"XDG_RUNTIME_DIR": str(runtime)})
+def check(tmp_path: Path, ssh_runtime: Path, name: str) -> subprocess.CompletedProcess[str]:
+    return run("hosts", "check", name, cwd=tmp_path, env={"XDG_RUNTIME_DIR": str(ssh_runtime)})
 
 
 def test_a_host_reached_or_the_cause_in_a_word_with_sshs_own_line(
-    ssh_hosts: SshHosts, tmp_path: Path, runtime: Path
+    ssh_hosts: SshHosts, tmp_path: Path, ssh_runtime: Path
 ) -> None:
     configured(ssh_hosts, tmp_path)
-    reached = check(tmp_path, runtime, "app1")
+    reached = check(tmp_path, ssh_runtime, "app1")
     assert reached.returncode == 0, reached.stdout + reached.stderr
     assert reached.stdout.splitlines() == [
         "host app1: ssh app1", "cause=none", "reached: its kept connection is up",
     ]  # fmt: skip
-    closed = check(tmp_path, runtime, "closed")
+    closed = check(tmp_path, ssh_runtime, "closed")
     assert closed.returncode == 1
     lines = closed.stdout.splitlines()
     assert lines[1] == "cause=refused", closed.stdout
     assert "Connection refused" in lines[2]
-    nameless = check(tmp_path, runtime, "nameless")
+    nameless = check(tmp_path, ssh_runtime, "nameless")
     assert nameless.returncode == 1
     assert nameless.stdout.splitlines()[1] == "cause=dns", nameless.stdout
-    unknown = check(tmp_path, runtime, "app9")
+    unknown = check(tmp_path, ssh_runtime, "app9")
     assert unknown.returncode == 2
     assert "no host 'app9' in [[hosts]] (app1, app2, closed, nameless)" in unknown.stderr
 
 
 def test_a_host_whose_key_is_not_known_says_so_with_its_fingerprint(
-    ssh_hosts: SshHosts, tmp_path: Path, runtime: Path
+    ssh_hosts: SshHosts, tmp_path: Path, ssh_runtime: Path
 ) -> None:
     # The operator's config, with a known_hosts that lacks app2's key.
     empty = tmp_path / "known_hosts"
@@ -86,7 +72,7 @@ def test_a_host_whose_key_is_not_known_says_so_with_its_fingerprint(
     own.write_text(ssh_hosts.config.read_text().replace(str(ssh_hosts.known_hosts), str(empty)))
     path = configured(ssh_hosts, tmp_path)
     path.write_text(path.read_text().replace(str(ssh_hosts.config), str(own)))
-    said = check(tmp_path, runtime, "app2")
+    said = check(tmp_path, ssh_runtime, "app2")
     assert said.returncode == 1
     lines = said.stdout.splitlines()
     assert lines[1] == "cause=host_key_unknown", said.stdout
@@ -107,13 +93,13 @@ def test_the_host_unreachable_runbook_is_offered_for_a_host_and_only_there(
 
 
 async def test_the_runbook_finds_sshd_stopped_and_verifies_once_it_is_back(
-    ssh_hosts: SshHosts, tmp_path: Path, runtime: Path, monkeypatch: pytest.MonkeyPatch
+    ssh_hosts: SshHosts, tmp_path: Path, ssh_runtime: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """app2's sshd stopped: the runbook proposes 'refused' from ssh's own words; the
     operator brings sshd back from the host's console (its checklist), and the verifying
     step reaches it."""
     monkeypatch.setenv("OPSCONSOLE_CONFIG", str(configured(ssh_hosts, tmp_path)))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(ssh_runtime))
     library = load_runbooks(shipped_runbooks())
     book = library.get("host-unreachable")
     assert book is not None

@@ -8,10 +8,7 @@ proof its steps went to the host."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,37 +31,25 @@ from tests.support.ssh import SshHosts
 __all__ = ["sandbox_app"]  # the fixture, shared with the drills of this machine
 
 
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    """Kept ssh connections of this test's own, under a short path (a socket's path has a
-    length limit), closed at its end."""
-    directory = Path(tempfile.mkdtemp(prefix="oc-drill-"))
-    yield directory
-    for socket in directory.rglob("*"):
-        if socket.is_socket():
-            subprocess.run(["ssh", "-O", "exit", "-S", str(socket), "x"], capture_output=True)
-    shutil.rmtree(directory, ignore_errors=True)
-
-
 def on_app1(ssh_hosts: SshHosts, health: str, tmp_path: Path) -> Path:
     host = f'[[hosts]]\nname = "app1"\nssh = "app1"\nssh_config = "{ssh_hosts.config}"\n'
     return write_config(tmp_path, host, service_section(health, APP) + 'host = "app1"\n')
 
 
 def host_drill(
-    scenario: str, ssh_hosts: SshHosts, health: str, tmp_path: Path, runtime: Path, *extra: str
+    scenario: str, ssh_hosts: SshHosts, health: str, tmp_path: Path, ssh_runtime: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     on_app1(ssh_hosts, health, tmp_path)
     # A docker step run here would meet no engine at all, not the host's.
-    env = {"XDG_RUNTIME_DIR": str(runtime), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    env = {"XDG_RUNTIME_DIR": str(ssh_runtime), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     return drill("run", scenario, "--auto", *extra, cwd=tmp_path, env=env)
 
 
 def test_a_container_stopped_on_a_host_is_found_and_started_there(
-    ssh_hosts: SshHosts, sandbox_app: tuple[str, Any], tmp_path: Path, runtime: Path
+    ssh_hosts: SshHosts, sandbox_app: tuple[str, Any], tmp_path: Path, ssh_runtime: Path
 ) -> None:
     health, container = sandbox_app
-    ran = host_drill("container-stopped", ssh_hosts, health, tmp_path, runtime)
+    ran = host_drill("container-stopped", ssh_hosts, health, tmp_path, ssh_runtime)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert f"container {APP} on app1: stop" in ran.stdout, ran.stdout
     assert f"app1 $ docker start {APP}" in ran.stdout
@@ -75,11 +60,11 @@ def test_a_container_stopped_on_a_host_is_found_and_started_there(
 
 
 def test_a_wrong_branch_on_a_host_fails_and_the_fault_is_undone_there(
-    ssh_hosts: SshHosts, sandbox_app: tuple[str, Any], tmp_path: Path, runtime: Path
+    ssh_hosts: SshHosts, sandbox_app: tuple[str, Any], tmp_path: Path, ssh_runtime: Path
 ) -> None:
     health, container = sandbox_app
     ran = host_drill(
-        "container-paused", ssh_hosts, health, tmp_path, runtime,
+        "container-paused", ssh_hosts, health, tmp_path, ssh_runtime,
         "--overrule", "cause=2", "--time-limit", WRONG_TIME_LIMIT,
     )  # fmt: skip
     wrong_branch(ran, "container-paused", "It is paused (docker pause)")
@@ -89,10 +74,10 @@ def test_a_wrong_branch_on_a_host_fails_and_the_fault_is_undone_there(
 
 
 def test_a_fault_left_on_a_host_by_a_crash_is_undone_there_from_its_record(
-    ssh_hosts: SshHosts, sandbox_app: tuple[str, Any], tmp_path: Path, runtime: Path,
+    ssh_hosts: SshHosts, sandbox_app: tuple[str, Any], tmp_path: Path, ssh_runtime: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(ssh_runtime))
     health, container = sandbox_app
     config = load_config(on_app1(ssh_hosts, health, tmp_path)).config
     fault = ContainerFault("", APP, "stop", config.host("app1"))

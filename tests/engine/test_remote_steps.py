@@ -9,12 +9,9 @@ import asyncio
 import base64
 import re
 import shlex
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,10 +149,9 @@ class Workdir:
 
 
 @pytest.fixture
-def workdir(ssh_hosts: SshHosts, tmp_path: Path) -> Iterator[Workdir]:
+def workdir(ssh_hosts: SshHosts, tmp_path: Path, ssh_runtime: Path) -> Workdir:
     """A config with app1, app2 and a host nothing answers on, and the runbooks above;
-    kept connections of its own, under a short path (a socket's path has a length
-    limit), closed at the end."""
+    kept connections of its own (ssh_runtime)."""
     (tmp_path / "opsconsole.toml").write_text(
         "".join(
             f'[[hosts]]\nname = "{alias}"\nssh = "{alias}"\nssh_config = "{ssh_hosts.config}"\n'
@@ -167,14 +163,8 @@ def workdir(ssh_hosts: SshHosts, tmp_path: Path) -> Iterator[Workdir]:
         '[[services]]\nname = "web"\nhealth_url = "http://127.0.0.1:9/"\nhost = "app1"\n'
     )
     (tmp_path / "runbooks.toml").write_text(RUNBOOKS)
-    runtime = Path(tempfile.mkdtemp(prefix="oc-steps-"))
-    yield Workdir(
-        tmp_path, {"XDG_RUNTIME_DIR": str(runtime), "XDG_STATE_HOME": str(tmp_path / "state")}
-    )
-    for socket in runtime.rglob("*"):
-        if socket.is_socket():
-            subprocess.run(["ssh", "-O", "exit", "-S", str(socket), "x"], capture_output=True)
-    shutil.rmtree(runtime, ignore_errors=True)
+    state = str(tmp_path / "state")
+    return Workdir(tmp_path, {"XDG_RUNTIME_DIR": str(ssh_runtime), "XDG_STATE_HOME": state})
 
 
 def on_host(workdir: Workdir, *args: str) -> subprocess.CompletedProcess[str]:

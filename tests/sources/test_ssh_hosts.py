@@ -20,7 +20,7 @@ from opsconsole.config.model import Config, HostSection
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.sources.ssh import Unreachable, control_dir, reach
 from tests.support.servers import BUSYBOX_IMAGE, TEST_LABEL, DockerDaemon
-from tests.support.ssh import SshHosts
+from tests.support.ssh import SshHosts, kept_connections
 
 OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
 
@@ -29,12 +29,9 @@ OPSCONSOLE = str(Path(sys.executable).parent / "opsconsole")
 def own_control_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Kept connections of this test's own, under a short path (a socket's path has a
     length limit): one test's never serves another's."""
-    directory = Path(tempfile.mkdtemp(prefix="oc-run-"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
-    yield directory
-    for socket in directory.rglob("*"):
-        if socket.is_socket():
-            subprocess.run(["ssh", "-O", "exit", "-S", str(socket), "x"], capture_output=True)
+    with kept_connections() as directory:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
+        yield directory
 
 
 @pytest.fixture

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,3 +197,18 @@ class SshHosts:
     def cleanup(self) -> None:
         for host in self.hosts.values():
             host.cleanup()
+
+
+@contextlib.contextmanager
+def kept_connections() -> Iterator[Path]:
+    """A directory for ssh's kept connections (XDG_RUNTIME_DIR) of a test's own, under a
+    short path (a socket's path has a length limit): one test's never serve another's.
+    They are closed, and the directory removed, at the end."""
+    directory = Path(tempfile.mkdtemp(prefix="oc-ssh-"))
+    try:
+        yield directory
+    finally:
+        for socket in directory.rglob("*"):
+            if socket.is_socket():
+                subprocess.run(["ssh", "-O", "exit", "-S", str(socket), "x"], capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
