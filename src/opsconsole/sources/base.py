@@ -4,6 +4,7 @@ backoff, and the last good value kept for when the source is unreachable."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import socket
 import ssl
@@ -89,8 +90,27 @@ def describe_error(error: BaseException) -> str:
         return f"TLS failed: {(cause.reason or str(cause)).replace('_', ' ').lower()}"
     if cause is not None and cause.errno:
         return os.strerror(cause.errno).lower()
+    if _among(error, http.client.RemoteDisconnected):
+        # requests says it as "('Connection aborted.', RemoteDisconnected('Remote end …'))".
+        return "the connection was closed without an answer"
     text = " ".join(str(error).split())  # one line, whatever the library sent
     return text or type(error).__name__
+
+
+def _among(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether an error of `kind` is in the chain, or among the arguments of one in it
+    (urllib3 carries the socket's error as an argument, not as a cause)."""
+    todo: list[object] = [error]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        todo += [current.__cause__, current.__context__, *current.args]
+    return False
 
 
 def _root_os_error(error: BaseException) -> OSError | None:

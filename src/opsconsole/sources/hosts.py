@@ -15,6 +15,7 @@ from datetime import datetime
 import requests
 
 from opsconsole.config.model import Config, HostSection, host_containers
+from opsconsole.sources.base import describe_error
 from opsconsole.sources.docker import DockerSource
 from opsconsole.sources.readings import ContainerStatus, missing
 from opsconsole.sources.sessions import Errand, serving
@@ -88,7 +89,15 @@ class HostDocker:
         except Exception as error:  # the engine, or the session, failed past ssh
             if self._errand.abandoned and self.down is not None:
                 return self._unreachable(self.down.reason)  # not answering, as was said
-            return self._unreachable(f"docker on {self.host.name}: {error}")
+            # The session died under the request: the host gone, or its connection lost.
+            # ssh says which, in its own words, better than the transport's broken pipe.
+            try:
+                await asyncio.to_thread(reach, self.host, self.lanes)
+            except Unreachable as unreachable:
+                return self._unreachable(str(unreachable))
+            except Exception:  # noqa: S110  # the engine's own failure is said below
+                pass
+            return self._unreachable(f"docker on {self.host.name}: {describe_error(error)}")
         self.down = None
         self.last = found
         return {f"{self.host.name}/{n}": replace(s, host=self.host.name) for n, s in found.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -177,7 +178,8 @@ class ServiceScreen(Screen[None]):
                     container, history, self._line_arrived, self._stop_following
                 )
             except Exception as error:  # the daemon is down, or the container gone
-                why = describe_error(error)
+                # Its host out of reach: ssh's words, not the transport's broken pipe.
+                why = self._host_unreachable() or describe_error(error)
             if why == STOPPED:
                 return
             if why != said:  # an exited container ends every follow: say so once
@@ -186,6 +188,13 @@ class ServiceScreen(Screen[None]):
             # History was shown once; after a restart only what is new.
             history = 0
             self._stop_following.wait(FOLLOW_AGAIN_SECONDS)
+
+    def _host_unreachable(self) -> str | None:
+        """Why the host that runs the container cannot be reached, as its poll said it."""
+        status = self.board.container(self.service.name)
+        if status is None or status.unreachable is None:
+            return None
+        return f"{status.host}: {status.unreachable}"
 
     def _line_arrived(self, line: str) -> None:
         with self._arrived_lock:
@@ -309,6 +318,14 @@ def figure_line(
 def container_text(container: ContainerStatus | None, problem: str | None) -> Text:
     if container is None:
         return Text(problem or "… waiting for Docker", style=formats.LOOK.quiet)
+    if container.unreachable is not None:
+        # What was last seen, said as such: its host cannot be asked now.
+        figures = container_text(replace(container, unreachable=None), None)
+        figures.stylize(formats.LOOK.quiet)
+        return Text("\n").join(
+            [Text(f"{formats.BAD} {container.host}: {container.unreachable}"),
+             Text("last known:", style=formats.LOOK.quiet), figures]
+        )  # fmt: skip
     lines = [
         Text.assemble(
             "state ",

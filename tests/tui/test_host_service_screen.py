@@ -1,0 +1,50 @@
+"""A service whose host goes out of reach, up close: its container's figures are said to
+be the last known, under ssh's reason, and its logs say why they stopped in ssh's words
+(real sshd on loopback, tests/support/ssh.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opsconsole.tui.app import make_app
+from opsconsole.tui.screens.service import ServiceScreen
+from tests.sources.test_ssh_hosts import config_of, containers, own_control_dir
+from tests.support.configs import with_refresh
+from tests.support.pilot import screen_lines, wait_for
+from tests.support.ssh import SshHosts
+
+# The fixtures, used here as there: own_control_dir closes each test's kept connections.
+__all__ = ["containers", "own_control_dir"]
+
+
+async def test_a_host_out_of_reach_shows_its_containers_last_known_state_and_why(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    app = make_app(with_refresh(config_of(ssh_hosts, tmp_path), 0.5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_service("web2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServiceScreen))
+
+        def shown() -> str:
+            return "\n".join(screen_lines(app))
+
+        await wait_for(pilot, lambda: "state running" in shown(), 20)
+        assert "last known" not in shown()
+        ssh_hosts.hosts["app2"].down()
+        try:
+            await wait_for(pilot, lambda: "last known:" in shown(), 20)
+            text = shown()
+            assert "✖ app2: ssh: connect to host" in text, text
+            assert "state running" in text  # what was last seen, under it
+            # The logs: why they stopped, in ssh's words, not the transport's.
+            await wait_for(pilot, lambda: "── app2: ssh: connect to host" in shown(), 20)
+            # Whole, as the panes wrap or cut it: ssh's own line, with its port.
+            pane = str(app.screen.query_one("#service-container").render())
+            port = ssh_hosts.hosts["app2"].port
+            assert f"port {port}: Connection refused, since " in pane, pane
+            assert "RemoteDisconnected" not in shown()
+            assert "Connection aborted" not in shown()
+        finally:
+            ssh_hosts.hosts["app2"].resume()
+        await wait_for(pilot, lambda: "last known" not in shown(), 20)
