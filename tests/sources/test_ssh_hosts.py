@@ -113,6 +113,28 @@ def test_status_json_shows_the_containers_of_both_hosts(
     assert ran.stderr == ""  # nothing of ssh's on the screen
 
 
+def test_a_host_out_of_reach_from_the_start_says_nothing_is_known_of_its_containers(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path, own_control_dir: Path
+) -> None:
+    """Not "missing" (that is a state the engine reports): unknown, with ssh's reason."""
+    (tmp_path / "opsconsole.toml").write_text(config_text(ssh_hosts))
+    ssh_hosts.hosts["app2"].down()
+    try:
+        ran = subprocess.run(
+            [OPSCONSOLE, "status"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                 "XDG_RUNTIME_DIR": str(own_control_dir)},
+        )  # fmt: skip
+    finally:
+        ssh_hosts.hosts["app2"].resume()
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    rows = {line.split()[0]: line for line in ran.stdout.splitlines() if line.startswith("web")}
+    assert rows["web1"].endswith("app1: running"), ran.stdout
+    assert rows["web2"].endswith("app2: unknown"), ran.stdout
+    assert "missing" not in ran.stdout
+    assert "breach     app2 unreachable: ssh: connect to host 127.0.0.1" in ran.stdout
+
+
 async def test_a_host_that_goes_down_is_said_and_the_other_stays_live(
     ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
 ) -> None:

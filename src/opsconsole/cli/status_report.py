@@ -14,7 +14,7 @@ from opsconsole.monitoring.snapshot import Snapshot
 from opsconsole.sources.base import Reading
 from opsconsole.sources.disk import DiskUse
 from opsconsole.sources.metrics import MetricsReading, ServiceMetrics
-from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
+from opsconsole.sources.readings import UNKNOWN, ContainerStatus, PostgresReading, RedisReading
 
 T = TypeVar("T")
 
@@ -80,9 +80,14 @@ def _figure(value: object) -> str:
 
 def _container_cell(container: ContainerStatus) -> str:
     """Its state, on which host, and `?` while that host cannot be reached (the last known)."""
-    said = _container(container.state, container.restart_count, container.oom_killed)
+    said = (
+        "unknown"  # never seen: its engine has not answered
+        if container.state == UNKNOWN
+        else _container(container.state, container.restart_count, container.oom_killed)
+    )
     said = f"{container.host}: {said}" if container.host else said
-    return said + "?" if container.unreachable else said
+    # `?`: the last known state; nothing known is said as such, not as a state.
+    return said + "?" if container.unreachable and container.state != UNKNOWN else said
 
 
 def _container(state: str, restarts: int, oom_killed: bool) -> str:

@@ -17,7 +17,7 @@ import requests
 from opsconsole.config.model import Config, HostSection, host_containers
 from opsconsole.sources.base import describe_error
 from opsconsole.sources.docker import DockerSource
-from opsconsole.sources.readings import ContainerStatus, missing
+from opsconsole.sources.readings import ContainerStatus, unknown
 from opsconsole.sources.sessions import Errand, serving
 from opsconsole.sources.ssh import SESSIONS_A_LANE, Unreachable, reach
 
@@ -50,7 +50,7 @@ class HostDocker:
             f"ssh://{host.ssh}", containers=containers, timeout=timeout,
             make_client=lambda: ssh_docker_client(host, timeout, self.lanes * SESSIONS_A_LANE),
         )  # fmt: skip
-        self.last: dict[str, ContainerStatus] = {name: missing(name) for name in containers}
+        self.last: dict[str, ContainerStatus] = {name: unknown(name) for name in containers}
         self.down: _Down | None = None
         self._pending: asyncio.Future[dict[str, ContainerStatus]] | None = None
         self._errand = Errand()
@@ -133,7 +133,7 @@ class Containers:
         # Before its first answer, what is watched by name: an engine down from the start
         # is said on those, not on nothing.
         self._last: dict[str, ContainerStatus] = {
-            name: missing(name) for name in (local.containers if local is not None else [])
+            name: unknown(name) for name in (local.containers if local is not None else [])
         }
         self._down: _Down | None = None
 

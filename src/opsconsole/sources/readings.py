@@ -38,6 +38,9 @@ class HealthCheck:
 
 MISSING = "missing"
 """The state of a configured container the daemon does not have."""
+UNKNOWN = "unknown"
+"""The state of a container whose engine has never answered: nothing is known of it yet
+(its host out of reach from the start), which is not the same as missing."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,10 @@ class ContainerStatus:
 
 def missing(name: str) -> ContainerStatus:
     return ContainerStatus(name, MISSING, None, 0, False, None, None, None, None, None)
+
+
+def unknown(name: str) -> ContainerStatus:
+    return ContainerStatus(name, UNKNOWN, None, 0, False, None, None, None, None, None)
 
 
 STOPPED = "stopped"

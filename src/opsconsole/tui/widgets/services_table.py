@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from opsconsole.common.readable import age
 from opsconsole.monitoring.board import TREND_POINTS, Board
 from opsconsole.monitoring.service_state import FLAP_WINDOW, ServiceStatus
-from opsconsole.sources.readings import ContainerStatus, HealthState
+from opsconsole.sources.readings import UNKNOWN, ContainerStatus, HealthState
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.quiet_table import Cell, QuietTable, width
 
@@ -333,13 +333,16 @@ def _container(container: ContainerStatus | None, stale: bool) -> Text:
         text, bad = f"{formats.BREACH} unhealthy", True
     elif container.state == "running":
         text, bad = "running", False
+    elif container.state == UNKNOWN:  # never seen: its engine has not answered yet
+        text, bad = "unknown", False
     else:
         text, bad = f"{formats.BAD} {container.state}", True
     text += restarts
     if container.host:  # which host: a name may run on several
         text = f"{container.host}: {text}"
     if stale:
-        return Text(text + formats.STALE, style=formats.LOOK.stale)
+        mark = "" if container.state == UNKNOWN else formats.STALE  # nothing known: no last
+        return Text(text + mark, style=formats.LOOK.stale)
     return Text(text, style=formats.LOOK.bad if bad else "")
 
 
