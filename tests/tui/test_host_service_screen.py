@@ -48,3 +48,26 @@ async def test_a_host_out_of_reach_shows_its_containers_last_known_state_and_why
         finally:
             ssh_hosts.hosts["app2"].resume()
         await wait_for(pilot, lambda: "last known" not in shown(), 20)
+
+
+async def test_a_host_out_of_reach_from_the_start_shows_nothing_as_known(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    """Never seen: no last state to show, and none made up ("missing", "0/1 running")."""
+    ssh_hosts.hosts["app2"].down()
+    try:
+        app = make_app(with_refresh(config_of(ssh_hosts, tmp_path), 0.5))
+        async with app.run_test(size=(120, 40)) as pilot:
+
+            def shown() -> str:
+                return "\n".join(screen_lines(app))
+
+            await wait_for(pilot, lambda: "✖ app2: ssh: connect to h" in shown(), 20)
+            await wait_for(pilot, lambda: "app1: running" in shown(), 20)
+            text = shown()
+            assert "app2: unknown" in text, text
+            assert "1 container: not seen yet" in text
+            assert "missing" not in text
+            assert "0/1 running" not in text
+    finally:
+        ssh_hosts.hosts["app2"].resume()

@@ -15,7 +15,7 @@ from opsconsole.common.redact import redact_url
 from opsconsole.config.model import Config
 from opsconsole.sources.base import Tracked
 from opsconsole.sources.metrics import MetricsReading
-from opsconsole.sources.readings import ContainerStatus, PostgresReading, RedisReading
+from opsconsole.sources.readings import UNKNOWN, ContainerStatus, PostgresReading, RedisReading
 from opsconsole.tui.widgets import formats
 
 if TYPE_CHECKING:  # the type only: a widget is given readings, it reads nothing
@@ -239,9 +239,15 @@ def _engine_lines(containers: Iterable[ContainerStatus], name: str) -> Lines:
     running = sum(1 for c in containers if c.state == "running")
     down = next((c.unreachable for c in containers if c.unreachable), None)
     if down is not None:
+        seen = [c for c in containers if c.state != UNKNOWN]
+        last = (
+            f"last: {running}/{len(containers)} running"
+            if seen
+            else f"{len(containers)} container{'' if len(containers) == 1 else 's'}: not seen yet"
+        )
         return [
             Text(f"{formats.BAD} {name}{down}", style=formats.LOOK.bad),
-            Text(f"last: {running}/{len(containers)} running", style=formats.LOOK.stale),
+            Text(last, style=formats.LOOK.stale),
         ]
     out = [Text(f"{name}{running}/{len(containers)} running")]
     for container in containers:
