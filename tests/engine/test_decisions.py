@@ -356,3 +356,55 @@ argv = ["true"]
 """
     (problem,) = problems_of(tmp_path, text)
     assert problem.startswith("16:75: not a regular expression:"), problem
+
+
+def test_a_limit_may_be_a_parameter_of_the_run_and_the_evidence_says_its_number() -> None:
+    """disk-wal-pressure's VACUUM decision compares with the configured disk_percent, not
+    a fixed 85: a volume at 80 % is still too full where the limit is 70."""
+    from opsconsole.runbooks.model import load_runbooks, shipped_runbooks
+
+    library = load_runbooks(shipped_runbooks())
+    book_ = library.get("disk-wal-pressure")
+    assert book_ is not None
+    step = next(s for s in book_.steps if s.id == "vacuum-full-or-not")
+    assert isinstance(step, DecisionStep)
+    at_80 = {"used_after_vacuum": "80", "table_fits": "yes"}
+    enough = propose(step, {**at_80, "disk_percent": "85"})
+    assert enough is not None
+    assert enough.answer.label == "No, VACUUM was enough"
+    assert enough.evidence == ("used_after_vacuum = '80' (below 85)",)
+    rewrite = propose(step, {**at_80, "disk_percent": "70"})
+    assert rewrite is not None
+    assert rewrite.answer.label == "Yes, in a maintenance window"
+    assert rewrite.evidence[0] == "used_after_vacuum = '80' (above 70)"
+    # No limit to compare with: nothing proposed, not an error.
+    assert propose(step, at_80) is None
+
+
+def test_check_refuses_a_limit_that_is_no_number_nor_a_parameter(tmp_path: Path) -> None:
+    text = """\
+[[runbooks]]
+id = "a"
+title = "A"
+summary = "A."
+
+[[runbooks.steps]]
+id = "cause"
+kind = "decision"
+title = "Why?"
+question = "Why?"
+answers = [
+    { label = "One", goto = "end", when = [{ value = "1", above = "lots" }] },
+    { label = "Two", goto = "end", when = [{ value = "1", below = "{nosuch}" }] },
+]
+
+[[runbooks.steps]]
+id = "end"
+kind = "command"
+title = "End"
+argv = ["true"]
+"""
+    assert problems_of(tmp_path, text) == [
+        "12:67: 'lots' is no number, nor a {param} that holds one",
+        "13:67: undefined parameter '{nosuch}' in step 'cause'",
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from opsconsole.engine.render import holds, render
+from opsconsole.engine.render import holds, limit, render
 from opsconsole.runbooks.model import Answer, Condition, DecisionStep
 from opsconsole.runbooks.placeholders import placeholders
 
@@ -55,13 +55,21 @@ def evidence(condition: Condition, values: Mapping[str, str]) -> str:
             ("equals", condition.equals),
             ("not", condition.not_equals),
             ("matches", condition.matches),
-            ("above", condition.above),
-            ("below", condition.below),
+            ("above", _limit(condition.above, values)),
+            ("below", _limit(condition.below, values)),
             ("one of", ", ".join(condition.one_of) if condition.one_of else None),
         )
         if value is not None
     ]
     return f"{subject or condition.value} = {seen!r} ({', '.join(tests)})"
+
+
+def _limit(given: float | str | None, values: Mapping[str, str]) -> float | str | None:
+    """The limit as it was compared: a template's number (`below 70`, disk_percent's)."""
+    try:
+        return limit(given, values)
+    except (KeyError, ValueError):
+        return given
 
 
 def _shown(value: object) -> str:

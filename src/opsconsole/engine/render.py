@@ -198,17 +198,26 @@ def holds(condition: Condition, values: Mapping[str, str]) -> bool:
     not happen) makes it false rather than an error: the step is skipped and says why."""
     try:
         value = render(condition.value, values)
-    except KeyError:
-        return False
+        above, below = limit(condition.above, values), limit(condition.below, values)
+    except (KeyError, ValueError):
+        return False  # a limit not filled, or not a number: nothing to compare with
     return compare(
         value,
         equals=condition.equals,
         not_equals=condition.not_equals,
         matches=condition.matches,
-        above=condition.above,
-        below=condition.below,
+        above=above,
+        below=below,
         one_of=condition.one_of,
     )
+
+
+def limit(given: float | str | None, values: Mapping[str, str]) -> float | None:
+    """A condition's limit: as written, or a template rendered to the number it holds.
+    Raises KeyError (not filled) or ValueError (not a number)."""
+    if given is None or isinstance(given, float | int):
+        return given
+    return float(render(given, values))
 
 
 def compare(

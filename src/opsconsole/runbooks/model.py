@@ -54,8 +54,9 @@ class Condition(Strict):
     not_equals: str | int | float | bool | None = None
     matches: str | None = None
     """A regular expression the value must contain a match of."""
-    above: float | None = None
-    below: float | None = None
+    above: float | str | None = None
+    below: float | str | None = None
+    """A number, or a template of one ("{disk_percent}"): a limit the run was given."""
     one_of: list[str] | None = None
 
 
@@ -335,6 +336,7 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
     def templates(here: PathKey, step: StepKind) -> Iterator[tuple[PathKey, str]]:
         for number, condition in enumerate(step.when):
             yield (*here, "when", number, "value"), condition.value
+            yield from limits((*here, "when", number), condition)
         if isinstance(step, CommandStep):
             for number, element in enumerate(step.argv):
                 yield (*here, "argv", number), element
@@ -346,6 +348,7 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
             for number, answer in enumerate(step.answers):
                 for each, condition in enumerate(answer.when):
                     yield (*here, "answers", number, "when", each, "value"), condition.value
+                    yield from limits((*here, "answers", number, "when", each), condition)
         if isinstance(step, CheckStep):
             yield (*here, "target"), step.target
             if step.on is not None:
@@ -356,6 +359,8 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
 
     for here, step in steps:
         for where, text in templates(here, step):
+            if where[-1] in ("above", "below") and not placeholders(text) and not _is_number(text):
+                yield Finding(where, f"'{text}' is no number, nor a {{param}} that holds one")
             allowed = checks_know if isinstance(step, CheckStep) else known
             if where[-1] == "confirm":
                 allowed = allowed | BUILT_IN_CONFIRM_VALUES
@@ -383,6 +388,22 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
         yield from _regex_check((*here, "pattern"), param.pattern)
         if param.default is not None and (why := param_problem(param, str(param.default))):
             yield Finding((*here, "default"), f"default of '{param.name}' {why}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def limits(where: PathKey, condition: Condition) -> Iterator[tuple[PathKey, str]]:
+    """A condition's limits given as templates ("{disk_percent}"), where they are."""
+    for word in ("above", "below"):
+        limit = getattr(condition, word)
+        if isinstance(limit, str):
+            yield (*where, word), limit
 
 
 StepKind = CommandStep | CheckStep | ManualStep | DecisionStep | NoteStep | RunbookStep
