@@ -79,6 +79,8 @@ def test_a_stopped_postgres_on_the_wrong_branch_stays_down(
     )  # fmt: skip
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert "(over the proposed 'Its container is stopped: start it'" in ran.stdout, ran.stdout
+    # The checklist the wrong branch leads to, ticked by nobody but said in the output.
+    assert "\n[] network: checklist done (" in ran.stdout
     assert "✖ postgres-stopped:" in ran.stdout
     assert "· fault undone: container sandbox-postgres started" in ran.stdout
 

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from opsconsole.engine.decisions import Decision, Proposal
 from opsconsole.engine.events import (
+    Checklist,
     Decided,
     Event,
     Output,
@@ -182,6 +183,9 @@ def printer(out: TextIO) -> Callable[[Event], None]:
             print(f"   {event.describe()}", file=out)
         elif isinstance(event, Decided):  # what the log keeps of it, the answer and why
             print(f"   decided: {event.describe()}", file=out)
+        elif isinstance(event, Checklist):  # a drill's --auto has no operator to show it
+            count = len(event.items)
+            print(f"\n[] {step}: {event.describe()} ({count} item{'s' * (count != 1)})", file=out)
         elif isinstance(event, RollbackStarted):
             print(f"\n<< {event.describe()}", file=out)
         elif isinstance(event, RunFinished):
