@@ -81,6 +81,7 @@ def test_a_stopped_postgres_on_the_wrong_branch_stays_down(
     assert "(over the proposed 'Its container is stopped: start it'" in ran.stdout, ran.stdout
     # The checklist the wrong branch leads to, ticked by nobody but said in the output.
     assert "\n[] network: checklist done (" in ran.stdout
+    assert "\n   - " in ran.stdout.split("[] network: checklist done")[1]  # its items
     assert "✖ postgres-stopped:" in ran.stdout
     assert "· fault undone: container sandbox-postgres started" in ran.stdout
 

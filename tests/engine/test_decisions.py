@@ -376,17 +376,34 @@ def test_a_limit_may_be_a_parameter_of_the_run_and_the_evidence_says_its_number(
     rewrite = propose(step, {**at_80, "disk_percent": "70"})
     assert rewrite is not None
     assert rewrite.answer.label == "Yes, in a maintenance window"
-    assert rewrite.evidence[0] == "used_after_vacuum = '80' (above 70)"
+    assert rewrite.evidence[0] == "used_after_vacuum = '80' (at least 70)"
+    # At the limit itself it is still too full, as the runbook's df check judges it.
+    at_limit = propose(step, {**at_80, "disk_percent": "80"})
+    assert at_limit is not None
+    assert at_limit.answer.label == "Yes, in a maintenance window"
     # No limit to compare with: nothing proposed, not an error.
     assert propose(step, at_80) is None
 
 
-def test_check_refuses_a_limit_that_is_no_number_nor_a_parameter(tmp_path: Path) -> None:
+def test_check_refuses_a_limit_that_is_no_number_nor_a_number_parameter(
+    tmp_path: Path,
+) -> None:
     text = """\
 [[runbooks]]
 id = "a"
 title = "A"
 summary = "A."
+
+[[runbooks.params]]
+name = "word"
+description = "Not a number"
+default = "x"
+
+[[runbooks.params]]
+name = "limit"
+description = "A number"
+type = "integer"
+default = 5
 
 [[runbooks.steps]]
 id = "cause"
@@ -394,8 +411,10 @@ kind = "decision"
 title = "Why?"
 question = "Why?"
 answers = [
-    { label = "One", goto = "end", when = [{ value = "1", above = "lots" }] },
-    { label = "Two", goto = "end", when = [{ value = "1", below = "{nosuch}" }] },
+    { label = "One", goto = "end", when = [{ value = "{limit}", above = "lots" }] },
+    { label = "Two", goto = "end", when = [{ value = "{word}", below = "{word}" }] },
+    { label = "Three", goto = "end", when = [{ value = "{word}", at_least = "85" }] },
+    { label = "Four", goto = "end", when = [{ value = "{word}", below = "{limit}" }] },
 ]
 
 [[runbooks.steps]]
@@ -405,6 +424,7 @@ title = "End"
 argv = ["true"]
 """
     assert problems_of(tmp_path, text) == [
-        "12:67: 'lots' is no number, nor a {param} that holds one",
-        "13:67: undefined parameter '{nosuch}' in step 'cause'",
+        "23:73: a limit is a number (unquoted), or an integer or number parameter: not 'lots'",
+        "24:72: a limit is a number (unquoted), or an integer or number parameter: not '{word}'",
+        "25:77: a limit is a number (unquoted), or an integer or number parameter: not '85'",
     ]

@@ -116,7 +116,7 @@ def test_status_json_shows_the_containers_of_both_hosts(
 def test_a_host_out_of_reach_from_the_start_says_nothing_is_known_of_its_containers(
     ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path, own_control_dir: Path
 ) -> None:
-    """Not "missing" (that is a state the engine reports): unknown, with ssh's reason."""
+    """Not "missing" (that is a state the engine reports): not seen, with ssh's reason."""
     (tmp_path / "opsconsole.toml").write_text(config_text(ssh_hosts))
     ssh_hosts.hosts["app2"].down()
     try:
@@ -130,7 +130,7 @@ def test_a_host_out_of_reach_from_the_start_says_nothing_is_known_of_its_contain
     assert ran.returncode == 1, ran.stdout + ran.stderr
     rows = {line.split()[0]: line for line in ran.stdout.splitlines() if line.startswith("web")}
     assert rows["web1"].endswith("app1: running"), ran.stdout
-    assert rows["web2"].endswith("app2: unknown"), ran.stdout
+    assert rows["web2"].endswith("app2: not seen"), ran.stdout
     assert "missing" not in ran.stdout
     assert "breach     app2 unreachable: ssh: connect to host 127.0.0.1" in ran.stdout
 

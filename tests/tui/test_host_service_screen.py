@@ -65,9 +65,42 @@ async def test_a_host_out_of_reach_from_the_start_shows_nothing_as_known(
             await wait_for(pilot, lambda: "✖ app2: ssh: connect to h" in shown(), 20)
             await wait_for(pilot, lambda: "app1: running" in shown(), 20)
             text = shown()
-            assert "app2: unknown" in text, text
+            assert "app2: not seen" in text, text
             assert "1 container: not seen yet" in text
             assert "missing" not in text
             assert "0/1 running" not in text
     finally:
         ssh_hosts.hosts["app2"].resume()
+
+
+async def test_this_machines_engine_down_beside_hosts_is_said_as_its_own(
+    ssh_hosts: SshHosts, containers: list[Any], tmp_path: Path
+) -> None:
+    """A service of this machine, its engine not answering, beside hosts that do: its
+    pane says so in its own words, with nothing made up of its container."""
+    from opsconsole.config.model import Config
+
+    hosts = config_of(ssh_hosts, tmp_path)
+    config = Config.model_validate(
+        {**hosts.model_dump(mode="json"),
+         "docker": {"base_url": f"unix://{tmp_path}/no-docker.sock"},
+         "services": [*hosts.model_dump(mode="json")["services"],
+                      {"name": "here", "health_url": "http://127.0.0.1:9/",
+                       "container": "here-1"}]}
+    )  # fmt: skip
+    app = make_app(with_refresh(config, 0.5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.open_service("here")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServiceScreen))
+        await pilot.pause()
+        screen = app.screen
+
+        def pane() -> str:
+            return str(screen.query_one("#service-container").render())
+
+        await wait_for(pilot, lambda: "this machine's docker:" in pane(), 20)
+        assert pane().startswith("✖ this machine's docker: "), pane()
+        assert "not seen yet" in pane()
+        assert "None" not in pane()
+        assert "state" not in pane()  # no figures it never read

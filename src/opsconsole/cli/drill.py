@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace, config_book: tuple[LoadedConfig, DrillBook, L
                 pending=default_directory(),
                 artifacts=artifacts,
                 say=lambda line: print(line, flush=True),
-                emit=printer(sys.stdout),
+                emit=printer(sys.stdout, checklists=True),
                 overrule=overrule,
             )
         )

@@ -81,7 +81,7 @@ def _figure(value: object) -> str:
 def _container_cell(container: ContainerStatus) -> str:
     """Its state, on which host, and `?` while that host cannot be reached (the last known)."""
     said = (
-        "unknown"  # never seen: its engine has not answered
+        UNKNOWN  # never seen: its engine has not answered
         if container.state == UNKNOWN
         else _container(container.state, container.restart_count, container.oom_killed)
     )

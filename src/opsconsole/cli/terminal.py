@@ -155,9 +155,10 @@ def _read_line(prompt: str) -> str | None:
         return None
 
 
-def printer(out: TextIO) -> Callable[[Event], None]:
+def printer(out: TextIO, checklists: bool = False) -> Callable[[Event], None]:
     """Shows events as they happen: a step's command, its output, how it ended. What is
-    asked of the operator, the operator shows (TerminalOperator)."""
+    asked of the operator, the operator shows (TerminalOperator); with `checklists`, a
+    manual step's items too, for a run nobody is asked in (a drill's --auto)."""
 
     first: list[str] = []
     """The runbook run: a step of a runbook it runs is named with that runbook's id."""
@@ -183,9 +184,11 @@ def printer(out: TextIO) -> Callable[[Event], None]:
             print(f"   {event.describe()}", file=out)
         elif isinstance(event, Decided):  # what the log keeps of it, the answer and why
             print(f"   decided: {event.describe()}", file=out)
-        elif isinstance(event, Checklist):  # a drill's --auto has no operator to show it
+        elif isinstance(event, Checklist):
             count = len(event.items)
             print(f"\n[] {step}: {event.describe()} ({count} item{'s' * (count != 1)})", file=out)
+            if checklists:
+                out.write("".join(f"   - {item}\n" for item in event.items))
         elif isinstance(event, RollbackStarted):
             print(f"\n<< {event.describe()}", file=out)
         elif isinstance(event, RunFinished):

@@ -57,6 +57,7 @@ def evidence(condition: Condition, values: Mapping[str, str]) -> str:
             ("matches", condition.matches),
             ("above", _limit(condition.above, values)),
             ("below", _limit(condition.below, values)),
+            ("at least", _limit(condition.at_least, values)),
             ("one of", ", ".join(condition.one_of) if condition.one_of else None),
         )
         if value is not None

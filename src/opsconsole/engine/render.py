@@ -199,6 +199,7 @@ def holds(condition: Condition, values: Mapping[str, str]) -> bool:
     try:
         value = render(condition.value, values)
         above, below = limit(condition.above, values), limit(condition.below, values)
+        at_least = limit(condition.at_least, values)
     except (KeyError, ValueError):
         return False  # a limit not filled, or not a number: nothing to compare with
     return compare(
@@ -208,6 +209,7 @@ def holds(condition: Condition, values: Mapping[str, str]) -> bool:
         matches=condition.matches,
         above=above,
         below=below,
+        at_least=at_least,
         one_of=condition.one_of,
     )
 
@@ -229,6 +231,7 @@ def compare(
     above: float | None = None,
     below: float | None = None,
     one_of: Sequence[str] | None = None,
+    at_least: float | None = None,
 ) -> bool:
     text = as_text(value)
     if equals is not None and text != as_text(equals):
@@ -239,13 +242,15 @@ def compare(
         return False
     if one_of is not None and text not in one_of:
         return False
-    if above is not None or below is not None:
+    if above is not None or below is not None or at_least is not None:
         number = _number(value)
         if number is None:
             return False
         if above is not None and not number > above:
             return False
         if below is not None and not number < below:
+            return False
+        if at_least is not None and not number >= at_least:
             return False
     return True
 

@@ -56,7 +56,9 @@ class Condition(Strict):
     """A regular expression the value must contain a match of."""
     above: float | str | None = None
     below: float | str | None = None
-    """A number, or a template of one ("{disk_percent}"): a limit the run was given."""
+    at_least: float | str | None = None
+    """Each a number, or a number parameter of the runbook ("{disk_percent}"): a limit
+    the run was given."""
     one_of: list[str] | None = None
 
 
@@ -359,8 +361,8 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
 
     for here, step in steps:
         for where, text in templates(here, step):
-            if where[-1] in ("above", "below") and not placeholders(text) and not _is_number(text):
-                yield Finding(where, f"'{text}' is no number, nor a {{param}} that holds one")
+            if where[-1] in LIMITS and (why := _limit_problem(text, book.params)):
+                yield Finding(where, why)
             allowed = checks_know if isinstance(step, CheckStep) else known
             if where[-1] == "confirm":
                 allowed = allowed | BUILT_IN_CONFIRM_VALUES
@@ -390,17 +392,22 @@ def _runbook_checks(book: Runbook, at: PathKey) -> Iterator[Finding]:
             yield Finding((*here, "default"), f"default of '{param.name}' {why}")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _limit_problem(text: str, params: list[Param]) -> str | None:
+    """Why a limit written as text cannot be compared with; None when it can: exactly one
+    parameter of the runbook that holds a number ("{disk_percent}")."""
+    match = re.fullmatch(r"\{([a-z_][a-z0-9_]*)\}", text)
+    kinds = {param.name: param.type for param in params}
+    if match is None or kinds.get(match[1]) not in ("integer", "number"):
+        return f"a limit is a number (unquoted), or an integer or number parameter: not '{text}'"
+    return None
+
+
+LIMITS = ("above", "below", "at_least")
 
 
 def limits(where: PathKey, condition: Condition) -> Iterator[tuple[PathKey, str]]:
     """A condition's limits given as templates ("{disk_percent}"), where they are."""
-    for word in ("above", "below"):
+    for word in LIMITS:
         limit = getattr(condition, word)
         if isinstance(limit, str):
             yield (*where, word), limit

@@ -152,7 +152,7 @@ class Containers:
         except Exception as error:
             if not self.hosts:
                 raise  # the Docker reading fails, as it always has with one engine
-            reason = f"this machine's docker: {error}"
+            reason = f"this machine's docker: {describe_error(error)}"
             if self._down is None or self._down.reason != reason:
                 since = self._down.since if self._down else datetime.now().astimezone()
                 self._down = _Down(reason, since)

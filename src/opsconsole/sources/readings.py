@@ -38,9 +38,10 @@ class HealthCheck:
 
 MISSING = "missing"
 """The state of a configured container the daemon does not have."""
-UNKNOWN = "unknown"
+UNKNOWN = "not seen"
 """The state of a container whose engine has never answered: nothing is known of it yet
-(its host out of reach from the start), which is not the same as missing."""
+(its engine out of reach from the start), which is not the same as missing (a state the
+engine says), nor as "unknown" (an answer without a state)."""
 
 
 @dataclass(frozen=True)

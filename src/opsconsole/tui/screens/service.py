@@ -21,7 +21,7 @@ from opsconsole.config.model import ServiceSection
 from opsconsole.monitoring.board import Board, Trend
 from opsconsole.monitoring.monitor import Monitor
 from opsconsole.sources.base import describe_error
-from opsconsole.sources.readings import STOPPED, ContainerStatus
+from opsconsole.sources.readings import STOPPED, UNKNOWN, ContainerStatus
 from opsconsole.tui.widgets import formats
 from opsconsole.tui.widgets.footer import KeysFooter
 from opsconsole.tui.widgets.log_tail import LogTail
@@ -194,7 +194,8 @@ class ServiceScreen(Screen[None]):
         status = self.board.container(self.service.name)
         if status is None or status.unreachable is None:
             return None
-        return f"{status.host}: {status.unreachable}"
+        # This machine's engine says so itself ("this machine's docker: ...").
+        return f"{status.host}: {status.unreachable}" if status.host else status.unreachable
 
     def _line_arrived(self, line: str) -> None:
         with self._arrived_lock:
@@ -319,13 +320,15 @@ def container_text(container: ContainerStatus | None, problem: str | None) -> Te
     if container is None:
         return Text(problem or "… waiting for Docker", style=formats.LOOK.quiet)
     if container.unreachable is not None:
-        # What was last seen, said as such: its host cannot be asked now.
-        figures = container_text(replace(container, unreachable=None), None)
+        # What was last seen, said as such: its engine cannot be asked now. Never seen:
+        # nothing to show, and no figures made up.
+        where = f"{container.host}: " if container.host else ""  # this machine's says so
+        said = Text(f"{formats.BAD} {where}{container.unreachable}")
+        if container.state == UNKNOWN:
+            return Text("\n").join([said, Text("not seen yet", style=formats.LOOK.quiet)])
+        figures = container_text(replace(container, unreachable=None), problem)
         figures.stylize(formats.LOOK.quiet)
-        return Text("\n").join(
-            [Text(f"{formats.BAD} {container.host}: {container.unreachable}"),
-             Text("last known:", style=formats.LOOK.quiet), figures]
-        )  # fmt: skip
+        return Text("\n").join([said, Text("last known:", style=formats.LOOK.quiet), figures])
     lines = [
         Text.assemble(
             "state ",

@@ -334,7 +334,7 @@ def _container(container: ContainerStatus | None, stale: bool) -> Text:
     elif container.state == "running":
         text, bad = "running", False
     elif container.state == UNKNOWN:  # never seen: its engine has not answered yet
-        text, bad = "unknown", False
+        text, bad = UNKNOWN, False
     else:
         text, bad = f"{formats.BAD} {container.state}", True
     text += restarts
