@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from opsconsole.engine.decisions import Decision, Proposal
+from opsconsole.engine.events import prompt
 from opsconsole.runbooks.model import CommandStep, DecisionStep, ManualStep, NoteStep
 
 
@@ -27,7 +28,7 @@ class Confirmation:
     @property
     def where(self) -> str:
         """The command as a prompt shows it: `app1 $ docker restart x` on a host."""
-        return f"{self.host} $ {self.command}" if self.host else f"$ {self.command}"
+        return prompt(self.host, self.command)
 
 
 class Operator(Protocol):
